@@ -1,0 +1,1 @@
+"""Retrieval evaluation: BEIR/NanoBEIR loaders and sentence-transformers' IR metrics."""

@@ -1,0 +1,206 @@
+"""Distil a static model from a local Sentence Transformer folder (needs the `train` extra).
+
+Recipe (Model2Vec): every vocabulary token, as ``[CLS] token [SEP]``, goes through the teacher and
+is mean-pooled; optional extra words become whole-word tokens and are embedded from their teacher
+sub-tokens; PCA reduces to `dims` components ordered by variance (so truncation behaves like
+Matryoshka); each row is scaled by its SIF weight ``sif / (sif + p(token))`` with p from Zipf's law
+on the vocabulary order. Deterministic for a given teacher, vocabulary and settings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from m2vsearch.errors import ModelError
+from m2vsearch.model.static import StaticModel
+
+UNUSED_TOKENS = r"\[unused\d+\]"
+Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
+
+
+def _no_progress(items: Iterable[Any], total: int, label: str) -> Iterable[Any]:
+    return items
+
+
+def teacher_parts(folder: Path) -> tuple[Path, Tokenizer]:
+    """The transformer folder inside a Sentence Transformer folder, and its fast tokenizer."""
+    if not folder.is_dir():
+        raise ModelError(f"no teacher folder at {folder}")
+    transformer_dir = folder
+    modules_file = folder / "modules.json"
+    if modules_file.is_file():
+        for module in json.loads(modules_file.read_text(encoding="utf-8")):
+            if str(module.get("type", "")).endswith("Transformer"):
+                transformer_dir = folder / module.get("path", "")
+                break
+    for name in ("config.json", "tokenizer.json"):
+        if not (transformer_dir / name).is_file():
+            raise ModelError(f"teacher folder {transformer_dir} is missing {name}")
+    return transformer_dir, Tokenizer.from_file(str(transformer_dir / "tokenizer.json"))
+
+
+def read_vocabulary(path: Path, limit: int | None = None) -> list[str]:
+    """Words from a file: one per line, or the first column of a TSV (a 'word' header is skipped)."""
+    if not path.is_file():
+        raise ModelError(f"no vocabulary file at {path}")
+    words: list[str] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            word = line.rstrip("\n").split("\t")[0].strip()
+            if not word or (number == 0 and word.lower() == "word"):
+                continue
+            words.append(word)
+            if limit is not None and len(words) >= limit:
+                break
+    return words
+
+
+def build_vocabulary(
+    tokenizer: Tokenizer, extra_words: list[str], remove_pattern: str | None
+) -> tuple[Tokenizer, list[str], list[str]]:
+    """A WordPiece tokenizer with `remove_pattern` tokens dropped and new whole-word tokens added.
+
+    Returns the new tokenizer, its tokens in id order, and the words that were added.
+    """
+    spec = json.loads(tokenizer.to_str())
+    model = spec["model"]
+    if model.get("type") != "WordPiece":
+        raise ModelError(f"distillation supports WordPiece tokenizers, not {model.get('type')}")
+    pattern = re.compile(remove_pattern) if remove_pattern else None
+    old_tokens = [t for t, _ in sorted(model["vocab"].items(), key=lambda item: item[1])]
+    tokens = [t for t in old_tokens if pattern is None or not pattern.fullmatch(t)]
+    known = set(tokens)
+    added: list[str] = []
+    normalizer, pre_tokenizer = tokenizer.normalizer, tokenizer.pre_tokenizer
+    for word in extra_words:
+        if normalizer is not None:
+            word = normalizer.normalize_str(word)
+        pieces = pre_tokenizer.pre_tokenize_str(word) if pre_tokenizer is not None else [(word, None)]
+        if len(pieces) != 1 or pieces[0][0] != word or word in known or len(word) > 100:
+            continue
+        known.add(word)
+        added.append(word)
+    tokens += added
+    new_ids = {token: i for i, token in enumerate(tokens)}
+    model["vocab"] = new_ids
+    for added_token in spec.get("added_tokens") or []:
+        added_token["id"] = new_ids[added_token["content"]]
+    spec["post_processor"] = None
+    spec["padding"] = None
+    spec["truncation"] = None
+    return Tokenizer.from_str(json.dumps(spec)), tokens, added
+
+
+def _teacher_inputs(
+    teacher_tokenizer: Tokenizer, tokens: list[str], added: set[str]
+) -> list[list[int]]:
+    """Teacher ids for each token: [CLS] token [SEP], new words via the teacher's sub-tokens."""
+    vocab = teacher_tokenizer.get_vocab()
+    cls_id, sep_id = vocab.get("[CLS]"), vocab.get("[SEP]")
+    prefix = [cls_id] if cls_id is not None else []
+    suffix = [sep_id] if sep_id is not None else []
+    plain = Tokenizer.from_str(teacher_tokenizer.to_str())
+    plain.no_padding()
+    plain.no_truncation()
+    out: list[list[int]] = []
+    for token in tokens:
+        if token in added or token not in vocab:
+            ids = plain.encode(token, add_special_tokens=False).ids
+        else:
+            ids = [vocab[token]]
+        out.append(prefix + ids[:510] + suffix)
+    return out
+
+
+def embed_tokens(
+    transformer_dir: Path,
+    inputs: list[list[int]],
+    pad_id: int,
+    batch_size: int = 256,
+    progress: Progress = _no_progress,
+) -> np.ndarray:
+    """Mean-pooled last hidden states of the teacher for each input id list (float32)."""
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(transformer_dir), local_files_only=True)
+    model.eval()
+    order = np.argsort([len(ids) for ids in inputs], kind="stable")
+    out = np.zeros((len(inputs), model.config.hidden_size), dtype=np.float32)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    with torch.inference_mode():
+        for batch in progress(batches, len(batches), "embedding tokens"):
+            width = max(len(inputs[i]) for i in batch)
+            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):
+                ids[row, : len(inputs[i])] = torch.tensor(inputs[i])
+                mask[row, : len(inputs[i])] = 1
+            hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+            weights = mask.unsqueeze(-1).float()
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+            out[batch] = pooled.numpy()
+    return np.nan_to_num(out)
+
+
+def pca(vectors: np.ndarray, dims: int) -> np.ndarray:
+    """Centred projection on the top `dims` principal components, largest variance first.
+
+    Each component's sign is fixed so its largest-magnitude score is positive (deterministic).
+    """
+    data = vectors.astype(np.float64)
+    centred = data - data.mean(axis=0)
+    covariance = centred.T @ centred / max(len(data) - 1, 1)
+    values, vectors_ = np.linalg.eigh(covariance)
+    components = vectors_[:, np.argsort(values)[::-1][: min(dims, data.shape[1])]]
+    scores = centred @ components
+    peaks = scores[np.argmax(np.abs(scores), axis=0), np.arange(scores.shape[1])]
+    return (scores * np.where(peaks < 0, -1.0, 1.0)).astype(np.float32)
+
+
+def zipf_sif_weights(count: int, sif: float) -> np.ndarray:
+    """sif / (sif + p(rank)) with p from Zipf's law over the vocabulary order."""
+    inverse_rank = 1.0 / np.arange(2, count + 2)
+    probability = inverse_rank / inverse_rank.sum()
+    return (sif / (sif + probability)).astype(np.float32)
+
+
+def distill(
+    teacher: str | Path,
+    dims: int = 256,
+    extra_words: list[str] | None = None,
+    sif: float | None = 1e-4,
+    remove_pattern: str | None = UNUSED_TOKENS,
+    batch_size: int = 256,
+    progress: Progress = _no_progress,
+) -> StaticModel:
+    """Distil a StaticModel from a local Sentence Transformer folder."""
+    if sif is not None and not 0 < sif < 1:
+        raise ModelError(f"sif must be between 0 and 1, got {sif}")
+    transformer_dir, teacher_tokenizer = teacher_parts(Path(teacher))
+    tokenizer, tokens, added = build_vocabulary(teacher_tokenizer, extra_words or [], remove_pattern)
+    inputs = _teacher_inputs(teacher_tokenizer, tokens, set(added))
+    pad_id = teacher_tokenizer.token_to_id("[PAD]") or 0
+    vectors = embed_tokens(transformer_dir, inputs, pad_id, batch_size, progress)
+    table = pca(vectors, dims)
+    if sif is not None:
+        table *= zipf_sif_weights(len(table), sif)[:, None]
+    config = {
+        "tokenizer_name": Path(teacher).name,
+        "apply_pca": dims,
+        "sif_coefficient": sif,
+        "hidden_dim": int(table.shape[1]),
+        "seq_length": 1000000,
+        "normalize": True,
+        "distilled_by": "m2vsearch",
+        "teacher": Path(teacher).name,
+        "added_words": len(added),
+    }
+    return StaticModel(table, tokenizer, config, name=f"distilled:{Path(teacher).name}")

@@ -1,0 +1,159 @@
+"""StaticModel: a token -> vector table and a tokenizer; encoding is a normalised mean."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from m2vsearch.errors import ModelError
+from m2vsearch.model.io import STORAGE_DTYPES, StorageDType, read_folder, write_folder
+from m2vsearch.model.pooling import MeanPooler
+
+DEFAULT_MAX_LENGTH = 512
+DEFAULT_MODEL_NAME = "default"
+
+
+def default_model_dir() -> Path:
+    """The folder of the model shipped inside the package."""
+    return Path(str(resources.files("m2vsearch") / "models" / DEFAULT_MODEL_NAME))
+
+
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length in float32; zero rows stay zero."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+class StaticModel:
+    """A static embedding model in the model2vec format.
+
+    ``encode`` tokenizes each text, drops unknown tokens, truncates at ``max_length`` tokens (and
+    first at ``max_length`` x the median token length in characters, as model2vec does), averages
+    the token vectors and normalises. A text with no known token encodes to the zero vector.
+    """
+
+    def __init__(
+        self,
+        table: np.ndarray,
+        tokenizer: Tokenizer,
+        config: dict[str, Any] | None = None,
+        *,
+        max_length: int | None = DEFAULT_MAX_LENGTH,
+        storage_dtype: StorageDType = "float32",
+        name: str = "",
+    ) -> None:
+        table = np.ascontiguousarray(table, dtype=np.float32)
+        if table.ndim != 2 or table.shape[0] != tokenizer.get_vocab_size():
+            raise ModelError(
+                f"table shape {table.shape} does not match a tokenizer of "
+                f"{tokenizer.get_vocab_size()} tokens"
+            )
+        self.table = table
+        self.tokenizer = tokenizer
+        self.config: dict[str, Any] = dict(config or {})
+        self.max_length = max_length
+        self.storage_dtype: StorageDType = storage_dtype
+        self.name = name
+        self._pooler = MeanPooler(tokenizer, table, max_length)
+        self._fingerprint: str | None = None
+
+    # -- loading and saving ------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path_or_name: str | Path | None = None) -> StaticModel:
+        """Load a model folder (model2vec or sentence-transformers static), or "default"."""
+        if path_or_name is None or str(path_or_name) == DEFAULT_MODEL_NAME:
+            folder, name = default_model_dir(), DEFAULT_MODEL_NAME
+        else:
+            folder, name = Path(path_or_name).expanduser(), str(path_or_name)
+            if not folder.exists():
+                raise ModelError(
+                    f"no model folder at {folder} (m2vsearch never downloads models: "
+                    f"pass a local folder or '{DEFAULT_MODEL_NAME}')"
+                )
+        stored = read_folder(folder)
+        dtype = str(np.dtype(stored.embeddings.dtype))
+        max_length = stored.config.get("max_length", DEFAULT_MAX_LENGTH)
+        return cls(
+            stored.float_table(),
+            stored.tokenizer,
+            stored.config,
+            max_length=max_length,
+            storage_dtype=dtype if dtype in STORAGE_DTYPES else "float32",  # type: ignore[arg-type]
+            name=name,
+        )
+
+    def save_pretrained(
+        self, path: str | Path, dtype: StorageDType | None = None, card: str | None = None
+    ) -> None:
+        """Write the model2vec format (also loadable by sentence-transformers)."""
+        config = {"model_type": "model2vec", "architectures": ["StaticModel"], **self.config}
+        config["max_length"] = self.max_length
+        write_folder(Path(path), self.table, self.tokenizer, config, dtype or self.storage_dtype, card)
+
+    # -- properties --------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        """Number of vector components."""
+        return int(self.table.shape[1])
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of tokens in the table."""
+        return int(self.table.shape[0])
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the table and tokenizer: equal fingerprints give equal vectors."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256(self.table.tobytes())
+            digest.update(self.tokenizer.to_str().encode("utf-8"))
+            digest.update(repr(self.max_length).encode("ascii"))
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    # -- encoding ----------------------------------------------------------------------------
+    def _check_dims(self, dims: int | None) -> int:
+        if dims is None:
+            return self.dim
+        if not 1 <= int(dims) <= self.dim:
+            raise ModelError(f"dims must be between 1 and {self.dim}, got {dims}")
+        return int(dims)
+
+    def encode(
+        self, texts: str | Sequence[str], dims: int | None = None, batch_size: int = 2048
+    ) -> np.ndarray:
+        """Unit-length float32 vectors of shape (len(texts), dims); a single string is one text."""
+        if isinstance(texts, str):
+            texts = [texts]
+        dims = self._check_dims(dims)
+        out = np.empty((len(texts), dims), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            means = self._pooler.pool(texts[start : start + batch_size])
+            out[start : start + len(means)] = normalize_rows(means[:, :dims])
+        return out
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """The token ids each text is pooled over (unknown tokens dropped, truncated)."""
+        return self._pooler.token_ids(texts)
+
+    def truncate(self, dims: int) -> StaticModel:
+        """A copy keeping the first `dims` components (Matryoshka truncation)."""
+        dims = self._check_dims(dims)
+        return StaticModel(
+            self.table[:, :dims].copy(),
+            self.tokenizer,
+            {**self.config, "hidden_dim": dims},
+            max_length=self.max_length,
+            storage_dtype=self.storage_dtype,
+            name=f"{self.name}[:{dims}]",
+        )
+
+    def __repr__(self) -> str:
+        return f"StaticModel(name={self.name!r}, vocab={self.vocab_size}, dim={self.dim})"

@@ -1,0 +1,92 @@
+"""Shared fixtures: real texts, small static models, a tiny random BERT teacher."""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+from m2vsearch import StaticModel
+
+DATA = Path(__file__).parent / "data"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+WORDS = (
+    "the of and to in is was for on that with as by it at from he be this are which or an "
+    "search engine index query vector model token text file static embedding fast python data "
+    "sql table row column database learn train distil teacher student cat dog house water fire "
+    "play ##s ##ed ##ing ##er ##ly un re"
+).split()
+
+
+@pytest.fixture(scope="session")
+def real_texts() -> list[str]:
+    """1,200 real texts of mixed length (see tests/data/README.md)."""
+    with (DATA / "texts.jsonl").open(encoding="utf-8") as handle:
+        return [json.loads(line)["text"] for line in handle]
+
+
+def bert_tokenizer(extra: list[str] | None = None) -> Tokenizer:
+    """A small uncased WordPiece tokenizer with BERT's normaliser and pre-tokeniser."""
+    chars = list(string.ascii_lowercase + string.digits + string.punctuation) + ["é", "中"]
+    vocab_list = SPECIALS + [f"[unused{i}]" for i in range(3)] + chars
+    vocab_list += [f"##{c}" for c in string.ascii_lowercase + string.digits]
+    vocab_list += [w for w in WORDS + (extra or []) if w not in vocab_list]
+    vocab = {token: i for i, token in enumerate(vocab_list)}
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    tokenizer.add_special_tokens(SPECIALS)
+    return tokenizer
+
+
+def random_model(dim: int = 32, seed: int = 0) -> StaticModel:
+    """A static model with random vectors over the small BERT tokenizer."""
+    tokenizer = bert_tokenizer()
+    table = np.random.default_rng(seed).standard_normal((tokenizer.get_vocab_size(), dim))
+    return StaticModel(table.astype(np.float32), tokenizer, {}, name="random")
+
+
+@pytest.fixture()
+def small_model() -> StaticModel:
+    return random_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer BERT saved as a Sentence Transformer folder (no download)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("teacher")
+    tokenizer = bert_tokenizer()
+    config = BertConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=96,
+        max_position_embeddings=128,
+    )
+    BertModel(config).eval().save_pretrained(folder)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 48, "pooling_mode_mean_tokens": True})
+    )
+    return folder
