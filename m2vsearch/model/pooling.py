@@ -36,26 +36,26 @@ def _piece_path_ok(tokenizer: Tokenizer) -> bool:
     True for BertNormalizer + BertPreTokenizer (every step is per character or per word) when no
     added token contains or looks at whitespace.
     """
-    spec = json.loads(tokenizer.to_str())
-    normalizer = spec.get("normalizer") or {}
-    pre_tokenizer = spec.get("pre_tokenizer") or {}
-    if normalizer.get("type") != "BertNormalizer" or pre_tokenizer.get("type") != "BertPreTokenizer":
+    normalizer = type(tokenizer.normalizer).__name__
+    pre_tokenizer = type(tokenizer.pre_tokenizer).__name__
+    if normalizer != "BertNormalizer" or pre_tokenizer != "BertPreTokenizer":
         return False
-    for token in spec.get("added_tokens") or []:
-        content = str(token.get("content", ""))
-        if token.get("single_word") or token.get("lstrip") or token.get("rstrip"):
+    for token in tokenizer.get_added_tokens_decoder().values():
+        if token.single_word or token.lstrip or token.rstrip:
             return False
-        if not content or any(c.isspace() for c in content):
+        if not token.content or any(c.isspace() for c in token.content):
             return False
     return True
 
 
 def unknown_token_id(tokenizer: Tokenizer) -> int | None:
     """The id of the tokenizer's unknown token, which encoding drops (as model2vec does)."""
-    model = json.loads(tokenizer.to_str())["model"]
-    if model.get("unk_token") is not None:
-        return tokenizer.token_to_id(model["unk_token"])
-    unk_id = model.get("unk_id")
+    unk_token = getattr(tokenizer.model, "unk_token", None)
+    if unk_token is not None:
+        return tokenizer.token_to_id(unk_token)
+    unk_id = getattr(tokenizer.model, "unk_id", None)  # Unigram
+    if unk_id is None and type(tokenizer.model).__name__ == "Unigram":
+        unk_id = json.loads(tokenizer.to_str())["model"].get("unk_id")
     return int(unk_id) if unk_id is not None else None
 
 
@@ -82,15 +82,11 @@ class MeanPooler:
         if max_length is not None:
             lengths = [len(token) for token in tokenizer.get_vocab()]
             self.char_limit = max_length * int(np.median(lengths))
-        self._exact = Tokenizer.from_str(tokenizer.to_str())
-        self._exact.no_padding()
-        if max_length is None:
-            self._exact.no_truncation()
-        else:
-            self._exact.enable_truncation(max_length)
-        self._pieces = Tokenizer.from_str(tokenizer.to_str())
-        self._pieces.no_padding()
-        self._pieces.no_truncation()
+        if tokenizer.padding is not None or tokenizer.truncation is not None:
+            tokenizer = Tokenizer.from_str(tokenizer.to_str())
+            tokenizer.no_padding()
+            tokenizer.no_truncation()
+        self._tokenizer = tokenizer  # never pads or truncates; max_length is applied here
         self.piece_path = _piece_path_ok(tokenizer)
         self._lock = threading.Lock()
         self._reset_cache()
@@ -98,9 +94,9 @@ class MeanPooler:
     # -- exact path ---------------------------------------------------------------------------
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids per text after truncation, unknown tokens dropped (model2vec's tokenize)."""
-        encodings = self._exact.encode_batch_fast(self._clip(texts), add_special_tokens=False)
-        unk = self.unk_id
-        return [[i for i in e.ids if i != unk] for e in encodings]
+        encodings = self._tokenizer.encode_batch_fast(self._clip(texts), add_special_tokens=False)
+        unk, limit = self.unk_id, self.max_length
+        return [[i for i in e.ids[:limit] if i != unk] for e in encodings]
 
     def _pool_exact(self, texts: Sequence[str]) -> np.ndarray:
         ids = self.token_ids(texts)
@@ -123,7 +119,7 @@ class MeanPooler:
         end = first + len(pieces)
         self._first, self._kept, self._all = (_grown(a, end) for a in (self._first, self._kept, self._all))
         groups = [pieces[i : i + chunk] for i in range(0, len(pieces), chunk)]
-        encodings = self._pieces.encode_batch([" ".join(g) for g in groups], add_special_tokens=False)
+        encodings = self._tokenizer.encode_batch([" ".join(g) for g in groups], add_special_tokens=False)
         for offset, group, encoding in zip(range(first, end, chunk), groups, encodings):
             lengths = np.fromiter(map(len, group), dtype=np.int64, count=len(group))
             starts = np.cumsum(lengths + 1) - lengths - 1
