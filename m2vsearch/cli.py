@@ -17,7 +17,7 @@ from m2vsearch.model.io import STORAGE_DTYPES
 def _progress(items: Iterable[Any], total: int, label: str) -> Iterable[Any]:
     from tqdm import tqdm
 
-    return tqdm(items, total=total, desc=label, unit="batch", disable=None, file=sys.stderr)
+    return tqdm(items, total=total, desc=label, unit="item", disable=None, file=sys.stderr, leave=False)
 
 
 @click.group()
@@ -70,19 +70,137 @@ def distill(
     )
 
 
+DEFAULT_INDEX = Path("indexes") / "default"
+INDEX_OPTION = click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(path_type=Path),
+    envvar="M2VSEARCH_INDEX",
+    default=DEFAULT_INDEX,
+    show_default=True,
+    help="Index folder (or set M2VSEARCH_INDEX).",
+)
+
+
+def _shown(path: str | None) -> str:
+    """A path relative to the working folder when it lies below it."""
+    if path is None:
+        return "(text)"
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+@cli.command("index")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@INDEX_OPTION
+@click.option("--model", help="Model folder or 'default' (new index; else must match the index).")
+@click.option("--dims", type=click.IntRange(1), help="Matryoshka dims to keep (new index; else must match).")
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Skip files matching this gitignore pattern; remembered.")
+@click.option("--index-type", type=click.Choice(["auto", "flat", "ivf"]), help="FAISS layout (new index).")
+@click.option("--rebuild", is_flag=True, help="Start over (for another model or dims); atomic.")
+def index_command(
+    paths: tuple[Path, ...],
+    index_dir: Path,
+    model: str | None,
+    dims: int | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    index_type: str | None,
+    rebuild: bool,
+) -> None:
+    """Index files and folders (only what changed since the last run)."""
+    from m2vsearch.index.manage import run_index
+
+    reports = run_index(index_dir, list(paths), model, dims, include, exclude, index_type, rebuild, _progress)
+    for root, report in reports:
+        click.echo(
+            f"{_shown(root)}: {len(report.added)} added, {len(report.changed)} changed, "
+            f"{len(report.removed)} removed, {len(report.renamed)} renamed, {report.unchanged} unchanged, "
+            f"{len(report.skipped)} skipped; +{report.chunks_added}/-{report.chunks_removed} chunks "
+            f"in {report.seconds:.2f}s"
+        )
+        for path, reason in report.skipped[:20]:
+            click.echo(f"  skipped {_shown(path)}: {reason}")
+        if len(report.skipped) > 20:
+            click.echo(f"  ... and {len(report.skipped) - 20} more skipped")
+    click.echo(f"index: {index_dir}")
+
+
+@cli.command()
+@click.argument("text")
+@INDEX_OPTION
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--mode", default="hybrid", show_default=True, type=click.Choice(["hybrid", "dense", "bm25"]))
+@click.option("--dims", type=click.IntRange(1), help="Check that the index has these dims.")
+@click.option("--filter", "path_glob", help="Only chunks of files whose path matches this glob.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--explain", is_flag=True, help="Show the dense and BM25 parts of each score.")
+def query(
+    text: str, index_dir: Path, k: int, mode: str, dims: int | None, path_glob: str | None, as_json: bool, explain: bool
+) -> None:
+    """Search the index for TEXT."""
+    import json
+
+    from m2vsearch.index.index import Index
+
+    with Index.open(index_dir, dims=dims) as index:
+        hits = index.search(text, k=k, mode=mode, filter=path_glob)
+    if as_json:
+        document = {"query": text, "mode": mode, "k": k, "index": str(index_dir), "hits": [h.to_dict() for h in hits]}
+        click.echo(json.dumps(document, ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("no results")
+    for rank, hit in enumerate(hits, 1):
+        where = _shown(hit.path) + (f":{hit.start_line}-{hit.end_line}" if hit.start_line else "")
+        snippet = " ".join(hit.text.split())
+        snippet = snippet[:160] + ("..." if len(snippet) > 160 else "")
+        click.echo(f"{rank:>3}. {hit.score:.4f}  {where}")
+        if explain:
+            dense = "-" if hit.dense is None else f"{hit.dense:.4f}"
+            bm25 = "-" if hit.bm25 is None else f"{hit.bm25:.4f}"
+            click.echo(f"     dense cosine {dense}  bm25 {bm25}")
+        click.echo(f"     {snippet}")
+
+
+@cli.command()
+@INDEX_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def info(index_dir: Path, as_json: bool) -> None:
+    """Show an index's model, dims, counts, sizes and times."""
+    import json
+
+    from m2vsearch.index.index import Index
+
+    with Index.open(index_dir) as index:
+        details = index.info()
+    if as_json:
+        click.echo(json.dumps(details))
+        return
+    for key, value in details.items():
+        click.echo(f"{key}: {value}")
+
+
 def main() -> None:
     """Entry point: run the CLI, turning m2vsearch errors into one line and exit code 1."""
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)
     except M2VSearchError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -100,17 +100,24 @@ def _read_pdf(path: Path) -> str:
         raise Skip(f"unreadable PDF ({type(exc).__name__})") from None
 
 
-def read_document(path: Path) -> Document:
-    """Read a file as UTF-8 text (HTML stripped, PDF extracted), or raise Skip with the reason."""
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes, or Skip when it is too large or unreadable."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise Skip(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+        return path.read_bytes()
+    except OSError as exc:
+        raise Skip(f"unreadable ({exc.strerror or type(exc).__name__})") from None
+
+
+def read_document(path: Path, data: bytes | None = None) -> Document:
+    """A file as UTF-8 text (HTML stripped, PDF extracted), or raise Skip with the reason."""
     kind = kind_of(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise Skip(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
         if kind == "pdf":
             text = _read_pdf(path)
         else:
-            data = path.read_bytes()
+            data = read_bytes(path) if data is None else data
             if b"\x00" in data[:BINARY_PROBE_BYTES]:
                 raise Skip("binary file")
             try:

@@ -1,0 +1,1 @@
+"""The on-disk index: SQLite rows and FTS5, FAISS vectors, the Index API."""

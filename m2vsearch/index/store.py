@@ -1,0 +1,205 @@
+"""SQLite side of an index: files, chunks (ids shared with FAISS), FTS5 for BM25, meta.
+
+Schema creation and bulk inserts go through sqlite-utils; the read path (search) uses the plain
+sqlite3 connection so a one-shot query does not pay for importing sqlite-utils. All SQL is
+parameterised.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = "1"
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    indexed_at TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id INTEGER REFERENCES files(id),
+    text TEXT NOT NULL,
+    start_line INTEGER,
+    end_line INTEGER,
+    metadata TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX chunks_file ON chunks(file_id);
+"""
+STOPWORDS = frozenset(
+    "a an and are as at be but by for from has have he her his i if in into is it its of on or "
+    "our she so such that the their them then there these they this to was we were what when "
+    "where which who will with you your do does did how can not no".split()
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass
+class FileRow:
+    """What the index remembers about a file, for change detection."""
+
+    id: int
+    path: str
+    hash: str
+    mtime_ns: int
+    size: int
+
+
+@dataclass
+class ChunkRow:
+    """A stored chunk with its file path (None for texts added directly)."""
+
+    id: int
+    text: str
+    path: str | None
+    start_line: int | None
+    end_line: int | None
+    metadata: dict[str, Any]
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 query that ORs the quoted words of `text`, stopwords dropped (empty if none)."""
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
+    kept = [w for w in words if w not in STOPWORDS] or words
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in kept)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in WAL mode with foreign keys on; transactions are explicit."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+def create_schema(conn: sqlite3.Connection, meta: dict[str, str]) -> None:
+    """Tables, the FTS5 index (via sqlite-utils) and the initial meta rows."""
+    import sqlite_utils
+
+    conn.executescript(SCHEMA)
+    db = sqlite_utils.Database(conn)
+    db["chunks"].enable_fts(["text"], tokenize="porter unicode61 remove_diacritics 2", create_triggers=True)
+    db["meta"].insert_all(
+        [{"key": k, "value": v} for k, v in {"format_version": FORMAT_VERSION, **meta}.items()],
+        pk="key",
+        replace=True,
+    )
+
+
+class Store:
+    """Reads and writes one index.sqlite."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    # -- meta ------------------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        self.conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            list(values.items()),
+        )
+
+    # -- files -----------------------------------------------------------------------------
+    def files_under(self, prefix: str) -> dict[str, FileRow]:
+        """Known files whose path is `prefix` or lies below it."""
+        rows = self.conn.execute(
+            "SELECT id, path, hash, mtime_ns, size FROM files WHERE path = ? OR substr(path, 1, ?) = ?",
+            (prefix, len(prefix.rstrip("/")) + 1, prefix.rstrip("/") + "/"),
+        ).fetchall()
+        return {row[1]: FileRow(*row) for row in rows}
+
+    def add_file(self, path: str, digest: str, mtime_ns: int, size: int, when: str) -> int:
+        cursor = self.conn.execute(
+            "INSERT INTO files (path, hash, mtime_ns, size, indexed_at) VALUES (?, ?, ?, ?, ?)",
+            (path, digest, mtime_ns, size, when),
+        )
+        return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+    def touch_file(self, file_id: int, mtime_ns: int, size: int) -> None:
+        self.conn.execute("UPDATE files SET mtime_ns = ?, size = ? WHERE id = ?", (mtime_ns, size, file_id))
+
+    def move_file(self, file_id: int, path: str, mtime_ns: int, size: int) -> None:
+        self.conn.execute(
+            "UPDATE files SET path = ?, mtime_ns = ?, size = ? WHERE id = ?", (path, mtime_ns, size, file_id)
+        )
+
+    def remove_file(self, file_id: int) -> list[int]:
+        """Delete a file and its chunks; returns the chunk ids removed."""
+        ids = [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))]
+        self.conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+        self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        return ids
+
+    # -- chunks ----------------------------------------------------------------------------
+    def add_chunks(self, rows: Sequence[tuple[int | None, str, int | None, int | None, str]]) -> list[int]:
+        """Insert (file_id, text, start_line, end_line, metadata_json) rows; returns their ids."""
+        ids = []
+        for row in rows:
+            cursor = self.conn.execute(
+                "INSERT INTO chunks (file_id, text, start_line, end_line, metadata) VALUES (?, ?, ?, ?, ?)", row
+            )
+            ids.append(int(cursor.lastrowid))  # type: ignore[arg-type]
+        return ids
+
+    def remove_chunks(self, ids: Iterable[int]) -> list[int]:
+        """Delete chunks by id; returns the ids that existed."""
+        found = []
+        for chunk_id in ids:
+            if self.conn.execute("DELETE FROM chunks WHERE id = ?", (int(chunk_id),)).rowcount:
+                found.append(int(chunk_id))
+        return found
+
+    def chunk_texts(self) -> tuple[list[int], list[str]]:
+        rows = self.conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
+        return [r[0] for r in rows], [r[1] for r in rows]
+
+    def get_chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        if not ids:
+            return {}
+        rows = self.conn.execute(
+            "SELECT c.id, c.text, f.path, c.start_line, c.end_line, c.metadata FROM chunks c "
+            "LEFT JOIN files f ON f.id = c.file_id WHERE c.id IN (SELECT value FROM json_each(?))",
+            (json.dumps([int(i) for i in ids]),),
+        ).fetchall()
+        return {r[0]: ChunkRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows}
+
+    def ids_matching(self, glob: str) -> list[int]:
+        """Chunk ids whose file path matches `glob`, whole or from a folder boundary on."""
+        rows = self.conn.execute(
+            "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path GLOB ? OR f.path GLOB ?",
+            (glob, "*/" + glob.lstrip("/")),
+        )
+        return [r[0] for r in rows]
+
+    def bm25(self, query: str, k: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """Top-k (chunk id, BM25 score) for a free-text query; higher is better."""
+        match = fts_query(query)
+        if not match or (allowed is not None and not allowed):
+            return []
+        sql = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
+        params: list[Any] = [match]
+        if allowed is not None:
+            sql += " AND rowid IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps([int(i) for i in allowed]))
+        sql += " ORDER BY bm25(chunks_fts) LIMIT ?"
+        params.append(int(k))
+        return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, params)]
+
+    def counts(self) -> tuple[int, int]:
+        files = self.conn.execute("SELECT count(*) FROM files").fetchone()[0]
+        chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return int(files), int(chunks)

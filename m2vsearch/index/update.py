@@ -1,0 +1,182 @@
+"""Incremental indexing of a file or folder: only added, changed, removed and renamed files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from m2vsearch.ingest.chunk import chunk_text
+from m2vsearch.ingest.readers import Skip, read_bytes, read_document
+from m2vsearch.ingest.walk import IgnoreRules, discover
+
+if TYPE_CHECKING:
+    from m2vsearch.index.index import Index, Transaction
+    from m2vsearch.index.store import FileRow
+
+BATCH_CHUNKS = 4096
+ProgressHook = Callable[[int, int], None]  # (files done, files total)
+
+
+@dataclass
+class IndexReport:
+    """What one indexing run did."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    renamed: list[tuple[str, str]] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    seconds: float = 0.0
+
+
+def digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def read_ignore_file(index: Index) -> list[str]:
+    path = index.folder / "ignore"
+    return path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+
+
+def persist_excludes(index: Index, exclude: Sequence[str]) -> None:
+    """Append new exclude patterns to the index's ignore file (atomically)."""
+    lines = read_ignore_file(index)
+    new = [p for p in exclude if p not in lines]
+    if not new:
+        return
+    path = index.folder / "ignore"
+    tmp = path.with_name("ignore.tmp")
+    tmp.write_text("\n".join([*lines, *new]) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+class _Pending:
+    """Chunks waiting to be embedded and inserted, flushed in batches."""
+
+    def __init__(self, index: Index, tx: Transaction) -> None:
+        self.index, self.tx = index, tx
+        self.rows: list[tuple[int | None, str, int | None, int | None, str]] = []
+        self.count = 0
+
+    def add_file(self, file_id: int, text: str, kind: str) -> None:
+        for chunk in chunk_text(text, kind):
+            meta = json.dumps({"heading": chunk.heading} if chunk.heading else {})
+            self.rows.append((file_id, chunk.text, chunk.start_line, chunk.end_line, meta))
+        if len(self.rows) >= BATCH_CHUNKS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        ids = self.index.store.add_chunks(self.rows)
+        self.tx.add(ids, self.index.embed([row[1] for row in self.rows]))
+        self.count += len(ids)
+        self.rows = []
+
+
+def index_path(
+    index: Index,
+    root: Path,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    progress: ProgressHook | None = None,
+    when: str = "",
+) -> IndexReport:
+    """Bring the index up to date with the files under `root` (one atomic transaction)."""
+    from m2vsearch.index.index import IndexFolderError, now
+
+    started = time.perf_counter()
+    root = root.expanduser().resolve()
+    if not root.exists():
+        raise IndexFolderError(f"no such file or folder: {root}")
+    report = IndexReport()
+    persist_excludes(index, exclude)
+    rules = IgnoreRules().with_file(root, read_ignore_file(index))
+    files = list(discover(root, rules, include, skip_dirs=[index.folder]))
+    stamp = when or now()
+    if progress is not None and not files:
+        progress(0, 0)
+    with index.transaction() as tx:
+        known = index.store.files_under(root.as_posix())
+        seen = {path.as_posix() for path in files}
+        gone = {path: row for path, row in known.items() if path not in seen}
+        gone_by_hash = {row.hash: row for row in gone.values()}
+        pending = _Pending(index, tx)
+        for number, path in enumerate(files, 1):
+            if progress is not None:
+                progress(number, len(files))
+            _update_file(index, tx, pending, path, known.get(path.as_posix()), gone, gone_by_hash, report, stamp)
+        pending.flush()
+        for key, row in gone.items():
+            removed = index.store.remove_file(row.id)
+            tx.remove(removed)
+            report.chunks_removed += len(removed)
+            report.removed.append(key)
+        report.chunks_added = pending.count
+        roots = json.loads(index.meta.get("roots", "[]"))
+        if root.as_posix() not in roots:
+            tx.meta["roots"] = json.dumps([*roots, root.as_posix()])
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _update_file(
+    index: Index,
+    tx: Transaction,
+    pending: _Pending,
+    path: Path,
+    old: FileRow | None,
+    gone: dict[str, FileRow],
+    gone_by_hash: dict[str, FileRow],
+    report: IndexReport,
+    stamp: str,
+) -> None:
+    """Bring one discovered file up to date: unchanged, renamed, changed, added or skipped."""
+    key = path.as_posix()
+    try:
+        stat = path.stat()
+        if old is not None and old.mtime_ns == stat.st_mtime_ns and old.size == stat.st_size:
+            report.unchanged += 1
+            return
+        data = read_bytes(path)
+    except OSError as exc:
+        report.skipped.append((key, f"unreadable ({exc.strerror})"))
+        return
+    except Skip as skip:
+        report.skipped.append((key, str(skip)))
+        return
+    content_hash = digest(data)
+    if old is not None and old.hash == content_hash:
+        index.store.touch_file(old.id, stat.st_mtime_ns, stat.st_size)
+        report.unchanged += 1
+        return
+    moved = gone_by_hash.get(content_hash) if old is None else None
+    if moved is not None and moved.path in gone:  # a rename: keep its chunks and vectors
+        index.store.move_file(moved.id, key, stat.st_mtime_ns, stat.st_size)
+        del gone[moved.path]
+        report.renamed.append((moved.path, key))
+        return
+    try:
+        document = read_document(path, data)
+    except Skip as skip:
+        report.skipped.append((key, str(skip)))
+        if old is not None:  # indexed before, unreadable now: drop it
+            gone[key] = old
+        return
+    if old is not None:
+        removed = index.store.remove_file(old.id)
+        tx.remove(removed)
+        report.chunks_removed += len(removed)
+        report.changed.append(key)
+    else:
+        report.added.append(key)
+    file_id = index.store.add_file(key, content_hash, stat.st_mtime_ns, stat.st_size, stamp)
+    pending.add_file(file_id, document.text, document.kind)

@@ -1,0 +1,135 @@
+"""FAISS side of an index: float32 unit vectors, inner product, ids = SQLite chunk ids.
+
+Small indexes are exact (`IndexIDMap2` over `IndexFlatIP`); from `IVF_FROM` vectors on, "auto"
+switches to `IndexIVFFlat` (trained on the vectors, `nprobe` = nlist / 16, at least 16), which also
+supports deletes by id. The type is re-chosen whenever the vectors are rebuilt.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+IVF_FROM = 50_000
+INDEX_TYPES = ("auto", "flat", "ivf")
+
+
+def _faiss() -> Any:
+    import faiss
+
+    return faiss
+
+
+def choose_type(requested: str, count: int) -> str:
+    """The concrete FAISS layout for `count` vectors."""
+    if requested == "auto":
+        return "ivf" if count >= IVF_FROM else "flat"
+    return requested
+
+
+def build(vectors: np.ndarray, ids: np.ndarray, dims: int, kind: str) -> Any:
+    """A new FAISS index over `vectors` (float32, unit rows) with the given int64 ids."""
+    faiss = _faiss()
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if kind == "ivf" and len(vectors) >= 1024:
+        nlist = int(min(4 * np.sqrt(len(vectors)), len(vectors) // 39, 65536))
+        quantizer = faiss.IndexFlatIP(dims)
+        index = faiss.IndexIVFFlat(quantizer, dims, nlist, faiss.METRIC_INNER_PRODUCT)
+        sample = vectors
+        if len(vectors) > 256 * nlist:
+            sample = vectors[np.random.default_rng(0).choice(len(vectors), 256 * nlist, replace=False)]
+        index.train(sample)
+        index.nprobe = max(16, nlist // 16)
+    else:
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dims))
+    if len(vectors):
+        index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+    return index
+
+
+def kind_of(index: Any) -> str:
+    return "ivf" if "IVF" in type(index).__name__ else "flat"
+
+
+def all_vectors(index: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Every (id, vector) held by the index, for a rebuild."""
+    faiss = _faiss()
+    if index.ntotal == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, index.d), dtype=np.float32)
+    if kind_of(index) == "flat":
+        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        return ids, index.index.reconstruct_n(0, index.ntotal)
+    invlists = index.invlists
+    ids_parts, vec_parts = [], []
+    for list_no in range(index.nlist):
+        size = invlists.list_size(list_no)
+        if size == 0:
+            continue
+        ids_parts.append(faiss.rev_swig_ptr(invlists.get_ids(list_no), size).copy())
+        codes = faiss.rev_swig_ptr(invlists.get_codes(list_no), size * index.code_size)
+        vec_parts.append(np.frombuffer(codes.copy(), dtype=np.float32).reshape(size, index.d))
+    return np.concatenate(ids_parts).astype(np.int64), np.concatenate(vec_parts)
+
+
+def update(index: Any, remove: Sequence[int], add_ids: np.ndarray, add_vectors: np.ndarray, requested: str) -> Any:
+    """Apply deletes and adds; rebuilds when the chosen layout changes (e.g. flat -> IVF)."""
+    faiss = _faiss()
+    count = index.ntotal - len(remove) + len(add_ids)
+    wanted = choose_type(requested, count)
+    rebuild = wanted != kind_of(index) or (wanted == "ivf" and count > 4 * _trained_for(index))
+    if rebuild:
+        ids, vectors = all_vectors(index)
+        keep = ~np.isin(ids, np.asarray(remove, dtype=np.int64))
+        ids = np.concatenate([ids[keep], add_ids.astype(np.int64)])
+        vectors = np.concatenate([vectors[keep], add_vectors.astype(np.float32)])
+        return build(vectors, ids, index.d, wanted)
+    if len(remove):
+        index.remove_ids(faiss.IDSelectorBatch(np.asarray(remove, dtype=np.int64)))
+    if len(add_ids):
+        index.add_with_ids(np.ascontiguousarray(add_vectors, dtype=np.float32), add_ids.astype(np.int64))
+    return index
+
+
+def _trained_for(index: Any) -> int:
+    """Roughly how many vectors an IVF layout was sized for (nlist = 4 sqrt(n))."""
+    return int((index.nlist / 4) ** 2) if kind_of(index) == "ivf" else 0
+
+
+def search(index: Any, query: np.ndarray, k: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
+    """Top-k (id, cosine) for one unit query vector, optionally restricted to `allowed` ids."""
+    faiss = _faiss()
+    if index.ntotal == 0 or k <= 0 or (allowed is not None and not len(allowed)):
+        return []
+    params = None
+    if allowed is not None:
+        selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+        if kind_of(index) == "ivf":
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe)
+        else:
+            params = faiss.SearchParameters(sel=selector)
+    scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), min(k, index.ntotal), params=params)
+    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+
+def write(index: Any, path: Path) -> None:
+    """Write to `path` durably: a temporary file, fsync, rename, fsync the folder."""
+    faiss = _faiss()
+    tmp = path.with_name(path.name + ".tmp")
+    faiss.write_index(index, str(tmp))
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read(path: Path) -> Any:
+    faiss = _faiss()
+    return faiss.read_index(str(path))

@@ -1,0 +1,1 @@
+"""Finding files, reading them as text and cutting them into chunks."""
