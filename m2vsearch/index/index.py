@@ -28,7 +28,7 @@ from m2vsearch.model.static import DEFAULT_MODEL_NAME, StaticModel
 DB_FILE = "index.sqlite"
 IGNORE_FILE = "ignore"
 MODES = ("hybrid", "dense", "bm25")
-DENSE_WEIGHT = 0.3  # hybrid = 0.3 * dense + 0.7 * BM25, each min-max normalised per query
+DENSE_WEIGHT = 0.1  # hybrid = 0.1 * dense + 0.9 * BM25, min-max normalised per query (measured: docs/search.md)
 CANDIDATES = 100
 
 

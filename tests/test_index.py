@@ -1,0 +1,220 @@
+"""Index with real FAISS and SQLite files: incremental updates, ids, refusals, crash safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from m2vsearch.index import vectors
+from m2vsearch.index.index import Index, IndexFolderError
+from m2vsearch.index.manage import recover, run_index
+
+from conftest import random_model
+
+DOCS = {
+    "bread.md": "# Bread\n\nBake sourdough bread with a starter, flour and water.\n",
+    "sql.txt": "PostgreSQL indexes speed up queries on large tables.\n",
+    "notes/cats.md": "# Cats\n\nCats sleep most of the day and chase mice at night.\n",
+}
+
+
+def write_docs(root: Path, docs: dict[str, str] = DOCS) -> Path:
+    for name, text in docs.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def consistent(index: Index) -> set[int]:
+    """SQLite chunk ids equal FAISS ids; returns them."""
+    rows = {r[0] for r in index.conn.execute("SELECT id FROM chunks")}
+    ids, vecs = vectors.all_vectors(index._vector_index())
+    assert set(ids.tolist()) == rows
+    fts = {r[0] for r in index.conn.execute("SELECT rowid FROM chunks_fts")}
+    assert fts == rows
+    return rows
+
+
+def test_incremental_add_change_delete_rename(tmp_path: Path) -> None:
+    docs = write_docs(tmp_path / "docs")
+    index = Index.create(tmp_path / "idx")
+    first = index.add_path(docs)
+    assert len(first.added) == 3 and first.chunks_added == 3
+    assert index.search("sourdough bread", k=1)[0].path.endswith("bread.md")
+    again = index.add_path(docs)
+    assert again.unchanged == 3 and not (again.added or again.changed or again.removed)
+    assert again.chunks_added == 0
+    (docs / "sql.txt").write_text("SQLite full text search with FTS5 and bm25 ranking.\n")
+    (docs / "notes" / "cats.md").rename(docs / "notes" / "felines.md")
+    (docs / "bread.md").unlink()
+    (docs / "new.md").write_text("# Rivers\n\nThe river flows to the sea.\n")
+    report = index.add_path(docs)
+    assert [Path(p).name for p in report.changed] == ["sql.txt"]
+    assert [Path(p).name for p in report.added] == ["new.md"]
+    assert [Path(p).name for p in report.removed] == ["bread.md"]
+    assert [(Path(a).name, Path(b).name) for a, b in report.renamed] == [("cats.md", "felines.md")]
+    assert report.chunks_added == 2 and report.chunks_removed == 2
+    assert index.search("sourdough", k=5, mode="bm25") == []
+    hit = index.search("cats mice", k=1, mode="bm25")[0]
+    assert hit.path.endswith("felines.md") and hit.start_line == 1 and hit.end_line == 3
+    assert len(consistent(index)) == 3
+    index.close()
+
+
+def test_deletes_keep_faiss_and_sqlite_ids_aligned(tmp_path: Path) -> None:
+    index = Index.create(tmp_path / "idx", model=random_model(dim=16))
+    texts = [f"document number {i} about search engine topic {i % 7}" for i in range(60)]
+    ids = index.add_texts(texts, [{"n": i} for i in range(60)])
+    assert index.delete(ids[10:30]) == 20
+    assert index.delete([ids[10], 999_999]) == 0
+    more = index.add_texts(["a brand new text about cats"], [{"n": "new"}])
+    assert more[0] > max(ids)  # ids are never reused
+    alive = consistent(index)
+    assert alive == set(ids[:10] + ids[30:] + more)
+    for i in (0, 45):
+        hits = index.search(texts[i], k=1, mode="dense")
+        assert hits[0].id == ids[i] and hits[0].metadata == {"n": i}
+
+
+def test_flat_to_ivf_switch_keeps_ids(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors, "IVF_FROM", 1500)
+    index = Index.create(tmp_path / "idx", model=random_model(dim=16))
+    rng = np.random.default_rng(0)
+    words = ["search", "engine", "index", "query", "vector", "model", "token", "cat", "dog", "water"]
+    texts = [" ".join(rng.choice(words, 6)) + f" {i}" for i in range(2000)]
+    ids = index.add_texts(texts)
+    assert vectors.kind_of(index._vector_index()) == "ivf"
+    index.delete(ids[:100])
+    consistent(index)
+    hit = index.search(texts[500], k=1, mode="dense")[0]
+    assert hit.text == texts[500] or hit.score > 0.99
+
+
+def test_model_and_dims_mismatch_are_refused(tmp_path: Path) -> None:
+    Index.create(tmp_path / "idx", dims=64).close()
+    with pytest.raises(IndexFolderError, match="has 64 dims, not 128"):
+        Index.open(tmp_path / "idx", dims=128)
+    other = random_model(dim=256)
+    with pytest.raises(IndexFolderError, match="was built with model default"):
+        Index.open(tmp_path / "idx", model=other)
+    with pytest.raises(IndexFolderError, match="an index already exists"):
+        Index.create(tmp_path / "idx")
+    with pytest.raises(IndexFolderError, match="no index at"):
+        Index.open(tmp_path / "nothing")
+
+
+def test_failure_mid_index_leaves_previous_index_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = write_docs(tmp_path / "docs")
+    index = Index.create(tmp_path / "idx")
+    index.add_path(docs)
+    before = index.search("bread", k=3, mode="hybrid")
+    (docs / "sql.txt").write_text("completely different text now\n")
+    (docs / "more.md").write_text("more text\n")
+
+    def explode(texts: object) -> object:
+        raise RuntimeError("simulated crash while embedding")
+
+    monkeypatch.setattr(index, "embed", explode)
+    with pytest.raises(RuntimeError):
+        index.add_path(docs)
+    index.close()
+    reopened = Index.open(tmp_path / "idx")
+    assert [h.id for h in reopened.search("bread", k=3)] == [h.id for h in before]
+    assert reopened.info()["files"] == 3
+    assert reopened.search("PostgreSQL", k=1, mode="bm25")[0].path.endswith("sql.txt")
+    consistent(reopened)
+
+
+KILL_SCRIPT = """
+import sys, time
+from pathlib import Path
+from m2vsearch.index.index import Index
+from m2vsearch.index import vectors
+index = Index.open(sys.argv[1])
+real_write = vectors.write
+def slow_write(ix, path):
+    real_write(ix, path)
+    print("WROTE", flush=True)
+    time.sleep(float(sys.argv[3]))
+vectors.write = slow_write
+print("START", flush=True)
+index.add_path(Path(sys.argv[2]))
+print("DONE", flush=True)
+"""
+
+
+@pytest.mark.parametrize("moment", ["after_faiss_write", "during_walk"])
+def test_kill_minus_9_mid_index_leaves_previous_index_usable(tmp_path: Path, moment: str) -> None:
+    docs = write_docs(tmp_path / "docs")
+    index = Index.create(tmp_path / "idx")
+    index.add_path(docs)
+    expected = {r[0] for r in index.conn.execute("SELECT path FROM files")}
+    index.close()
+    for i in range(200):
+        (docs / f"extra{i}.md").write_text(f"# Extra {i}\n\nExtra document number {i} about rivers.\n")
+    script = tmp_path / "kill.py"
+    script.write_text(KILL_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "idx"), str(docs), "30"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    if moment == "after_faiss_write":
+        while proc.stdout.readline().strip() != "WROTE":
+            pass
+    else:
+        assert proc.stdout.readline().strip() == "START"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    reopened = Index.open(tmp_path / "idx")
+    assert {r[0] for r in reopened.conn.execute("SELECT path FROM files")} == expected
+    assert reopened.search("sourdough", k=1)[0].path.endswith("bread.md")
+    consistent(reopened)
+    report = reopened.add_path(docs)  # the next run finishes the job
+    assert len(report.added) == 200
+    consistent(reopened)
+
+
+def test_rebuild_swaps_atomically_and_recovers(tmp_path: Path) -> None:
+    docs = write_docs(tmp_path / "docs")
+    folder = tmp_path / "idx"
+    run_index(folder, [docs], None, None, (), (), None, False)
+    run_index(folder, [], None, 64, (), (), None, True)
+    with Index.open(folder) as index:
+        assert index.dims == 64 and index.info()["chunks"] == 3
+    # a crash between the two renames of a rebuild: the old index is put back
+    os.rename(folder, tmp_path / ".idx.previous")
+    recover(folder)
+    with Index.open(folder) as index:
+        assert index.dims == 64
+
+
+def test_filter_by_path_glob(tmp_path: Path) -> None:
+    docs = write_docs(tmp_path / "docs")
+    index = Index.create(tmp_path / "idx")
+    index.add_path(docs)
+    for mode in ("dense", "bm25", "hybrid"):
+        hits = index.search("cats bread sql", k=10, mode=mode, filter="notes/*")
+        assert hits and all(h.path.endswith("notes/cats.md") for h in hits)
+        assert all(h.path.endswith(".txt") for h in index.search("tables", k=10, mode=mode, filter="*.txt"))
+    assert index.search("bread", filter="nothing/*") == []
+
+
+def test_sqlite_file_is_plain_sqlite(tmp_path: Path) -> None:
+    docs = write_docs(tmp_path / "docs")
+    Index.create(tmp_path / "idx").add_path(docs)
+    conn = sqlite3.connect(tmp_path / "idx" / "index.sqlite")
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"meta", "files", "chunks", "chunks_fts"} <= tables
+    meta = dict(conn.execute("SELECT key, value FROM meta"))
+    assert meta["format_version"] == "1" and meta["dims"] == "256" and (tmp_path / "idx" / f"vectors-{meta['generation']}.faiss").is_file()
