@@ -74,14 +74,16 @@ def segment_sums(table: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> np.
 class MeanPooler:
     """Mean-pools rows of a float32 token table over the tokens of each text."""
 
-    def __init__(self, tokenizer: Tokenizer, table: np.ndarray, max_length: int | None) -> None:
+    def __init__(
+        self, tokenizer: Tokenizer, table: np.ndarray, max_length: int | None, median_token_length: int | None = None
+    ) -> None:
         self.table = table
         self.max_length = max_length
         self.unk_id = unknown_token_id(tokenizer)
-        self.char_limit: int | None = None
-        if max_length is not None:
-            lengths = [len(token) for token in tokenizer.get_vocab()]
-            self.char_limit = max_length * int(np.median(lengths))
+        if median_token_length is None:  # saved models record it: computing it reads the vocabulary
+            median_token_length = int(np.median([len(token) for token in tokenizer.get_vocab()]))
+        self.median_token_length = int(median_token_length)
+        self.char_limit = None if max_length is None else max_length * self.median_token_length
         if tokenizer.padding is not None or tokenizer.truncation is not None:
             tokenizer = Tokenizer.from_str(tokenizer.to_str())
             tokenizer.no_padding()

@@ -61,7 +61,7 @@ class StaticModel:
         self.max_length = max_length
         self.storage_dtype: StorageDType = storage_dtype
         self.name = name
-        self._pooler = MeanPooler(tokenizer, table, max_length)
+        self._pooler = MeanPooler(tokenizer, table, max_length, self.config.get("median_token_length"))
         self._fingerprint: str | None = None
 
     # -- loading and saving ------------------------------------------------------------------
@@ -95,6 +95,7 @@ class StaticModel:
         """Write the model2vec format (also loadable by sentence-transformers)."""
         config = {"model_type": "model2vec", "architectures": ["StaticModel"], **self.config}
         config["max_length"] = self.max_length
+        config["median_token_length"] = self._pooler.median_token_length
         write_folder(Path(path), self.table, self.tokenizer, config, dtype or self.storage_dtype, card)
 
     # -- properties --------------------------------------------------------------------------
@@ -110,11 +111,19 @@ class StaticModel:
 
     @property
     def fingerprint(self) -> str:
-        """SHA-256 of the table and tokenizer: equal fingerprints give equal vectors."""
+        """SHA-256 identifying the model's vectors: shape, max_length, tokenizer type and a sample
+        of tokens, every 61st table row and the column sums (cheap enough for every query)."""
         if self._fingerprint is None:
-            digest = hashlib.sha256(self.table.tobytes())
-            digest.update(self.tokenizer.to_str().encode("utf-8"))
-            digest.update(repr(self.max_length).encode("ascii"))
+            digest = hashlib.sha256()
+            rows = np.arange(0, self.vocab_size, 61)
+            parts = [
+                self.table.shape, self.max_length, type(self.tokenizer.model).__name__,
+                type(self.tokenizer.normalizer).__name__, type(self.tokenizer.pre_tokenizer).__name__,
+                [self.tokenizer.id_to_token(int(i)) for i in rows],
+            ]  # fmt: skip
+            digest.update(repr(parts).encode("utf-8"))
+            digest.update(self.table[rows].tobytes())
+            digest.update(self.table.sum(axis=0, dtype=np.float64).tobytes())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 
