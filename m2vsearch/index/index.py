@@ -83,7 +83,7 @@ class Index:
             raise IndexFolderError(f"{folder} is not an m2vsearch index of format {FORMAT_VERSION}")
         self.dims = int(self.meta["dims"])
         self._model = model
-        self._vectors: Any = None
+        self._vectors: tuple[str, Any, bool] | None = None  # (generation, FAISS index, writable)
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -162,14 +162,16 @@ class Index:
             self._model = static
         return self._model
 
-    def _vector_index(self) -> Any:
-        if self._vectors is None or self._vectors[0] != self.meta["generation"]:
-            generation = self.meta["generation"]
+    def _vector_index(self, writable: bool = False) -> Any:
+        """The live FAISS index (memory-mapped and read-only unless `writable`)."""
+        generation = self.meta["generation"]
+        cached = self._vectors
+        if cached is None or cached[0] != generation or (writable and not cached[2]):
             path = self.folder / f"vectors-{generation}.faiss"
             if not path.is_file():
                 raise IndexFolderError(f"{path} is missing; the index is damaged (use --rebuild)")
-            self._vectors = (generation, vectors.read(path))
-        return self._vectors[1]
+            self._vectors = cached = (generation, vectors.read(path, writable), writable)
+        return cached[1]
 
     def close(self) -> None:
         self.conn.close()
@@ -192,14 +194,14 @@ class Index:
             yield tx
             generation = int(self.meta["generation"])
             if tx.removed or tx.added_ids:
-                current = self._vector_index()
+                current = self._vector_index(writable=True)
                 ids = np.asarray(tx.added_ids, dtype=np.int64)
                 vecs = np.concatenate(tx.added_vectors) if tx.added_vectors else np.zeros((0, self.dims), np.float32)
                 updated = vectors.update(current, tx.removed, ids, vecs, self.meta["index_type"])
                 new_file = self.folder / f"vectors-{generation + 1}.faiss"
                 vectors.write(updated, new_file)
                 generation += 1
-                self._vectors = (str(generation), updated)
+                self._vectors = (str(generation), updated, True)
             self.store.set_meta({**tx.meta, "generation": str(generation), "updated_at": now()})
             self.conn.execute("COMMIT")
         except BaseException:

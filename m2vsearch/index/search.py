@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from m2vsearch.index import vectors
 
 if TYPE_CHECKING:
     from m2vsearch.index.index import Hit, Index
+
+
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="m2vsearch-search")
 
 
 def min_max(scores: dict[int, float]) -> dict[int, float]:
@@ -39,12 +43,16 @@ def run_search(index: Index, query: str, k: int, mode: str, path_glob: str | Non
     depth = k if mode != "hybrid" else max(k, CANDIDATES)
     dense: dict[int, float] = {}
     sparse: dict[int, float] = {}
+    # BM25 (SQLite) and mapping the FAISS file run beside loading the model and encoding
+    bm25 = _POOL.submit(index.store.bm25, query, depth, allowed) if mode != "dense" else None
     if mode in ("dense", "hybrid"):
+        loading = _POOL.submit(index._vector_index)
         query_vector = index.embed([query])[0]
+        faiss_index = loading.result()
         if query_vector.any():
-            dense = dict(vectors.search(index._vector_index(), query_vector, depth, allowed))
-    if mode in ("bm25", "hybrid"):
-        sparse = dict(index.store.bm25(query, depth, allowed))
+            dense = dict(vectors.search(faiss_index, query_vector, depth, allowed))
+    if bm25 is not None:
+        sparse = dict(bm25.result())
     if mode == "dense":
         scores = dense
     elif mode == "bm25":

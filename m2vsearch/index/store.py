@@ -80,6 +80,8 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA cache_size=-65536")  # 64 MB page cache: FTS5 merges and BM25 reads
+    conn.execute("PRAGMA mmap_size=1073741824")
     return conn
 
 
@@ -90,6 +92,9 @@ def create_schema(conn: sqlite3.Connection, meta: dict[str, str]) -> None:
     conn.executescript(SCHEMA)
     db = sqlite_utils.Database(conn)
     db["chunks"].enable_fts(["text"], tokenize="porter unicode61 remove_diacritics 2", create_triggers=True)
+    # Inserts reach FTS5 in bulk from add_chunks (4x faster than a row trigger); the delete and
+    # update triggers stay.
+    conn.execute("DROP TRIGGER chunks_ai")
     db["meta"].insert_all(
         [{"key": k, "value": v} for k, v in {"format_version": FORMAT_VERSION, **meta}.items()],
         pk="key",
@@ -122,13 +127,6 @@ class Store:
         ).fetchall()
         return {row[1]: FileRow(*row) for row in rows}
 
-    def add_file(self, path: str, digest: str, mtime_ns: int, size: int, when: str) -> int:
-        cursor = self.conn.execute(
-            "INSERT INTO files (path, hash, mtime_ns, size, indexed_at) VALUES (?, ?, ?, ?, ?)",
-            (path, digest, mtime_ns, size, when),
-        )
-        return int(cursor.lastrowid)  # type: ignore[arg-type]
-
     def touch_file(self, file_id: int, mtime_ns: int, size: int) -> None:
         self.conn.execute("UPDATE files SET mtime_ns = ?, size = ? WHERE id = ?", (mtime_ns, size, file_id))
 
@@ -145,14 +143,31 @@ class Store:
         return ids
 
     # -- chunks ----------------------------------------------------------------------------
+    def next_ids(self, table: str, count: int) -> list[int]:
+        """The next `count` AUTOINCREMENT ids of `table` (call inside the write transaction)."""
+        row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+        start = (row[0] if row else 0) + 1
+        return list(range(start, start + count))
+
+    def add_files(self, rows: Sequence[tuple[int, str, str, int, int, str]]) -> None:
+        """Insert (id, path, hash, mtime_ns, size, indexed_at) rows with ids from `next_ids`."""
+        self.conn.executemany(
+            "INSERT INTO files (id, path, hash, mtime_ns, size, indexed_at) VALUES (?, ?, ?, ?, ?, ?)", rows
+        )
+
     def add_chunks(self, rows: Sequence[tuple[int | None, str, int | None, int | None, str]]) -> list[int]:
         """Insert (file_id, text, start_line, end_line, metadata_json) rows; returns their ids."""
-        ids = []
-        for row in rows:
-            cursor = self.conn.execute(
-                "INSERT INTO chunks (file_id, text, start_line, end_line, metadata) VALUES (?, ?, ?, ?, ?)", row
-            )
-            ids.append(int(cursor.lastrowid))  # type: ignore[arg-type]
+        ids = self.next_ids("chunks", len(rows))
+        if not ids:
+            return ids
+        self.conn.executemany(
+            "INSERT INTO chunks (id, file_id, text, start_line, end_line, metadata) VALUES (?, ?, ?, ?, ?, ?)",
+            [(chunk_id, *row) for chunk_id, row in zip(ids, rows)],
+        )
+        self.conn.execute(
+            "INSERT INTO chunks_fts (rowid, text) SELECT id, text FROM chunks WHERE id BETWEEN ? AND ?",
+            (ids[0], ids[-1]),
+        )
         return ids
 
     def remove_chunks(self, ids: Iterable[int]) -> list[int]:

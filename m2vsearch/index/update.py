@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,14 +60,19 @@ def persist_excludes(index: Index, exclude: Sequence[str]) -> None:
 
 
 class _Pending:
-    """Chunks waiting to be embedded and inserted, flushed in batches."""
+    """Files and chunks waiting to be embedded and inserted, flushed in batches."""
 
     def __init__(self, index: Index, tx: Transaction) -> None:
         self.index, self.tx = index, tx
+        self.files: list[tuple[int, str, str, int, int, str]] = []
         self.rows: list[tuple[int | None, str, int | None, int | None, str]] = []
         self.count = 0
+        self.next_file_id = index.store.next_ids("files", 1)[0]
 
-    def add_file(self, file_id: int, text: str, kind: str) -> None:
+    def add_file(self, path: str, content_hash: str, stat: os.stat_result, stamp: str, text: str, kind: str) -> None:
+        file_id = self.next_file_id
+        self.next_file_id += 1
+        self.files.append((file_id, path, content_hash, stat.st_mtime_ns, stat.st_size, stamp))
         for chunk in chunk_text(text, kind):
             meta = json.dumps({"heading": chunk.heading} if chunk.heading else {})
             self.rows.append((file_id, chunk.text, chunk.start_line, chunk.end_line, meta))
@@ -74,6 +80,8 @@ class _Pending:
             self.flush()
 
     def flush(self) -> None:
+        self.index.store.add_files(self.files)
+        self.files = []
         if not self.rows:
             return
         ids = self.index.store.add_chunks(self.rows)
@@ -178,5 +186,4 @@ def _update_file(
         report.changed.append(key)
     else:
         report.added.append(key)
-    file_id = index.store.add_file(key, content_hash, stat.st_mtime_ns, stat.st_size, stamp)
-    pending.add_file(file_id, document.text, document.kind)
+    pending.add_file(key, content_hash, stat, stamp, document.text, document.kind)

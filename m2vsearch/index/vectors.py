@@ -130,6 +130,8 @@ def write(index: Any, path: Path) -> None:
         os.close(fd)
 
 
-def read(path: Path) -> Any:
+def read(path: Path, writable: bool = True) -> Any:
+    """Load an index; read-only loads memory-map the inverted lists (fast cold queries)."""
     faiss = _faiss()
-    return faiss.read_index(str(path))
+    flags = 0 if writable else faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
+    return faiss.read_index(str(path), flags)
