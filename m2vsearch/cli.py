@@ -184,6 +184,66 @@ def info(index_dir: Path, as_json: bool) -> None:
         click.echo(f"{key}: {value}")
 
 
+def _csv(text: str, allowed: tuple[str, ...] | None = None) -> list[str]:
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if allowed is not None:
+        bad = [item for item in items if item not in allowed]
+        if bad:
+            raise click.BadParameter(f"{', '.join(bad)} (choose from {', '.join(allowed)})")
+    return items
+
+
+@cli.command("eval")
+@click.option("--nanobeir", "nanobeir", is_flag=False, flag_value="", default=None, metavar="[DIR]",
+              help="NanoBEIR (13 sets) from DIR, or from the Hugging Face cache when DIR is omitted.")
+@click.option("--beir", "beir", multiple=True, type=click.Path(path_type=Path), help="A BEIR-layout folder (repeatable).")
+@click.option("--datasets", help="NanoBEIR subset, comma-separated (e.g. scifact,nfcorpus).")
+@click.option("--model", help="Static model folder or 'default'; a sentence-transformers folder for a reference row.")
+@click.option("--dims", default="32,64,128,256", show_default=True, help="Comma-separated Matryoshka dims.")
+@click.option("--mode", "modes", default="dense,bm25,hybrid", show_default=True, help="Comma-separated modes.")
+@click.option("--json", "json_file", type=click.Path(path_type=Path), help="Also write the results as JSON here.")
+def eval_command(
+    nanobeir: str | None, beir: tuple[Path, ...], datasets: str | None, model: str | None,
+    dims: str, modes: str, json_file: Path | None,
+) -> None:  # fmt: skip
+    """Measure retrieval quality (nDCG@10 and more) through the real index and search."""
+    import json
+
+    from m2vsearch.eval import datasets as loaders
+    from m2vsearch.eval.run import evaluate, load_encoder
+
+    mode_list = _csv(modes, ("dense", "bm25", "hybrid"))
+    try:
+        dims_list = [int(d) for d in _csv(dims)]
+    except ValueError:
+        raise click.BadParameter(f"--dims takes comma-separated whole numbers, got {dims!r}") from None
+    sets = [loaders.load_beir(folder) for folder in beir]
+    if nanobeir is not None:
+        folder = Path(nanobeir) if nanobeir else loaders.default_nanobeir_folder()
+        if folder is None:
+            raise loaders.DatasetError(f"NanoBEIR is not in the Hugging Face cache; {loaders.NANOBEIR_HELP}")
+        sets += loaders.load_nanobeir(folder, loaders.nanobeir_names(datasets))
+    if not sets:
+        raise click.UsageError("give --beir DIR and/or --nanobeir [DIR]")
+    encoder = load_encoder(model)
+    too_big = [d for d in dims_list if not 1 <= d <= encoder.dim]
+    if too_big:
+        raise click.BadParameter(f"dims {too_big} outside 1..{encoder.dim} for this model", param_hint="--dims")
+    report = evaluate(sets, encoder, dims_list, mode_list, _progress)
+    click.echo(f"model {report.model}; {len(sets)} dataset(s) in {report.seconds:.1f}s")
+    click.echo(f"{'dataset':22s} {'dims':>5s} {'mode':>7s} {'nDCG@10':>8s} {'MRR@10':>8s} {'R@10':>8s} {'MAP@100':>8s}")
+    for row in [*report.rows, *(report.means() if len(sets) > 1 else [])]:
+        m = row.metrics
+        click.echo(
+            f"{row.dataset:22s} {row.dims:>5d} {row.mode:>7s} {m['ndcg@10']:8.4f} {m['mrr@10']:8.4f} "
+            f"{m['recall@10']:8.4f} {m['map@100']:8.4f}"
+        )
+    if json_file is not None:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        json_file.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        click.echo(f"wrote {json_file}")
+
+
 def main() -> None:
     """Entry point: run the CLI, turning m2vsearch errors into one line and exit code 1."""
     try:

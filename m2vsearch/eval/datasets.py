@@ -85,3 +85,98 @@ def load_beir(folder: str | Path) -> RetrievalSet:
     if not queries:
         raise DatasetError(f"{folder}: no query has a relevant document")
     return RetrievalSet(folder.name, corpus, queries, relevant)
+
+
+NANOBEIR = {
+    "climatefever": "ClimateFEVER", "dbpedia": "DBPedia", "fever": "FEVER", "fiqa2018": "FiQA2018",
+    "hotpotqa": "HotpotQA", "msmarco": "MSMARCO", "nfcorpus": "NFCorpus", "nq": "NQ",
+    "quoraretrieval": "QuoraRetrieval", "scidocs": "SCIDOCS", "arguana": "ArguAna", "scifact": "SciFact",
+    "touche2020": "Touche2020",
+}  # fmt: skip
+NANOBEIR_HELP = (
+    "put NanoBEIR in a folder in one of the published layouts and pass it with --nanobeir DIR: "
+    "sentence-transformers/NanoBEIR-en (DIR/corpus/NanoSciFact-*.parquet, DIR/queries/..., DIR/qrels/...) "
+    "or zeta-alpha-ai/Nano* (DIR/NanoSciFact/corpus/train-*.parquet, .../queries/..., .../qrels/...)"
+)
+
+
+def nanobeir_names(selected: str | None = None) -> list[str]:
+    """Dataset keys (e.g. 'scifact'), all 13 unless a comma-separated subset is given."""
+    if not selected:
+        return list(NANOBEIR)
+    names = []
+    for raw in selected.split(","):
+        key = raw.strip().lower().removeprefix("nano")
+        if key not in NANOBEIR:
+            raise DatasetError(f"unknown NanoBEIR dataset {raw!r}; choose from {', '.join(NANOBEIR)}")
+        names.append(key)
+    return names
+
+
+def _parquet_rows(files: list[Path]) -> list[dict[str, object]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DatasetError("reading NanoBEIR parquet files needs pyarrow (pip install 'm2vsearch[eval]')") from None
+    rows: list[dict[str, object]] = []
+    for path in files:
+        try:
+            rows.extend(pq.read_table(path).to_pylist())
+        except Exception as exc:  # pyarrow raises several types on damaged files
+            raise DatasetError(f"cannot read {path}: {exc}") from None
+    return rows
+
+
+def _nano_files(folder: Path, subset: str, split: str) -> list[Path]:
+    return sorted((folder / subset).glob(f"{split}-*.parquet")) + sorted((folder / subset).glob(f"{split}.parquet"))
+
+
+def _nano_set(name: str, corpus: list[dict], queries: list[dict], qrels: list[dict], where: Path) -> RetrievalSet:
+    """A NanoBEIR set exactly as sentence-transformers' NanoBEIREvaluator builds it."""
+    for rows, columns, subset in ((corpus, ("_id", "text"), "corpus"), (queries, ("_id", "text"), "queries"),
+                                  (qrels, ("query-id", "corpus-id"), "qrels")):  # fmt: skip
+        if not rows:
+            raise DatasetError(f"{where}: no {subset} rows for Nano{NANOBEIR[name]}")
+        missing = [c for c in columns if c not in rows[0]]
+        if missing:
+            raise DatasetError(f"{where}: {subset} of Nano{NANOBEIR[name]} lacks column(s) {', '.join(missing)}")
+    documents = {str(r["_id"]): str(r["text"]) for r in corpus if r["text"]}
+    questions = {str(r["_id"]): str(r["text"]) for r in queries if r["text"]}
+    relevant: dict[str, set[str]] = {}
+    for row in qrels:
+        ids = row["corpus-id"] if isinstance(row["corpus-id"], list) else [row["corpus-id"]]
+        relevant.setdefault(str(row["query-id"]), set()).update(str(i) for i in ids)
+    questions = {q: t for q, t in questions.items() if relevant.get(q)}
+    return RetrievalSet(f"Nano{NANOBEIR[name]}", documents, questions, {q: relevant[q] for q in questions})
+
+
+def load_nanobeir(folder: str | Path, names: list[str]) -> list[RetrievalSet]:
+    """NanoBEIR sets from a local folder in either published parquet layout."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DatasetError(f"no NanoBEIR folder at {folder}; {NANOBEIR_HELP}")
+    own = folder.name.lower().removeprefix("nano")
+    if own in NANOBEIR and (folder / "corpus").is_dir():  # a single zeta-alpha-ai dataset folder
+        names = [own]
+    sets = []
+    for name in names:
+        split = f"Nano{NANOBEIR[name]}"
+        parts = [_nano_files(folder, subset, split) for subset in ("corpus", "queries", "qrels")]
+        where = folder
+        if not all(parts):  # zeta-alpha-ai layout: one folder per dataset, split "train"
+            where = folder / split if (folder / split).is_dir() else folder
+            parts = [_nano_files(where, subset, "train") for subset in ("corpus", "queries", "qrels")]
+        if not all(parts):
+            raise DatasetError(f"{split} not found under {folder}; {NANOBEIR_HELP}")
+        corpus, queries, qrels = (_parquet_rows(files) for files in parts)
+        sets.append(_nano_set(name, corpus, queries, qrels, where))
+    return sets
+
+
+def default_nanobeir_folder() -> Path | None:
+    """A NanoBEIR-en snapshot in the Hugging Face cache, if one is there."""
+    import os
+
+    hub = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub")
+    snapshots = sorted((hub / "datasets--sentence-transformers--NanoBEIR-en" / "snapshots").glob("*"))
+    return snapshots[-1] if snapshots else None

@@ -63,8 +63,10 @@ def now() -> str:
 
 
 def _resolve_model(model: str | Path | StaticModel | None) -> tuple[StaticModel, str]:
-    if isinstance(model, StaticModel):
-        return model, model.name or "in-memory"
+    """A loaded model and the name stored in meta. Any object with `encode(texts, dims)`, `dim`,
+    `fingerprint` and `name` works as a model (the evaluation uses this for transformer rows)."""
+    if isinstance(model, StaticModel) or hasattr(model, "encode"):
+        return model, getattr(model, "name", "") or "in-memory"  # type: ignore[return-value]
     name = DEFAULT_MODEL_NAME if model is None else str(model)
     if name != DEFAULT_MODEL_NAME:
         name = str(Path(name).expanduser().resolve())
