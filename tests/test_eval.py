@@ -1,0 +1,204 @@
+"""Evaluation: metric parity with sentence-transformers, BEIR/NanoBEIR readers, sweeps, JSON."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from m2vsearch.cli import cli
+from m2vsearch.eval.datasets import DatasetError, load_beir, load_nanobeir, nanobeir_names
+from m2vsearch.eval.metrics import mean_metrics
+from m2vsearch.eval.run import evaluate
+
+from conftest import random_model
+
+TOPICS = ["search engine index", "static embedding model", "sqlite full text", "bread baking flour",
+          "cats and dogs", "water river sea"]  # fmt: skip
+
+
+def st_ir_evaluator() -> type:
+    try:
+        from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+    except ImportError:  # sentence-transformers < 6
+        from sentence_transformers.evaluation import InformationRetrievalEvaluator
+    return InformationRetrievalEvaluator
+
+
+def write_beir(folder: Path, qrels_name: str = "qrels.tsv") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(0)
+    with (folder / "corpus.jsonl").open("w") as handle:
+        for i in range(30):
+            topic = TOPICS[i % len(TOPICS)]
+            handle.write(json.dumps({"_id": f"d{i}", "title": topic.split()[0], "text": f"{topic} {rng.random()}"}) + "\n")
+    with (folder / "queries.jsonl").open("w") as handle:
+        for i, topic in enumerate(TOPICS):
+            handle.write(json.dumps({"_id": f"q{i}", "text": topic}) + "\n")
+        handle.write(json.dumps({"_id": "q-none", "text": "no judgements"}) + "\n")
+    qrels = folder / qrels_name
+    qrels.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["query-id\tcorpus-id\tscore"]
+    lines += [f"q{i}\td{j}\t{1 + j % 2}" for i in range(len(TOPICS)) for j in range(i, 30, len(TOPICS))]
+    lines.append("q0\td1\t0")  # score 0: not relevant
+    qrels.write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_metrics_equal_sentence_transformers_on_random_rankings() -> None:
+    import numpy as np
+    InformationRetrievalEvaluator = st_ir_evaluator()
+
+    rng = random.Random(1)
+    corpus = {f"d{i}": f"doc {i}" for i in range(300)}
+    queries = {f"q{i}": f"query {i}" for i in range(60)}
+    relevant = {q: set(rng.sample(list(corpus), rng.randint(1, 12))) for q in queries}
+    evaluator = InformationRetrievalEvaluator(queries, corpus, relevant, write_csv=False)
+    rankings, results = {}, []
+    for query_id in evaluator.queries_ids:
+        docs = rng.sample(list(corpus), 120)
+        scores = sorted((rng.random() for _ in docs), reverse=True)
+        rankings[query_id] = docs
+        results.append([{"corpus_id": d, "score": s} for d, s in zip(docs, scores)])
+    theirs = evaluator.compute_metrics(results)
+    ours = mean_metrics(rankings, relevant)
+    for k in (1, 3, 5, 10):
+        for name in ("accuracy", "precision", "recall"):
+            assert ours[f"{name}@{k}"] == pytest.approx(theirs[f"{name}@k"][k], abs=1e-6)
+    assert ours["mrr@10"] == pytest.approx(theirs["mrr@k"][10], abs=1e-6)
+    assert ours["ndcg@10"] == pytest.approx(theirs["ndcg@k"][10], abs=1e-6)
+    assert ours["map@100"] == pytest.approx(theirs["map@k"][100], abs=1e-6)
+    assert np.isfinite(list(ours.values())).all()
+
+
+def test_eval_through_the_product_matches_sentence_transformers(tmp_path: Path) -> None:
+    InformationRetrievalEvaluator = st_ir_evaluator()
+
+    from m2vsearch.index.index import Index
+
+    data = load_beir(write_beir(tmp_path / "set"))
+    model = random_model(dim=32)
+    [row] = evaluate([data], model, [16], ["dense"]).rows
+    # the same rankings, scored by sentence-transformers
+    with Index.create(tmp_path / "idx", model=model, dims=16) as index:
+        ids = dict(zip(index.add_texts(list(data.corpus.values())), data.corpus))
+        evaluator = InformationRetrievalEvaluator(data.queries, data.corpus, data.relevant, write_csv=False)
+        results = [
+            [{"corpus_id": ids[h.id], "score": h.score} for h in index.search(data.queries[q], k=100, mode="dense")]
+            for q in evaluator.queries_ids
+        ]
+    theirs = evaluator.compute_metrics(results)
+    assert row.metrics["ndcg@10"] == pytest.approx(theirs["ndcg@k"][10], abs=1e-6)
+    assert row.metrics["map@100"] == pytest.approx(theirs["map@k"][100], abs=1e-6)
+
+
+def test_beir_reader(tmp_path: Path) -> None:
+    data = load_beir(write_beir(tmp_path / "a", qrels_name="qrels/test.tsv"))
+    assert len(data.corpus) == 30 and data.corpus["d0"].startswith("search search engine")
+    assert set(data.queries) == {f"q{i}" for i in range(len(TOPICS))}  # q-none dropped
+    assert "d1" not in data.relevant["q0"] and "d0" in data.relevant["q0"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: (f / "corpus.jsonl").write_text('{"_id": "x", "text": "ok"}\n{broken\n'), r"corpus.jsonl:2: not JSON"),
+        (lambda f: (f / "qrels.tsv").unlink(), "has no qrels/test.tsv or qrels.tsv"),
+        (lambda f: (f / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq0\td0\tmany\n"), "is not a number"),
+        (lambda f: (f / "qrels.tsv").write_text("q0\td0\n"), "expected query-id, corpus-id, score"),
+        (lambda f: (f / "queries.jsonl").write_text('{"text": "no id"}\n'), "expected an object with an '_id'"),
+        (lambda f: (f / "queries.jsonl").unlink(), "missing"),
+    ],
+)
+def test_malformed_beir_files_give_clear_errors(tmp_path: Path, damage: object, message: str) -> None:
+    folder = write_beir(tmp_path / "bad")
+    damage(folder)  # type: ignore[operator]
+    with pytest.raises(DatasetError, match=message):
+        load_beir(folder)
+
+
+def _write_parquet(path: Path, rows: list[dict[str, object]]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path)
+
+
+NANO_CORPUS = [{"_id": "c1", "text": "static embeddings are fast"}, {"_id": "c2", "text": "bread needs flour"},
+               {"_id": "c3", "text": ""}]  # fmt: skip
+NANO_QUERIES = [{"_id": "q1", "text": "fast embeddings"}, {"_id": "q2", "text": "flour"}, {"_id": "q3", "text": "none"}]
+NANO_QRELS = [{"query-id": "q1", "corpus-id": "c1"}, {"query-id": "q2", "corpus-id": "c2"}]
+
+
+def test_nanobeir_sentence_transformers_layout(tmp_path: Path) -> None:
+    for subset, rows in (("corpus", NANO_CORPUS), ("queries", NANO_QUERIES), ("qrels", NANO_QRELS)):
+        _write_parquet(tmp_path / subset / "NanoSciFact-00000-of-00001.parquet", rows)
+        _write_parquet(tmp_path / subset / "NanoNFCorpus-00000-of-00001.parquet", rows)
+    sets = load_nanobeir(tmp_path, nanobeir_names("scifact,NanoNFCorpus"))
+    assert [s.name for s in sets] == ["NanoSciFact", "NanoNFCorpus"]
+    assert set(sets[0].corpus) == {"c1", "c2"}  # empty texts dropped, as sentence-transformers does
+    assert set(sets[0].queries) == {"q1", "q2"} and sets[0].relevant["q1"] == {"c1"}
+    with pytest.raises(DatasetError, match="NanoFiQA2018 not found under"):
+        load_nanobeir(tmp_path, ["fiqa2018"])
+
+
+def test_nanobeir_zeta_alpha_layout_with_list_qrels(tmp_path: Path) -> None:
+    root = tmp_path / "NanoSciFact"
+    _write_parquet(root / "corpus" / "train-00000-of-00001.parquet", NANO_CORPUS)
+    _write_parquet(root / "queries" / "train-00000-of-00001.parquet", NANO_QUERIES)
+    _write_parquet(root / "qrels" / "train-00000-of-00001.parquet", [{"query-id": "q1", "corpus-id": ["c1", "c2"]}])
+    [data] = load_nanobeir(tmp_path, ["scifact"])
+    assert data.relevant == {"q1": {"c1", "c2"}}
+    [same] = load_nanobeir(root, nanobeir_names(None))  # the dataset folder itself
+    assert same.name == "NanoSciFact"
+
+
+def test_malformed_nanobeir(tmp_path: Path) -> None:
+    _write_parquet(tmp_path / "corpus" / "NanoSciFact-0.parquet", [{"id": "c1", "text": "x"}])
+    _write_parquet(tmp_path / "queries" / "NanoSciFact-0.parquet", NANO_QUERIES)
+    _write_parquet(tmp_path / "qrels" / "NanoSciFact-0.parquet", NANO_QRELS)
+    with pytest.raises(DatasetError, match="lacks column"):
+        load_nanobeir(tmp_path, ["scifact"])
+    (tmp_path / "corpus" / "NanoSciFact-0.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DatasetError, match="cannot read"):
+        load_nanobeir(tmp_path, ["scifact"])
+    with pytest.raises(DatasetError, match="unknown NanoBEIR dataset"):
+        nanobeir_names("scifact,imagenet")
+    with pytest.raises(DatasetError, match="no NanoBEIR folder at .* sentence-transformers/NanoBEIR-en"):
+        load_nanobeir(tmp_path / "missing", ["scifact"])
+
+
+def test_eval_command_sweeps_dims_and_modes_and_writes_json(tmp_path: Path) -> None:
+    write_beir(tmp_path / "one")
+    write_beir(tmp_path / "two")
+    random_model(dim=32).save_pretrained(tmp_path / "model")
+    result = CliRunner().invoke(
+        cli,
+        ["eval", "--beir", str(tmp_path / "one"), "--beir", str(tmp_path / "two"), "--model", str(tmp_path / "model"),
+         "--dims", "8,16", "--mode", "dense,bm25,hybrid", "--json", str(tmp_path / "out.json")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert set(report) == {"model", "seconds", "results", "mean"}
+    assert len(report["results"]) == 2 * 2 * 3 and len(report["mean"]) == 2 * 3
+    row = report["results"][0]
+    assert set(row) == {"dataset", "dims", "mode", "metrics"}
+    assert {"ndcg@10", "mrr@10", "map@100", "recall@10", "precision@1", "accuracy@3"} <= set(row["metrics"])
+    bm25 = [r["metrics"]["ndcg@10"] for r in report["results"] if r["mode"] == "bm25" and r["dataset"] == "one"]
+    assert bm25[0] == bm25[1] and bm25[0] > 0.5  # BM25 does not depend on dims, and finds the topics
+    assert "mean" in result.output
+
+
+def test_eval_command_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["eval"]).exit_code == 2
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    result = runner.invoke(cli, ["eval", "--nanobeir"])
+    assert isinstance(result.exception, DatasetError) and "put NanoBEIR in a folder" in str(result.exception)
+    write_beir(tmp_path / "one")
+    result = runner.invoke(cli, ["eval", "--beir", str(tmp_path / "one"), "--mode", "sparse"])
+    assert result.exit_code == 2 and "sparse" in result.output
