@@ -23,7 +23,7 @@ from m2vsearch.index import vectors
 from m2vsearch.index.index import CANDIDATES, Index
 from m2vsearch.index.search import fuse
 
-WEIGHTS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0]
+WEIGHTS = [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7]
 
 
 def rrf(dense: dict[int, float], sparse: dict[int, float], k: int = 60) -> dict[int, float]:
@@ -55,8 +55,10 @@ def sweep(folder: Path, model: str) -> dict[str, float]:
         rankings = {q: [to_doc[i] for i in sorted(s, key=lambda i: (-s[i], i))[:100]] for q, s in fused}
         return mean_metrics(rankings, data.relevant)["ndcg@10"]
 
+    results["bm25"] = score([(q, s) for q, _, s in candidates])
+    results["dense"] = score([(q, d) for q, d, _ in candidates])
     for weight in WEIGHTS:
-        results[f"w={weight:.1f}"] = score([(q, fuse(d, s, weight)) for q, d, s in candidates])
+        results[f"w={weight:g}"] = score([(q, fuse(d, s, weight)) for q, d, s in candidates])
     results["rrf"] = score([(q, rrf(d, s)) for q, d, s in candidates])
     return results
 
@@ -75,7 +77,7 @@ def main() -> None:
             sys.exit(f"error: no BEIR folder at {folder} (pass --data)")
         table[name] = sweep(folder, args.model)
     columns = list(next(iter(table.values())))
-    print("nDCG@10 by dense weight (w=0: BM25 only, w=1: dense only); model", args.model)
+    print("nDCG@10: BM25 alone, dense alone, hybrid by dense weight w, RRF; model", args.model)
     print("| dataset | " + " | ".join(columns) + " |")
     print("|---|" + "---|" * len(columns))
     for name, row in table.items():

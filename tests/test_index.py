@@ -218,3 +218,15 @@ def test_sqlite_file_is_plain_sqlite(tmp_path: Path) -> None:
     assert {"meta", "files", "chunks", "chunks_fts"} <= tables
     meta = dict(conn.execute("SELECT key, value FROM meta"))
     assert meta["format_version"] == "1" and meta["dims"] == "256" and (tmp_path / "idx" / f"vectors-{meta['generation']}.faiss").is_file()
+
+
+def test_hybrid_fusion_normalisation() -> None:
+    from m2vsearch.index.search import fuse
+
+    dense = {1: 0.9, 2: 0.5, 3: 0.1}
+    sparse = {3: 12.0, 4: 3.0}
+    fused = fuse(dense, sparse, 0.1)
+    assert fused[3] == pytest.approx(0.1 * 0.0 + 0.9 * 1.0)
+    assert fused[4] == pytest.approx(0.9 * 0.25)  # weakest BM25 hit keeps its share
+    assert fused[1] == pytest.approx(0.1) and fused[4] > fused[1] > fused[2] > 0
+    assert fuse({}, {}, 0.5) == {}

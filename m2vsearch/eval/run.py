@@ -32,7 +32,8 @@ class TransformerEncoder:
 
         self.model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
         self.name = str(folder)
-        self.dim = int(self.model.get_sentence_embedding_dimension() or 0)
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim() or 0)
         self.fingerprint = f"sentence-transformers:{Path(folder).resolve()}"
 
     def encode(self, texts: str | Sequence[str], dims: int | None = None) -> np.ndarray:

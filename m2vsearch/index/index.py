@@ -28,7 +28,7 @@ from m2vsearch.model.static import DEFAULT_MODEL_NAME, StaticModel
 DB_FILE = "index.sqlite"
 IGNORE_FILE = "ignore"
 MODES = ("hybrid", "dense", "bm25")
-DENSE_WEIGHT = 0.1  # hybrid = 0.1 * dense + 0.9 * BM25, min-max normalised per query (measured: docs/search.md)
+DENSE_WEIGHT = 0.1  # hybrid = 0.1 * dense + 0.9 * BM25 (normalisation and measurement: docs/search.md)
 CANDIDATES = 100
 
 
@@ -65,7 +65,7 @@ def now() -> str:
 def _resolve_model(model: str | Path | StaticModel | None) -> tuple[StaticModel, str]:
     """A loaded model and the name stored in meta. Any object with `encode(texts, dims)`, `dim`,
     `fingerprint` and `name` works as a model (the evaluation uses this for transformer rows)."""
-    if isinstance(model, StaticModel) or hasattr(model, "encode"):
+    if isinstance(model, StaticModel) or (not isinstance(model, (str, Path)) and hasattr(model, "fingerprint")):
         return model, getattr(model, "name", "") or "in-memory"  # type: ignore[return-value]
     name = DEFAULT_MODEL_NAME if model is None else str(model)
     if name != DEFAULT_MODEL_NAME:

@@ -24,9 +24,17 @@ def min_max(scores: dict[int, float]) -> dict[int, float]:
     return {key: (value - low) / (high - low) for key, value in scores.items()}
 
 
+def max_scaled(scores: dict[int, float]) -> dict[int, float]:
+    """Non-negative scores divided by this query's best (BM25: the weakest hit stays above 0)."""
+    if not scores:
+        return {}
+    top = max(scores.values())
+    return {key: value / top if top > 0 else 0.0 for key, value in scores.items()}
+
+
 def fuse(dense: dict[int, float], sparse: dict[int, float], dense_weight: float) -> dict[int, float]:
-    """Convex mix of per-query min-max normalised scores; a missing score counts as 0."""
-    dense_n, sparse_n = min_max(dense), min_max(sparse)
+    """Convex mix of min-max normalised cosines and max-scaled BM25; a missing score counts as 0."""
+    dense_n, sparse_n = min_max(dense), max_scaled(sparse)
     return {
         key: dense_weight * dense_n.get(key, 0.0) + (1 - dense_weight) * sparse_n.get(key, 0.0)
         for key in dense_n.keys() | sparse_n.keys()
