@@ -13,7 +13,7 @@ import numpy as np
 
 from m2vsearch.eval.datasets import RetrievalSet
 from m2vsearch.eval.metrics import mean_metrics
-from m2vsearch.index.index import MODES, Index
+from m2vsearch.index.index import Index
 from m2vsearch.model.static import StaticModel, normalize_rows
 
 DEPTH = 100  # MAP@100 needs the top 100
@@ -70,7 +70,7 @@ class Report:
     seconds: float = 0.0
 
     def means(self) -> list[Row]:
-        keys = sorted({(r.dims, r.mode) for r in self.rows}, key=lambda k: (k[0], MODES.index(k[1])))
+        keys = sorted(dict.fromkeys((r.dims, r.mode) for r in self.rows), key=lambda k: k[0])
         out = []
         for dims, mode in keys:
             group = [r.metrics for r in self.rows if r.dims == dims and r.mode == mode]
