@@ -220,9 +220,8 @@ def eval_command(
     sets = [loaders.load_beir(folder) for folder in beir]
     if nanobeir is not None:
         folder = Path(nanobeir) if nanobeir else loaders.default_nanobeir_folder()
-        if folder is None:
-            raise loaders.DatasetError(f"NanoBEIR is not in the Hugging Face cache; {loaders.NANOBEIR_HELP}")
-        sets += loaders.load_nanobeir(folder, loaders.nanobeir_names(datasets))
+        names = loaders.nanobeir_names(datasets)
+        sets += loaders.load_nanobeir(folder, names) if folder else loaders.load_nanobeir_hub(names)
     if not sets:
         raise click.UsageError("give --beir DIR and/or --nanobeir [DIR]")
     encoder = load_encoder(model)

@@ -180,3 +180,23 @@ def default_nanobeir_folder() -> Path | None:
     hub = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub")
     snapshots = sorted((hub / "datasets--sentence-transformers--NanoBEIR-en" / "snapshots").glob("*"))
     return snapshots[-1] if snapshots else None
+
+
+def load_nanobeir_hub(names: list[str]) -> list[RetrievalSet]:
+    """NanoBEIR-en through the optional `datasets` library (needs the network or its cache)."""
+    try:
+        from datasets import load_dataset
+    except ImportError:
+        raise DatasetError(f"NanoBEIR is not in the Hugging Face cache; {NANOBEIR_HELP}") from None
+    sets = []
+    for name in names:
+        split = f"Nano{NANOBEIR[name]}"
+        try:
+            parts = [
+                load_dataset("sentence-transformers/NanoBEIR-en", subset, split=split).to_list()
+                for subset in ("corpus", "queries", "qrels")
+            ]
+        except Exception as exc:  # offline, missing, or a changed layout
+            raise DatasetError(f"could not load {split} from the hub ({type(exc).__name__}); {NANOBEIR_HELP}") from None
+        sets.append(_nano_set(name, *parts, Path("sentence-transformers/NanoBEIR-en")))
+    return sets
