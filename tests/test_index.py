@@ -230,3 +230,14 @@ def test_hybrid_fusion_normalisation() -> None:
     assert fused[4] == pytest.approx(0.9 * 0.25)  # weakest BM25 hit keeps its share
     assert fused[1] == pytest.approx(0.1) and fused[4] > fused[1] > fused[2] > 0
     assert fuse({}, {}, 0.5) == {}
+
+
+def test_old_vector_generations_are_cleaned_up(tmp_path: Path) -> None:
+    index = Index.create(tmp_path / "idx", model=random_model(dim=8))
+    for i in range(4):
+        index.add_texts([f"text {i}"])
+    (tmp_path / "idx" / "vectors-2.faiss.tmp").write_bytes(b"left by a crash")
+    index.add_texts(["one more"])
+    live = int(index.meta["generation"])
+    assert live == 5
+    assert sorted(p.name for p in (tmp_path / "idx").glob("vectors-*")) == ["vectors-4.faiss", "vectors-5.faiss"]

@@ -217,11 +217,16 @@ class Index:
         self._remove_stale_vector_files()
 
     def _remove_stale_vector_files(self) -> None:
-        """Keep the live generation and the one before it (a reader may still be on it)."""
+        """Delete generations older than live - 1 (a reader may still be on the previous one) and
+        temporary files of finished generations. Files of later generations are left alone: they
+        may belong to a writer that started after our commit, and are overwritten when reused."""
         live = int(self.meta["generation"])
         for path in self.folder.glob("vectors-*.faiss*"):
-            stem = path.name.split(".")[0].removeprefix("vectors-")
-            if not stem.isdigit() or int(stem) < live - 1 or path.name.endswith(".tmp") and int(stem) <= live:
+            number = path.name.split(".")[0].removeprefix("vectors-")
+            if not number.isdigit():
+                continue
+            generation = int(number)
+            if generation < live - 1 or (path.suffix == ".tmp" and generation <= live):
                 path.unlink(missing_ok=True)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
