@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from m2vsearch.errors import M2VSearchError
 from m2vsearch.model.io import STORAGE_DTYPES
@@ -67,6 +68,45 @@ def distill(
     click.echo(
         f"distilled {model.vocab_size} tokens x {model.dim} dims ({dtype}) "
         f"into {out_dir} in {seconds:.1f}s"
+    )
+
+
+@cli.command()
+@click.argument("pairs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--model", default="default", show_default=True, help="Static model to start from.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder to write.")
+@click.option("--epochs", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(2))
+@click.option("--lr", default=0.01, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--dims", default="32,64,128,256", show_default=True, help="Matryoshka dims in the loss.")
+@click.option("--limit", type=click.IntRange(1), help="At most this many pairs from each file.")
+@click.option("--dtype", default="int8", show_default=True, type=click.Choice(STORAGE_DTYPES))
+def train(
+    pairs: tuple[Path, ...], model: str, out_dir: Path, epochs: int, batch_size: int, lr: float,
+    dims: str, limit: int | None, dtype: str,
+) -> None:  # fmt: skip
+    """Train a static model for retrieval on (query, positive) PAIRS files (pairs.jsonl)."""
+    try:
+        from m2vsearch.model import train as training
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise M2VSearchError(f"training needs the train extra (pip install 'm2vsearch[train]'): {exc}") from None
+    from m2vsearch.model.static import StaticModel
+
+    started = time.perf_counter()
+    rows = training.read_pairs(list(pairs), limit)
+    try:
+        dim_list = [int(d) for d in dims.split(",") if d.strip()]
+    except ValueError:
+        raise click.BadParameter(f"--dims takes comma-separated whole numbers, got {dims!r}") from None
+    base = StaticModel.from_pretrained(model)
+    trained, losses = training.train_pairs(
+        base, rows, epochs=epochs, batch_size=batch_size, learning_rate=lr, dims=dim_list, progress=_progress
+    )
+    trained.save_pretrained(out_dir, dtype=dtype)  # type: ignore[arg-type]
+    head, tail = np.mean(losses[:10]), np.mean(losses[-10:])
+    click.echo(
+        f"trained on {len(rows)} pairs for {epochs} epoch(s) in {time.perf_counter() - started:.1f}s; "
+        f"loss {head:.3f} -> {tail:.3f}; wrote {out_dir}"
     )
 
 

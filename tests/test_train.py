@@ -1,0 +1,88 @@
+"""Pair training on a tiny model and corpus: the loss falls, retrieval improves, export round-trips."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from m2vsearch import ModelError, StaticModel
+from m2vsearch.cli import cli
+from m2vsearch.model.train import read_pairs, train_pairs
+
+from conftest import WORDS, random_model
+
+CONTENT = [w for w in WORDS if not w.startswith("##") and len(w) > 3]
+
+
+def make_pairs(count: int, seed: int = 0) -> list[tuple[str, str]]:
+    """A query of two words and a passage that contains them among distractors."""
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(count):
+        key = rng.sample(CONTENT, 2)
+        filler = rng.sample(CONTENT, 6)
+        pairs.append((" ".join(key), " ".join(filler[:3] + key + filler[3:])))
+    return pairs
+
+
+def recall_at_1(model: StaticModel, pairs: list[tuple[str, str]]) -> float:
+    queries = model.encode([q for q, _ in pairs])
+    passages = model.encode([p for _, p in pairs])
+    return float(np.mean((queries @ passages.T).argmax(axis=1) == np.arange(len(pairs))))
+
+
+def test_training_lowers_the_loss_and_helps_retrieval() -> None:
+    model = random_model(dim=32, seed=3)
+    train = make_pairs(512, seed=1)
+    held_out = make_pairs(64, seed=2)
+    trained, losses = train_pairs(model, train, epochs=3, batch_size=64, learning_rate=0.05, dims=(8, 16, 32))
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+    assert recall_at_1(trained, held_out) > recall_at_1(model, held_out)
+    assert trained.config["trained"]["pairs"] == 512
+    assert not np.array_equal(trained.table, model.table) and np.array_equal(model.table, random_model(dim=32, seed=3).table)
+
+
+def test_training_is_deterministic() -> None:
+    pairs = make_pairs(128)
+    first, _ = train_pairs(random_model(dim=16), pairs, batch_size=32, dims=(8, 16))
+    second, _ = train_pairs(random_model(dim=16), pairs, batch_size=32, dims=(8, 16))
+    np.testing.assert_array_equal(first.table, second.table)
+
+
+def test_train_command_exports_a_model_that_round_trips(tmp_path: Path) -> None:
+    random_model(dim=32).save_pretrained(tmp_path / "base")
+    with (tmp_path / "pairs.jsonl").open("w") as handle:
+        for query, positive in make_pairs(300):
+            handle.write(json.dumps({"query": query, "positive": positive}) + "\n")
+    result = CliRunner().invoke(
+        cli,
+        ["train", str(tmp_path / "pairs.jsonl"), "--model", str(tmp_path / "base"), "--out", str(tmp_path / "out"),
+         "--epochs", "2", "--batch-size", "50", "--dims", "16,32", "--dtype", "float32"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "trained on 300 pairs" in result.output
+    loaded = StaticModel.from_pretrained(tmp_path / "out")
+    assert loaded.dim == 32 and loaded.config["trained"]["epochs"] == 2
+    import model2vec
+
+    theirs = model2vec.StaticModel.from_pretrained(str(tmp_path / "out")).encode(["search engine index"])
+    ours = loaded.encode(["search engine index"])
+    assert float(ours[0] @ (theirs[0] / np.linalg.norm(theirs[0]))) > 0.9999
+
+
+def test_read_pairs_errors(tmp_path: Path) -> None:
+    (tmp_path / "bad.jsonl").write_text('{"query": "x", "positive": "y"}\n{"q": 1}\n')
+    with pytest.raises(ModelError, match=r"bad.jsonl:2: expected"):
+        read_pairs([tmp_path / "bad.jsonl"])
+    beir = tmp_path / "beir" / "scifact"
+    beir.mkdir(parents=True)
+    (beir / "pairs.jsonl").write_text('{"query": "x", "positive": "y"}\n')
+    with pytest.raises(ModelError, match="evaluation only"):
+        read_pairs([beir / "pairs.jsonl"])
+    with pytest.raises(ModelError, match="no pairs file"):
+        read_pairs([tmp_path / "missing.jsonl"])
