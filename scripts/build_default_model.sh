@@ -2,15 +2,34 @@
 # Rebuild the default model shipped in m2vsearch/models/default/ (the exact recipe).
 #   scripts/build_default_model.sh [DATA]     DATA defaults to ../shared/data
 # Needs the train extra (pip install torch==2.13.0 && pip install -e ".[train]").
+# Stage 1 distils all-MiniLM-L6-v2 (+ the 50k most frequent wordfreq words) to 256 dims;
+# stage 2 trains it for retrieval on the (query, positive) pairs under DATA/train (never beir/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${1:-../shared/data}"
 scripts/get_teachers.sh minilm
 export HF_HUB_OFFLINE=1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 out=m2vsearch/models/default
-card="$out/README.md"
-m2vsearch distill teachers/all-MiniLM-L6-v2 --out "$out.new" --dims 256 \
-    --vocab "$data/vocab/wordfreq_en/large_en.tsv" --vocab-size 50000 --sif 1e-4 --dtype int8
-[ -f "$card" ] && cp "$card" "$out.new/README.md"
-rm -rf "$out" && mv "$out.new" "$out"
+m2vsearch distill teachers/all-MiniLM-L6-v2 --out "$work/base" --dims 256 \
+    --vocab "$data/vocab/wordfreq_en/large_en.tsv" --vocab-size 50000 --sif 1e-4 --dtype float32
+# WordNet lemma -> definition pairs as pairs.jsonl (underscores in lemmas become spaces)
+python - "$data/train/wordnet/lemma_definition_pairs.tsv" "$work/wordnet.jsonl" <<'PY'
+import csv, json, sys
+with open(sys.argv[1], encoding="utf-8") as src, open(sys.argv[2], "w", encoding="utf-8") as dst:
+    rows = csv.reader(src, delimiter="\t")
+    next(rows)
+    for row in rows:
+        if len(row) >= 2:
+            dst.write(json.dumps({"query": row[0].replace("_", " "), "positive": row[1]}) + "\n")
+PY
+pairs=()
+for name in debian_descriptions python_docs postgresql_docs django_docs sqlite_docs manpages chatterbot_corpus jargon; do
+    pairs+=("$data/train/$name/pairs.jsonl")
+done
+m2vsearch train "${pairs[@]}" "$work/wordnet.jsonl" --model "$work/base" --out "$work/trained" \
+    --epochs 1 --batch-size 512 --lr 0.01 --dims 32,64,128,256 --dtype int8
+[ -f "$out/README.md" ] && cp "$out/README.md" "$work/trained/README.md"
+rm -rf "$out" && mv "$work/trained" "$out"
 sha256sum "$out/model.safetensors" "$out/tokenizer.json"

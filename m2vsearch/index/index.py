@@ -28,7 +28,7 @@ from m2vsearch.model.static import DEFAULT_MODEL_NAME, StaticModel
 DB_FILE = "index.sqlite"
 IGNORE_FILE = "ignore"
 MODES = ("hybrid", "dense", "bm25")
-DENSE_WEIGHT = 0.1  # hybrid = 0.1 * dense + 0.9 * BM25 (normalisation and measurement: docs/search.md)
+DENSE_WEIGHT = 0.15  # hybrid = 0.15 * dense + 0.85 * BM25 (normalisation and measurement: docs/search.md)
 CANDIDATES = 100
 
 
