@@ -13,7 +13,6 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 from m2vsearch import StaticModel
 
 DATA = Path(__file__).parent / "data"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = (
     "the of and to in is was for on that with as by it at from he be this are which or an "

@@ -7,7 +7,7 @@ import numpy as np
 from m2vsearch import StaticModel
 from m2vsearch.model.pooling import MeanPooler, segment_sums
 
-from conftest import bert_tokenizer, random_model
+from conftest import random_model
 
 AWKWARD = [
     "",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from m2vsearch.errors import M2VSearchError
+from m2vsearch.jsonl import read_jsonl
 
 
 class DatasetError(M2VSearchError):
@@ -25,20 +25,11 @@ class RetrievalSet:
 
 
 def _jsonl(path: Path) -> list[dict[str, object]]:
-    if not path.is_file():
-        raise DatasetError(f"missing {path}")
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{number}: not JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or "_id" not in row:
-                raise DatasetError(f"{path}:{number}: expected an object with an '_id'")
-            rows.append(row)
+    for number, row in read_jsonl(path, DatasetError, f"missing {path}"):
+        if not isinstance(row, dict) or "_id" not in row:
+            raise DatasetError(f"{path}:{number}: expected an object with an '_id'")
+        rows.append(row)
     return rows
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,13 +15,9 @@ from m2vsearch.eval.datasets import RetrievalSet
 from m2vsearch.eval.metrics import mean_metrics
 from m2vsearch.index.index import Index
 from m2vsearch.model.static import StaticModel, normalize_rows
+from m2vsearch.progress import Progress, no_progress
 
 DEPTH = 100  # MAP@100 needs the top 100
-Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
-
-
-def _no_progress(items: Iterable[Any], total: int, label: str) -> Iterable[Any]:
-    return items
 
 
 class TransformerEncoder:
@@ -91,7 +87,7 @@ def evaluate_set(
     encoder: StaticModel | TransformerEncoder,
     dims_list: Sequence[int],
     modes: Sequence[str],
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> list[Row]:
     """Index the corpus once per dims in a temporary folder and run every query in every mode."""
     rows: list[Row] = []
@@ -124,7 +120,7 @@ def evaluate(
     encoder: StaticModel | TransformerEncoder,
     dims_list: Sequence[int],
     modes: Sequence[str],
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> Report:
     """Every dataset x dims x mode, with means over datasets."""
     started = time.perf_counter()

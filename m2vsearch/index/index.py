@@ -283,7 +283,6 @@ class Transaction:
     """What one change removes and adds, gathered before the FAISS file is written."""
 
     def __init__(self, index: Index) -> None:
-        self.index = index
         self.removed: list[int] = []
         self.added_ids: list[int] = []
         self.added_vectors: list[np.ndarray] = []

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from m2vsearch.index.index import DB_FILE, IGNORE_FILE, Index, IndexFolderError
 from m2vsearch.index.update import IndexReport, index_path
+from m2vsearch.progress import Progress
 
-Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
 
 
 def backup_path(folder: Path) -> Path:

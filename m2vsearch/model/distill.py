@@ -11,22 +11,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer
 
 from m2vsearch.errors import ModelError
+from m2vsearch.progress import Progress, no_progress
 from m2vsearch.model.static import StaticModel
 
 UNUSED_TOKENS = r"\[unused\d+\]"
-Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
-
-
-def _no_progress(items: Iterable[Any], total: int, label: str) -> Iterable[Any]:
-    return items
 
 
 def teacher_parts(folder: Path) -> tuple[Path, Tokenizer]:
@@ -124,7 +118,7 @@ def embed_tokens(
     inputs: list[list[int]],
     pad_id: int,
     batch_size: int = 256,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> np.ndarray:
     """Mean-pooled last hidden states of the teacher for each input id list (float32)."""
     import torch
@@ -179,7 +173,7 @@ def distill(
     sif: float | None = 1e-4,
     remove_pattern: str | None = UNUSED_TOKENS,
     batch_size: int = 256,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> StaticModel:
     """Distil a StaticModel from a local Sentence Transformer folder."""
     if sif is not None and not 0 < sif < 1:

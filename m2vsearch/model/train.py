@@ -8,23 +8,19 @@ truncation), so what is trained is exactly what `StaticModel.encode` computes.
 
 from __future__ import annotations
 
-import json
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from m2vsearch.errors import ModelError
+from m2vsearch.jsonl import read_jsonl
+from m2vsearch.progress import Progress, no_progress
 from m2vsearch.model.static import StaticModel
 
-Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
 DEFAULT_DIMS = (32, 64, 128, 256)
-
-
-def _no_progress(items: Iterable[Any], total: int, label: str) -> Iterable[Any]:
-    return items
 
 
 def read_pairs(paths: Sequence[Path], limit: int | None = None, seed: int = 0) -> list[tuple[str, str]]:
@@ -33,18 +29,11 @@ def read_pairs(paths: Sequence[Path], limit: int | None = None, seed: int = 0) -
     for path in paths:
         if "beir" in path.resolve().parts:
             raise ModelError(f"{path}: BEIR data is for evaluation only; train on ../shared/data/train")
-        if not path.is_file():
-            raise ModelError(f"no pairs file at {path}")
         rows = []
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    rows.append((str(row["query"]), str(row["positive"])))
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    raise ModelError(f"{path}:{number}: expected {{\"query\": ..., \"positive\": ...}}") from None
+        for number, row in read_jsonl(path, ModelError, f"no pairs file at {path}"):
+            if not isinstance(row, dict) or "query" not in row or "positive" not in row:
+                raise ModelError(f"{path}:{number}: expected {{\"query\": ..., \"positive\": ...}}")
+            rows.append((str(row["query"]), str(row["positive"])))
         if limit is not None and len(rows) > limit:
             rows = random.Random(seed).sample(rows, limit)
         pairs.extend(rows)
@@ -95,7 +84,7 @@ def train_pairs(
     dims: Sequence[int] = DEFAULT_DIMS,
     scale: float = 20.0,
     seed: int = 0,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> tuple[StaticModel, list[float]]:
     """A copy of `model` trained on the pairs, and the loss of every step."""
     import torch
