@@ -72,7 +72,9 @@ def distill(
 
 
 @cli.command()
-@click.argument("pairs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("pairs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--featurised", "cache", type=click.Path(path_type=Path),
+              help="Teacher embeddings from `m2vsearch featurise`: distil on that corpus (pairs join each step).")
 @click.option("--model", default="default", show_default=True, help="Static model to start from.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder to write.")
 @click.option("--epochs", default=1, show_default=True, type=click.IntRange(1))
@@ -80,18 +82,25 @@ def distill(
 @click.option("--lr", default=0.01, show_default=True, type=click.FloatRange(min=0, min_open=True))
 @click.option("--dims", default="32,64,128,256", show_default=True, help="Matryoshka dims in the loss.")
 @click.option("--limit", type=click.IntRange(1), help="At most this many pairs from each file.")
+@click.option("--pair-weight", default=1.0, show_default=True, type=click.FloatRange(min=0),
+              help="Weight of the pair loss next to the corpus loss (with --featurised).")
+@click.option("--align/--no-align", default=True, show_default=True,
+              help="Map the table into the teacher's PCA space by least squares first (with --featurised).")
 @click.option("--dtype", default="int8", show_default=True, type=click.Choice(STORAGE_DTYPES))
 def train(
-    pairs: tuple[Path, ...], model: str, out_dir: Path, epochs: int, batch_size: int, lr: float,
-    dims: str, limit: int | None, dtype: str,
+    pairs: tuple[Path, ...], cache: Path | None, model: str, out_dir: Path, epochs: int, batch_size: int, lr: float,
+    dims: str, limit: int | None, pair_weight: float, align: bool, dtype: str,
 ) -> None:  # fmt: skip
-    """Train a static model for retrieval on (query, positive) PAIRS files (pairs.jsonl)."""
+    """Train a static model for retrieval: on (query, positive) PAIRS files (pairs.jsonl), and/or by
+    distilling the teacher's embeddings of a featurised corpus (--featurised)."""
     try:
         from m2vsearch.model import train as training
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise M2VSearchError(f"training needs the train extra (pip install 'm2vsearch[train]'): {exc}") from None
     from m2vsearch.model.static import StaticModel
 
+    if not pairs and cache is None:
+        raise click.UsageError("give PAIRS files, --featurised CACHE, or both")
     started = time.perf_counter()
     rows = training.read_pairs(list(pairs), limit)
     try:
@@ -99,14 +108,55 @@ def train(
     except ValueError:
         raise click.BadParameter(f"--dims takes comma-separated whole numbers, got {dims!r}") from None
     base = StaticModel.from_pretrained(model)
-    trained, losses = training.train_pairs(
-        base, rows, epochs=epochs, batch_size=batch_size, learning_rate=lr, dims=dim_list, progress=_progress
-    )
+    if cache is None:
+        trained, losses = training.train_pairs(
+            base, rows, epochs=epochs, batch_size=batch_size, learning_rate=lr, dims=dim_list, progress=_progress
+        )
+        what = f"{len(rows)} pairs"
+    else:
+        from m2vsearch.model import corpus, featurise
+
+        texts, vectors, _ = featurise.load_cache(cache, complete_only=True)
+        trained, losses = corpus.train_corpus(
+            base, texts, vectors, rows, epochs=epochs, batch_size=batch_size, learning_rate=lr, dims=dim_list,
+            pair_weight=pair_weight, align=align, progress=_progress,
+        )  # fmt: skip
+        what = f"{len(texts)} featurised texts and {len(rows)} pairs"
     trained.save_pretrained(out_dir, dtype=dtype)  # type: ignore[arg-type]
     head, tail = np.mean(losses[:10]), np.mean(losses[-10:])
     click.echo(
-        f"trained on {len(rows)} pairs for {epochs} epoch(s) in {time.perf_counter() - started:.1f}s; "
+        f"trained on {what} for {epochs} epoch(s) in {time.perf_counter() - started:.1f}s; "
         f"loss {head:.3f} -> {tail:.3f}; wrote {out_dir}"
+    )
+
+
+@cli.command()
+@click.argument("teacher", type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "cache", required=True, type=click.Path(path_type=Path), help="Cache folder (resumable).")
+@click.option("--limit", type=click.IntRange(1), help="At most this many texts (after shuffling).")
+@click.option("--max-length", type=click.IntRange(8), help="Teacher tokens per text (default: the teacher's).")
+@click.option("--shard-size", default=10_000, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
+@click.option("--bf16/--no-bf16", default=True, show_default=True, help="bfloat16 autocast (about 2x on CPU).")
+def featurise(
+    teacher: Path, files: tuple[Path, ...], cache: Path, limit: int | None, max_length: int | None,
+    shard_size: int, batch_size: int, bf16: bool,
+) -> None:  # fmt: skip
+    """Embed the texts of JSONL FILES with a local TEACHER into a resumable cache for `train --featurised`."""
+    try:
+        from m2vsearch.model import featurise as featurising
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise M2VSearchError(f"featurising needs the train extra (pip install 'm2vsearch[train]'): {exc}") from None
+
+    started = time.perf_counter()
+    texts = featurising.read_texts(list(files), limit)
+    encoder = featurising.Teacher(teacher, max_length=max_length, bf16=bf16)
+    written = featurising.featurise(
+        encoder, texts, cache, [str(f) for f in files], shard_size, batch_size, progress=_progress
+    )
+    click.echo(
+        f"{len(texts)} texts; {written} shard(s) embedded in {time.perf_counter() - started:.1f}s; cache {cache}"
     )
 
 

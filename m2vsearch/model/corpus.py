@@ -1,0 +1,182 @@
+"""Teacher distillation on a corpus (the tokenlearn idea), trained contrastively (needs torch).
+
+The teacher's embeddings of a corpus (see `featurise`) are projected on their own principal
+components, largest variance first, so the first dims of the target carry the most; the static
+table is first mapped into that space by a least-squares linear fit (exact for a mean-pooled model:
+``mean(T) W = mean(T W)``), then trained so that each text's mean-pooled static vector is closest,
+among the batch, to its own teacher vector: InfoNCE with in-batch negatives, in both directions,
+averaged over Matryoshka dims. A learned per-token weight (``exp(w)``, folded into the table on
+export) lets training change how much a token counts without moving its direction. Pairs, when
+given, add the MultipleNegativesRanking loss of `train` on every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from m2vsearch.errors import ModelError
+from m2vsearch.progress import Progress, no_progress
+from m2vsearch.model.static import StaticModel
+from m2vsearch.model.train import DEFAULT_DIMS, mnrl_loss
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Teacher space -> target space: subtract `mean`, multiply by `components` (dim x k)."""
+
+    mean: np.ndarray
+    components: np.ndarray
+
+    @classmethod
+    def fit(cls, vectors: np.ndarray, dims: int) -> Projection:
+        """Principal components of `vectors`, largest variance first, signs fixed (deterministic)."""
+        data = vectors.astype(np.float64)
+        mean = data.mean(axis=0)
+        centred = data - mean
+        values, vecs = np.linalg.eigh(centred.T @ centred / max(len(data) - 1, 1))
+        components = vecs[:, np.argsort(values)[::-1][: min(dims, data.shape[1])]]
+        signs = np.where(components[np.argmax(np.abs(components), axis=0), np.arange(components.shape[1])] < 0, -1, 1)
+        return cls(mean.astype(np.float32), (components * signs).astype(np.float32))
+
+    def __call__(self, vectors: np.ndarray) -> np.ndarray:
+        return ((vectors - self.mean) @ self.components).astype(np.float32)
+
+
+class TokenBatches:
+    """Token ids of many texts, flat, for fast EmbeddingBag batches."""
+
+    def __init__(self, model: StaticModel, texts: Sequence[str]) -> None:
+        ids = model.tokenize(texts)
+        lengths = np.array([len(row) for row in ids], dtype=np.int64)
+        self.flat = np.fromiter((t for row in ids for t in row), dtype=np.int64, count=int(lengths.sum()))
+        self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        self.lengths = lengths
+
+    def batch(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(flat ids, offsets, lengths) of the given rows."""
+        lengths = self.lengths[rows]
+        flat = np.concatenate([self.flat[s : s + n] for s, n in zip(self.starts[rows], lengths)])
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        return flat, offsets, lengths
+
+
+def mean_pooled(model: StaticModel, batches: TokenBatches, rows: np.ndarray) -> np.ndarray:
+    """Un-normalised mean of each row's token vectors (zero for a text with no known token)."""
+    flat, offsets, lengths = batches.batch(rows)
+    sums = np.add.reduceat(model.table[flat], offsets, axis=0) if len(flat) else np.zeros((len(rows), model.dim))
+    sums[lengths == 0] = 0.0
+    return (sums / np.maximum(lengths, 1)[:, None]).astype(np.float32)
+
+
+def aligned_table(model: StaticModel, batches: TokenBatches, targets: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
+    """The table times the ridge least-squares map from pooled static vectors to `targets`."""
+    rows = np.flatnonzero(batches.lengths > 0)
+    pooled = mean_pooled(model, batches, rows).astype(np.float64)
+    goal = targets[rows].astype(np.float64)
+    gram = pooled.T @ pooled
+    gram += ridge * np.trace(gram) / len(gram) * np.eye(len(gram))
+    mapping = np.linalg.solve(gram, pooled.T @ goal)
+    return (model.table.astype(np.float64) @ mapping).astype(np.float32)
+
+
+def info_nce(torch: Any, student: Any, teacher: Any, dims: Sequence[int], scale: float) -> Any:
+    """Symmetric InfoNCE between student and teacher vectors of the same texts, over dims."""
+    labels = torch.arange(len(student))
+    total = 0.0
+    for dim in dims:
+        s = torch.nn.functional.normalize(student[:, :dim], dim=1, eps=1e-8)
+        t = torch.nn.functional.normalize(teacher[:, :dim], dim=1, eps=1e-8)
+        logits = scale * s @ t.T
+        total = total + 0.5 * (
+            torch.nn.functional.cross_entropy(logits, labels) + torch.nn.functional.cross_entropy(logits.T, labels)
+        )
+    return total / len(dims)
+
+
+class WeightedBag:
+    """Mean of ``exp(w[t]) * table[t]`` over a text's tokens; both parts trained sparsely."""
+
+    def __init__(self, table: np.ndarray) -> None:
+        import torch
+
+        self.torch = torch
+        self.bag = torch.nn.EmbeddingBag.from_pretrained(torch.from_numpy(table.copy()), freeze=False,
+                                                         mode="sum", sparse=True)  # fmt: skip
+        self.log_weight = torch.nn.Embedding(len(table), 1, sparse=True)
+        torch.nn.init.zeros_(self.log_weight.weight)
+
+    def parameters(self) -> list[Any]:
+        return [self.bag.weight, self.log_weight.weight]
+
+    def __call__(self, flat: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> Any:
+        torch = self.torch
+        ids = torch.from_numpy(flat)
+        weights = torch.exp(self.log_weight(ids)).squeeze(1)
+        sums = self.bag(ids, torch.from_numpy(offsets), per_sample_weights=weights)
+        return sums / torch.from_numpy(np.maximum(lengths, 1)).unsqueeze(1).float()
+
+    def table(self) -> np.ndarray:
+        """The table with the weights folded in (what `StaticModel.encode` needs)."""
+        with self.torch.no_grad():
+            return (self.bag.weight * self.torch.exp(self.log_weight.weight)).numpy().astype(np.float32)
+
+
+def train_corpus(
+    model: StaticModel,
+    texts: Sequence[str],
+    teacher_vectors: np.ndarray,
+    pairs: Sequence[tuple[str, str]] = (),
+    epochs: int = 1,
+    batch_size: int = 512,
+    learning_rate: float = 0.01,
+    dims: Sequence[int] = DEFAULT_DIMS,
+    scale: float = 20.0,
+    pair_weight: float = 1.0,
+    align: bool = True,
+    seed: int = 0,
+    progress: Progress = no_progress,
+) -> tuple[StaticModel, list[float]]:
+    """A copy of `model` distilled from the teacher's corpus embeddings (plus pairs, if any)."""
+    import torch
+
+    if len(texts) != len(teacher_vectors) or len(texts) < 2:
+        raise ModelError("corpus training needs at least two texts, each with its teacher vector")
+    dims = [d for d in dims if d <= model.dim] or [model.dim]
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    targets = Projection.fit(teacher_vectors, model.dim)(teacher_vectors)
+    corpus = TokenBatches(model, texts)
+    table = aligned_table(model, corpus, targets) if align else model.table
+    student = WeightedBag(table)
+    optimizer = torch.optim.SparseAdam(student.parameters(), lr=learning_rate)
+    pair_batches = (TokenBatches(model, [q for q, _ in pairs]), TokenBatches(model, [p for _, p in pairs]))
+    usable = np.flatnonzero(corpus.lengths > 0)
+    steps = len(usable) // batch_size
+    pair_order = np.arange(len(pairs))
+    losses: list[float] = []
+    for epoch in range(epochs):
+        order = rng.permutation(usable)
+        rng.shuffle(pair_order)
+        for step in progress(range(steps), steps, f"epoch {epoch + 1}/{epochs}"):
+            rows = order[step * batch_size : (step + 1) * batch_size]
+            goal = torch.from_numpy(targets[rows])
+            loss = info_nce(torch, student(*corpus.batch(rows)), goal, dims, scale)
+            if len(pairs) > 1:  # batch_size pairs a step, cycling through them
+                chosen = pair_order[(step * batch_size + np.arange(min(batch_size, len(pairs)))) % len(pairs)]
+                queries = student(*pair_batches[0].batch(chosen))
+                positives = student(*pair_batches[1].batch(chosen))
+                loss = loss + pair_weight * mnrl_loss(torch, queries, positives, dims, scale)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+    trained_config = {"texts": len(texts), "pairs": len(pairs), "epochs": epochs, "dims": list(dims)}
+    config = {**model.config, "trained": trained_config}
+    trained = StaticModel(student.table(), model.tokenizer, config, max_length=model.max_length,
+                          storage_dtype=model.storage_dtype, name=f"{model.name}+corpus")  # fmt: skip
+    return trained, losses
+
