@@ -6,7 +6,10 @@ All contenders run in one process on the same real texts of mixed length (senten
 freshly loaded model for every run, so its piece cache starts empty. The "warm" row re-encodes the
 same texts with a cache that has seen them, an upper bound, not the headline.
 
-    python benchmarks/encode.py --data ../shared/data [--model default] [--n 20000]
+    python benchmarks/encode.py --data ../shared/data [--model default] [--n 20000] [--baseline FOLDER]
+
+`--baseline` adds a second static model (say, the previous default) timed the same way, to check
+that a new model encodes no slower than the one it replaces.
 
 Needs the test extra (model2vec, sentence-transformers, torch).
 """
@@ -65,6 +68,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--model", default=DEFAULT_MODEL_NAME)
     parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--baseline", type=Path, help="Another static model folder to time beside --model.")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "encode.json")
     args = parser.parse_args()
@@ -99,6 +103,10 @@ def main() -> None:
         ("model2vec float32, threaded", lambda: best.encode(texts, use_multiprocessing=True, multiprocessing_threshold=0), None),
         ("sentence-transformers StaticEmbedding bs1024 float32", lambda: st.encode(texts, batch_size=1024), None),
     ]
+    if args.baseline is not None:
+        baseline = args.baseline
+        contenders.insert(2, (f"m2vsearch baseline {baseline.name} (cold cache)", lambda fresh: fresh.encode(texts),
+                              lambda: StaticModel.from_pretrained(baseline)))  # fmt: skip
     # Round robin: every repeat times each contender once, so a slow spell of this noisy machine
     # does not land on one contender only; each keeps its best run.
     rows: dict[str, float] = {name: 0.0 for name, _, _ in contenders}
@@ -129,6 +137,9 @@ def main() -> None:
         print(f"{name:58s} {rate:10,.0f}")
     print(f"m2vsearch cold / model2vec best:           {result['ratio_cold_vs_model2vec_best']:.2f}x")
     print(f"m2vsearch cold / sentence-transformers:    {result['ratio_cold_vs_sentence_transformers']:.2f}x")
+    if args.baseline is not None:
+        result["ratio_cold_vs_baseline"] = cold / rows[f"m2vsearch baseline {args.baseline.name} (cold cache)"]
+        print(f"m2vsearch cold / baseline model:           {result['ratio_cold_vs_baseline']:.2f}x")
     for name, ms in latency.items():
         print(f"one query, {name:20s} {ms:.3f} ms (median of {len(queries)})")
     args.json.parent.mkdir(parents=True, exist_ok=True)

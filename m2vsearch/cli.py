@@ -79,7 +79,8 @@ def distill(
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder to write.")
 @click.option("--epochs", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(2))
-@click.option("--lr", default=0.01, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True),
+              help="Learning rate [default: 0.01 for pairs, 0.0003 with --featurised].")
 @click.option("--dims", default="32,64,128,256", show_default=True, help="Matryoshka dims in the loss.")
 @click.option("--limit", type=click.IntRange(1), help="At most this many pairs from each file.")
 @click.option("--pair-weight", default=1.0, show_default=True, type=click.FloatRange(min=0),
@@ -88,7 +89,7 @@ def distill(
               help="Map the table into the teacher's PCA space by least squares first (with --featurised).")
 @click.option("--dtype", default="int8", show_default=True, type=click.Choice(STORAGE_DTYPES))
 def train(
-    pairs: tuple[Path, ...], cache: Path | None, model: str, out_dir: Path, epochs: int, batch_size: int, lr: float,
+    pairs: tuple[Path, ...], cache: Path | None, model: str, out_dir: Path, epochs: int, batch_size: int, lr: float | None,
     dims: str, limit: int | None, pair_weight: float, align: bool, dtype: str,
 ) -> None:  # fmt: skip
     """Train a static model for retrieval: on (query, positive) PAIRS files (pairs.jsonl), and/or by
@@ -101,6 +102,8 @@ def train(
 
     if not pairs and cache is None:
         raise click.UsageError("give PAIRS files, --featurised CACHE, or both")
+    if lr is None:
+        lr = 0.01 if cache is None else 0.0003
     started = time.perf_counter()
     rows = training.read_pairs(list(pairs), limit)
     try:

@@ -92,10 +92,13 @@ def test_featurise_resumes_and_refuses_another_text_list(tiny_teacher: Path, tmp
 def test_projection_orders_by_variance_and_alignment_is_exact() -> None:
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((500, 6)) * np.array([1.0, 5.0, 0.1, 3.0, 0.5, 2.0])
-    projected = Projection.fit(vectors, 4)(vectors)
+    projected = Projection.fit(vectors, 4, whiten=False)(vectors)
     assert projected.shape == (500, 4)
     assert list(np.argsort(-projected.var(axis=0))) == [0, 1, 2, 3]
     np.testing.assert_allclose(projected.mean(axis=0), 0.0, atol=1e-5)
+    whitened = Projection.fit(vectors, 4)(vectors)
+    np.testing.assert_allclose(whitened.var(axis=0, ddof=1), 1.0, rtol=1e-3)
+    np.testing.assert_allclose(np.abs(np.corrcoef(whitened.T, projected.T)[:4, 4:]).diagonal(), 1.0, atol=1e-4)
     model = random_model(dim=16, seed=1)
     texts = make_texts(300)
     batches = TokenBatches(model, texts)
@@ -118,7 +121,7 @@ def test_corpus_training_lowers_the_loss_and_learns_the_teacher(tiny_teacher: Pa
     before = similarity_agreement(model, held_out, teacher.encode(held_out))
     after = similarity_agreement(trained, held_out, teacher.encode(held_out))
     assert after > before + 0.1, (before, after)
-    assert trained.config["trained"]["texts"] == 1024 and trained.dim == 16
+    assert trained.config["trained"][-1]["texts"] == 1024 and trained.dim == 16
     again, _ = train_corpus(model, texts, teacher.encode(texts), epochs=4, batch_size=64, learning_rate=0.05, dims=(8, 16))
     np.testing.assert_array_equal(trained.table, again.table)
 
@@ -129,7 +132,9 @@ def test_corpus_training_with_pairs_and_errors(tiny_teacher: Path) -> None:
     pairs = [(t.split()[0], t) for t in texts[::2]]
     model = random_model(dim=16)
     trained, losses = train_corpus(model, texts, vectors, pairs, batch_size=32, dims=(16,), align=False)
-    assert trained.config["trained"]["pairs"] == 128 and len(losses) == 8
+    assert trained.config["trained"][-1]["pairs"] == 128 and len(losses) == 8
+    twice, _ = train_corpus(trained, texts, vectors, batch_size=32, dims=(16,))
+    assert [stage["pairs"] for stage in twice.config["trained"]] == [128, 0]
     with pytest.raises(ModelError, match="teacher vector"):
         train_corpus(model, texts, vectors[:-1])
 

@@ -43,7 +43,7 @@ def test_training_lowers_the_loss_and_helps_retrieval() -> None:
     trained, losses = train_pairs(model, train, epochs=3, batch_size=64, learning_rate=0.05, dims=(8, 16, 32))
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
     assert recall_at_1(trained, held_out) > recall_at_1(model, held_out)
-    assert trained.config["trained"]["pairs"] == 512
+    assert trained.config["trained"][-1]["pairs"] == 512
     assert not np.array_equal(trained.table, model.table) and np.array_equal(model.table, random_model(dim=32, seed=3).table)
 
 
@@ -67,7 +67,7 @@ def test_train_command_exports_a_model_that_round_trips(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "trained on 300 pairs" in result.output
     loaded = StaticModel.from_pretrained(tmp_path / "out")
-    assert loaded.dim == 32 and loaded.config["trained"]["epochs"] == 2
+    assert loaded.dim == 32 and loaded.config["trained"][-1]["epochs"] == 2
     import model2vec
 
     theirs = model2vec.StaticModel.from_pretrained(str(tmp_path / "out")).encode(["search engine index"])

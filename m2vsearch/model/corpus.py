@@ -21,7 +21,7 @@ import numpy as np
 from m2vsearch.errors import ModelError
 from m2vsearch.progress import Progress, no_progress
 from m2vsearch.model.static import StaticModel
-from m2vsearch.model.train import DEFAULT_DIMS, mnrl_loss
+from m2vsearch.model.train import DEFAULT_DIMS, mnrl_loss, with_stage
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,17 @@ class Projection:
     components: np.ndarray
 
     @classmethod
-    def fit(cls, vectors: np.ndarray, dims: int) -> Projection:
-        """Principal components of `vectors`, largest variance first, signs fixed (deterministic)."""
+    def fit(cls, vectors: np.ndarray, dims: int, whiten: bool = True) -> Projection:
+        """Principal components of `vectors`, largest variance first, signs fixed (deterministic);
+        `whiten` scales each to unit variance (measured better for retrieval: every direction counts)."""
         data = vectors.astype(np.float64)
         mean = data.mean(axis=0)
         centred = data - mean
         values, vecs = np.linalg.eigh(centred.T @ centred / max(len(data) - 1, 1))
-        components = vecs[:, np.argsort(values)[::-1][: min(dims, data.shape[1])]]
+        keep = np.argsort(values)[::-1][: min(dims, data.shape[1])]
+        components = vecs[:, keep]
+        if whiten:
+            components = components / np.sqrt(np.maximum(values[keep], 1e-12))
         signs = np.where(components[np.argmax(np.abs(components), axis=0), np.arange(components.shape[1])] < 0, -1, 1)
         return cls(mean.astype(np.float32), (components * signs).astype(np.float32))
 
@@ -83,8 +87,27 @@ def aligned_table(model: StaticModel, batches: TokenBatches, targets: np.ndarray
     return (model.table.astype(np.float64) @ mapping).astype(np.float32)
 
 
-def info_nce(torch: Any, student: Any, teacher: Any, dims: Sequence[int], scale: float) -> Any:
-    """Symmetric InfoNCE between student and teacher vectors of the same texts, over dims."""
+def clustered_order(vectors: np.ndarray, rows: np.ndarray, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+    """`rows` ordered so that consecutive batches hold texts the teacher finds alike (hard negatives):
+    k-means (FAISS) into about one cluster per batch, rows shuffled within clusters, clusters shuffled."""
+    import faiss
+
+    clusters = max(1, len(rows) // batch_size)
+    kmeans = faiss.Kmeans(vectors.shape[1], clusters, niter=10, seed=int(rng.integers(1 << 30)), verbose=False)
+    data = np.ascontiguousarray(vectors[rows], dtype=np.float32)
+    kmeans.train(data)
+    _, labels = kmeans.index.search(data, 1)
+    labels = labels[:, 0]
+    shuffled = rng.permutation(len(rows))
+    by_cluster = shuffled[np.argsort(labels[shuffled], kind="stable")]
+    bounds = np.flatnonzero(np.diff(labels[by_cluster])) + 1
+    groups = np.split(by_cluster, bounds)
+    return rows[np.concatenate([groups[i] for i in rng.permutation(len(groups))])]
+
+
+def info_nce(torch: Any, student: Any, teacher: Any, dims: Sequence[int], scale: float, cosine: float = 0.0) -> Any:
+    """Symmetric InfoNCE between student and teacher vectors of the same texts, over dims,
+    plus `cosine` times the mean cosine distance of each text to its own teacher vector."""
     labels = torch.arange(len(student))
     total = 0.0
     for dim in dims:
@@ -94,6 +117,8 @@ def info_nce(torch: Any, student: Any, teacher: Any, dims: Sequence[int], scale:
         total = total + 0.5 * (
             torch.nn.functional.cross_entropy(logits, labels) + torch.nn.functional.cross_entropy(logits.T, labels)
         )
+        if cosine:
+            total = total + cosine * (1.0 - (s * t).sum(dim=1)).mean()
     return total / len(dims)
 
 
@@ -136,7 +161,10 @@ def train_corpus(
     dims: Sequence[int] = DEFAULT_DIMS,
     scale: float = 20.0,
     pair_weight: float = 1.0,
+    cosine_weight: float = 0.0,
     align: bool = True,
+    whiten: bool = True,
+    hard_batches: bool = False,
     seed: int = 0,
     progress: Progress = no_progress,
 ) -> tuple[StaticModel, list[float]]:
@@ -148,9 +176,12 @@ def train_corpus(
     dims = [d for d in dims if d <= model.dim] or [model.dim]
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    targets = Projection.fit(teacher_vectors, model.dim)(teacher_vectors)
+    targets = Projection.fit(teacher_vectors, model.dim, whiten)(teacher_vectors)
     corpus = TokenBatches(model, texts)
-    table = aligned_table(model, corpus, targets) if align else model.table
+    table = model.table
+    if align:  # keep the old mean row norm, so learning rates mean the same before and after
+        table = aligned_table(model, corpus, targets)
+        table *= np.linalg.norm(model.table, axis=1).mean() / max(np.linalg.norm(table, axis=1).mean(), 1e-12)
     student = WeightedBag(table)
     optimizer = torch.optim.SparseAdam(student.parameters(), lr=learning_rate)
     pair_batches = (TokenBatches(model, [q for q, _ in pairs]), TokenBatches(model, [p for _, p in pairs]))
@@ -159,23 +190,23 @@ def train_corpus(
     pair_order = np.arange(len(pairs))
     losses: list[float] = []
     for epoch in range(epochs):
-        order = rng.permutation(usable)
+        order = clustered_order(targets, usable, batch_size, rng) if hard_batches else rng.permutation(usable)
         rng.shuffle(pair_order)
         for step in progress(range(steps), steps, f"epoch {epoch + 1}/{epochs}"):
             rows = order[step * batch_size : (step + 1) * batch_size]
             goal = torch.from_numpy(targets[rows])
-            loss = info_nce(torch, student(*corpus.batch(rows)), goal, dims, scale)
+            loss = info_nce(torch, student(*corpus.batch(rows)), goal, dims, scale, cosine_weight)
             if len(pairs) > 1:  # batch_size pairs a step, cycling through them
                 chosen = pair_order[(step * batch_size + np.arange(min(batch_size, len(pairs)))) % len(pairs)]
                 queries = student(*pair_batches[0].batch(chosen))
                 positives = student(*pair_batches[1].batch(chosen))
-                loss = loss + pair_weight * mnrl_loss(torch, queries, positives, dims, scale)
+                loss = loss + pair_weight * mnrl_loss(torch, queries, positives, dims, 20.0)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
-    trained_config = {"texts": len(texts), "pairs": len(pairs), "epochs": epochs, "dims": list(dims)}
-    config = {**model.config, "trained": trained_config}
+    stage = {"texts": len(texts), "pairs": len(pairs), "epochs": epochs, "dims": list(dims), "whiten": whiten}
+    config = with_stage(model.config, stage)
     trained = StaticModel(student.table(), model.tokenizer, config, max_length=model.max_length,
                           storage_dtype=model.storage_dtype, name=f"{model.name}+corpus")  # fmt: skip
     return trained, losses

@@ -61,6 +61,12 @@ class _Student:
         return self.bag(flat, offsets)
 
 
+def with_stage(config: dict[str, Any], stage: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a model config with one more training stage in its `trained` list (oldest first)."""
+    before = config.get("trained") or []
+    return {**config, "trained": [*(before if isinstance(before, list) else [before]), stage]}
+
+
 def mnrl_loss(torch: Any, queries: Any, positives: Any, dims: Sequence[int], scale: float) -> Any:
     """Symmetric in-batch contrastive loss, averaged over Matryoshka dims."""
     labels = torch.arange(len(queries))
@@ -111,7 +117,7 @@ def train_pairs(
             optimizer.step()
             losses.append(float(loss.detach()))
     table = student.bag.weight.detach().numpy().astype(np.float32)
-    config = {**model.config, "trained": {"pairs": len(pairs), "epochs": epochs, "dims": list(dims)}}
+    config = with_stage(model.config, {"pairs": len(pairs), "epochs": epochs, "dims": list(dims)})
     trained = StaticModel(table, model.tokenizer, config, max_length=model.max_length,
                           storage_dtype=model.storage_dtype, name=f"{model.name}+pairs")  # fmt: skip
     return trained, losses
