@@ -21,6 +21,19 @@ def _progress(items: Iterable[Any], total: int, label: str) -> Iterable[Any]:
     return tqdm(items, total=total, desc=label, unit="item", disable=None, file=sys.stderr, leave=False)
 
 
+def _progress_lines(items: Iterable[Any], total: int, label: str) -> Iterable[Any]:
+    """A bar on a terminal; otherwise one line per item on stderr (for long runs logged to a file)."""
+    if sys.stderr.isatty():
+        yield from _progress(items, total, label)
+        return
+    started = time.perf_counter()
+    for done, item in enumerate(items, 1):
+        yield item
+        elapsed = time.perf_counter() - started
+        left = elapsed / done * (total - done)
+        click.echo(f"{label}: {done}/{total} done, {elapsed:.0f}s elapsed, about {left:.0f}s left", err=True)
+
+
 @click.group()
 @click.version_option(package_name="m2vsearch")
 def cli() -> None:
@@ -156,7 +169,7 @@ def featurise(
     texts = featurising.read_texts(list(files), limit)
     encoder = featurising.Teacher(teacher, max_length=max_length, bf16=bf16)
     written = featurising.featurise(
-        encoder, texts, cache, [str(f) for f in files], shard_size, batch_size, progress=_progress
+        encoder, texts, cache, [str(f) for f in files], shard_size, batch_size, progress=_progress_lines
     )
     click.echo(
         f"{len(texts)} texts; {written} shard(s) embedded in {time.perf_counter() - started:.1f}s; cache {cache}"

@@ -150,6 +150,7 @@ def test_featurise_and_train_commands_export_a_model_that_round_trips(tiny_teach
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "3 shard(s) embedded" in result.output
+    assert "3/3 done" in result.output  # progress lines on stderr when it is not a terminal
     result = runner.invoke(
         cli, ["train", str(pairs_file), "--featurised", str(tmp_path / "cache"), "--model", str(tmp_path / "base"),
               "--out", str(tmp_path / "out"), "--batch-size", "50", "--dims", "16,32", "--dtype", "float32"],

@@ -1,7 +1,8 @@
 """Teacher distillation on a corpus (the tokenlearn idea), trained contrastively (needs torch).
 
 The teacher's embeddings of a corpus (see `featurise`) are projected on their own principal
-components, largest variance first, so the first dims of the target carry the most; the static
+components, largest variance first, and whitened (unit variance each: measured better for
+retrieval than keeping the teacher's variances); the static
 table is first mapped into that space by a least-squares linear fit (exact for a mean-pooled model:
 ``mean(T) W = mean(T W)``), then trained so that each text's mean-pooled static vector is closest,
 among the batch, to its own teacher vector: InfoNCE with in-batch negatives, in both directions,
@@ -87,41 +88,6 @@ def aligned_table(model: StaticModel, batches: TokenBatches, targets: np.ndarray
     return (model.table.astype(np.float64) @ mapping).astype(np.float32)
 
 
-def clustered_order(vectors: np.ndarray, rows: np.ndarray, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-    """`rows` ordered so that consecutive batches hold texts the teacher finds alike (hard negatives):
-    k-means (FAISS) into about one cluster per batch, rows shuffled within clusters, clusters shuffled."""
-    import faiss
-
-    clusters = max(1, len(rows) // batch_size)
-    kmeans = faiss.Kmeans(vectors.shape[1], clusters, niter=10, seed=int(rng.integers(1 << 30)), verbose=False)
-    data = np.ascontiguousarray(vectors[rows], dtype=np.float32)
-    kmeans.train(data)
-    _, labels = kmeans.index.search(data, 1)
-    labels = labels[:, 0]
-    shuffled = rng.permutation(len(rows))
-    by_cluster = shuffled[np.argsort(labels[shuffled], kind="stable")]
-    bounds = np.flatnonzero(np.diff(labels[by_cluster])) + 1
-    groups = np.split(by_cluster, bounds)
-    return rows[np.concatenate([groups[i] for i in rng.permutation(len(groups))])]
-
-
-def info_nce(torch: Any, student: Any, teacher: Any, dims: Sequence[int], scale: float, cosine: float = 0.0) -> Any:
-    """Symmetric InfoNCE between student and teacher vectors of the same texts, over dims,
-    plus `cosine` times the mean cosine distance of each text to its own teacher vector."""
-    labels = torch.arange(len(student))
-    total = 0.0
-    for dim in dims:
-        s = torch.nn.functional.normalize(student[:, :dim], dim=1, eps=1e-8)
-        t = torch.nn.functional.normalize(teacher[:, :dim], dim=1, eps=1e-8)
-        logits = scale * s @ t.T
-        total = total + 0.5 * (
-            torch.nn.functional.cross_entropy(logits, labels) + torch.nn.functional.cross_entropy(logits.T, labels)
-        )
-        if cosine:
-            total = total + cosine * (1.0 - (s * t).sum(dim=1)).mean()
-    return total / len(dims)
-
-
 class WeightedBag:
     """Mean of ``exp(w[t]) * table[t]`` over a text's tokens; both parts trained sparsely."""
 
@@ -161,10 +127,8 @@ def train_corpus(
     dims: Sequence[int] = DEFAULT_DIMS,
     scale: float = 20.0,
     pair_weight: float = 1.0,
-    cosine_weight: float = 0.0,
     align: bool = True,
     whiten: bool = True,
-    hard_batches: bool = False,
     seed: int = 0,
     progress: Progress = no_progress,
 ) -> tuple[StaticModel, list[float]]:
@@ -190,12 +154,12 @@ def train_corpus(
     pair_order = np.arange(len(pairs))
     losses: list[float] = []
     for epoch in range(epochs):
-        order = clustered_order(targets, usable, batch_size, rng) if hard_batches else rng.permutation(usable)
+        order = rng.permutation(usable)
         rng.shuffle(pair_order)
         for step in progress(range(steps), steps, f"epoch {epoch + 1}/{epochs}"):
             rows = order[step * batch_size : (step + 1) * batch_size]
             goal = torch.from_numpy(targets[rows])
-            loss = info_nce(torch, student(*corpus.batch(rows)), goal, dims, scale, cosine_weight)
+            loss = mnrl_loss(torch, student(*corpus.batch(rows)), goal, dims, scale)  # InfoNCE vs the teacher
             if len(pairs) > 1:  # batch_size pairs a step, cycling through them
                 chosen = pair_order[(step * batch_size + np.arange(min(batch_size, len(pairs)))) % len(pairs)]
                 queries = student(*pair_batches[0].batch(chosen))
