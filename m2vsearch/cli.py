@@ -155,9 +155,10 @@ def train(
 @click.option("--shard-size", default=10_000, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
 @click.option("--bf16/--no-bf16", default=True, show_default=True, help="bfloat16 autocast (about 2x on CPU).")
+@click.option("--device", default="auto", show_default=True, help="torch device: auto (a GPU if torch sees one), cpu, cuda.")
 def featurise(
     teacher: Path, files: tuple[Path, ...], cache: Path, limit: int | None, max_length: int | None,
-    shard_size: int, batch_size: int, bf16: bool,
+    shard_size: int, batch_size: int, bf16: bool, device: str,
 ) -> None:  # fmt: skip
     """Embed the texts of JSONL FILES with a local TEACHER into a resumable cache for `train --featurised`."""
     try:
@@ -167,7 +168,10 @@ def featurise(
 
     started = time.perf_counter()
     texts = featurising.read_texts(list(files), limit)
-    encoder = featurising.Teacher(teacher, max_length=max_length, bf16=bf16)
+    try:
+        encoder = featurising.Teacher(teacher, max_length=max_length, bf16=bf16, device=device)
+    except (RuntimeError, AssertionError) as exc:  # e.g. --device cuda without a GPU
+        raise M2VSearchError(f"cannot load the teacher on {device}: {str(exc).splitlines()[0]}") from None
     written = featurising.featurise(
         encoder, texts, cache, [str(f) for f in files], shard_size, batch_size, progress=_progress_lines
     )

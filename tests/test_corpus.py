@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -163,5 +165,12 @@ def test_featurise_and_train_commands_export_a_model_that_round_trips(tiny_teach
     theirs = model2vec.StaticModel.from_pretrained(str(tmp_path / "out")).encode(["search engine index"])
     ours = loaded.encode(["search engine index"])
     assert float(ours[0] @ (theirs[0] / np.linalg.norm(theirs[0]))) > 0.9999
+    bad = subprocess.run(
+        [sys.executable, "-c", "import sys; from m2vsearch.cli import main; sys.argv[0] = 'm2vsearch'; main()",
+         "featurise", str(tiny_teacher), str(corpus_file), "--out", str(tmp_path / "c2"), "--device", "nonsense"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad.returncode == 1 and "error: cannot load the teacher on nonsense" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "c2").exists()
     result = runner.invoke(cli, ["train", "--model", str(tmp_path / "base"), "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "PAIRS files, --featurised" in result.output

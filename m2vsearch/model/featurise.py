@@ -88,7 +88,7 @@ def _max_length(folder: Path, transformer_dir: Path) -> int:
 class Teacher:
     """A local Sentence Transformer folder as a batch encoder: pooled, normalised float32 vectors."""
 
-    def __init__(self, folder: Path, max_length: int | None = None, bf16: bool = True) -> None:
+    def __init__(self, folder: Path, max_length: int | None = None, bf16: bool = True, device: str = "auto") -> None:
         import torch
         from transformers import AutoModel
 
@@ -97,7 +97,10 @@ class Teacher:
         self.torch = torch
         self.folder = Path(folder)
         transformer_dir, tokenizer = teacher_parts(self.folder)
-        self.model = AutoModel.from_pretrained(str(transformer_dir), local_files_only=True).eval()
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
+        self.model = AutoModel.from_pretrained(str(transformer_dir), local_files_only=True).eval().to(device)
         positions = int(getattr(self.model.config, "max_position_embeddings", 512))
         self.max_length = min(max_length or _max_length(self.folder, transformer_dir), positions)
         self.pooling = _pooling_mode(self.folder)
@@ -121,19 +124,20 @@ class Teacher:
         torch = self.torch
         order = np.argsort([len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        with torch.inference_mode(), torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.bf16):
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
                 encoded = self.tokenizer.encode_batch([texts[i] for i in batch])
-                ids = torch.tensor([e.ids for e in encoded], dtype=torch.long)
-                mask = torch.tensor([e.attention_mask for e in encoded], dtype=torch.long)
+                ids = torch.tensor([e.ids for e in encoded], dtype=torch.long, device=self.device)
+                mask = torch.tensor([e.attention_mask for e in encoded], dtype=torch.long, device=self.device)
                 hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
                 if self.pooling == "cls":
                     pooled = hidden[:, 0]
                 else:
                     weights = mask.unsqueeze(-1).float()
                     pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
-                out[batch] = torch.nn.functional.normalize(pooled, dim=1).numpy()
+                out[batch] = torch.nn.functional.normalize(pooled, dim=1).cpu().numpy()
         return out
 
 
