@@ -99,7 +99,7 @@ def distill(
 @click.option("--pair-weight", default=1.0, show_default=True, type=click.FloatRange(min=0),
               help="Weight of the pair loss next to the corpus loss (with --featurised).")
 @click.option("--align/--no-align", default=True, show_default=True,
-              help="Map the table into the teacher's PCA space by least squares first (with --featurised).")
+              help="Map the table into the teacher's whitened PCA space by least squares first (with --featurised).")
 @click.option("--dtype", default="int8", show_default=True, type=click.Choice(STORAGE_DTYPES))
 def train(
     pairs: tuple[Path, ...], cache: Path | None, model: str, out_dir: Path, epochs: int, batch_size: int, lr: float | None,

@@ -139,6 +139,10 @@ def test_corpus_training_with_pairs_and_errors(tiny_teacher: Path) -> None:
     assert [stage["pairs"] for stage in twice.config["trained"]] == [128, 0]
     with pytest.raises(ModelError, match="teacher vector"):
         train_corpus(model, texts, vectors[:-1])
+    with pytest.raises(ModelError, match="a token the model knows"):
+        train_corpus(model, ["\u0f00\u0f01", "\u0f02", texts[0]], vectors[:3])
+    small, small_losses = train_corpus(model, texts[:5], vectors[:5], batch_size=512, dims=(16,))
+    assert len(small_losses) == 1 and small.dim == 16
 
 
 def test_featurise_and_train_commands_export_a_model_that_round_trips(tiny_teacher: Path, tmp_path: Path) -> None:

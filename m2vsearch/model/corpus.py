@@ -123,7 +123,7 @@ def train_corpus(
     pairs: Sequence[tuple[str, str]] = (),
     epochs: int = 1,
     batch_size: int = 512,
-    learning_rate: float = 0.01,
+    learning_rate: float = 0.0003,
     dims: Sequence[int] = DEFAULT_DIMS,
     scale: float = 20.0,
     pair_weight: float = 1.0,
@@ -150,6 +150,9 @@ def train_corpus(
     optimizer = torch.optim.SparseAdam(student.parameters(), lr=learning_rate)
     pair_batches = (TokenBatches(model, [q for q, _ in pairs]), TokenBatches(model, [p for _, p in pairs]))
     usable = np.flatnonzero(corpus.lengths > 0)
+    if len(usable) < 2:
+        raise ModelError("corpus training needs at least two texts with a token the model knows")
+    batch_size = min(batch_size, len(usable))
     steps = len(usable) // batch_size
     pair_order = np.arange(len(pairs))
     losses: list[float] = []
