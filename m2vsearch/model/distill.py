@@ -17,6 +17,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from m2vsearch.errors import ModelError
+from m2vsearch.model.io import module_dir
 from m2vsearch.progress import Progress, no_progress
 from m2vsearch.model.static import StaticModel
 
@@ -27,13 +28,7 @@ def teacher_parts(folder: Path) -> tuple[Path, Tokenizer]:
     """The transformer folder inside a Sentence Transformer folder, and its fast tokenizer."""
     if not folder.is_dir():
         raise ModelError(f"no teacher folder at {folder}")
-    transformer_dir = folder
-    modules_file = folder / "modules.json"
-    if modules_file.is_file():
-        for module in json.loads(modules_file.read_text(encoding="utf-8")):
-            if str(module.get("type", "")).endswith("Transformer"):
-                transformer_dir = folder / module.get("path", "")
-                break
+    transformer_dir = module_dir(folder, "Transformer") or folder
     for name in ("config.json", "tokenizer.json"):
         if not (transformer_dir / name).is_file():
             raise ModelError(f"teacher folder {transformer_dir} is missing {name}")

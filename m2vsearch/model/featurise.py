@@ -19,13 +19,16 @@ import hashlib
 import json
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from m2vsearch.errors import ModelError
 from m2vsearch.jsonl import read_jsonl
+from m2vsearch.model.io import module_dir, read_json
+from m2vsearch.model.train import refuse_evaluation_data
 from m2vsearch.progress import Progress, no_progress
 
 TEXT_KEYS = ("text", "query", "positive", "definition")
@@ -33,17 +36,12 @@ MANIFEST = "manifest.json"
 TEXTS = "texts.jsonl"
 
 
-def _refuse_beir(path: Path) -> None:
-    if "beir" in path.resolve().parts:
-        raise ModelError(f"{path}: BEIR data is for evaluation only; train on ../shared/data/train")
-
-
 def read_texts(paths: Sequence[Path], limit: int | None = None, seed: int = 0) -> list[str]:
     """De-duplicated, shuffled texts from JSONL files (keys in TEXT_KEYS and `examples` lists)."""
     seen: set[str] = set()
     texts: list[str] = []
     for path in paths:
-        _refuse_beir(path)
+        refuse_evaluation_data(path)
         found = 0
         for number, row in read_jsonl(path, ModelError, f"no text file at {path}"):
             if not isinstance(row, dict):
@@ -64,18 +62,15 @@ def read_texts(paths: Sequence[Path], limit: int | None = None, seed: int = 0) -
 
 def _pooling_mode(folder: Path) -> str:
     """'mean' or 'cls', from the Sentence Transformer's Pooling module (mean when there is none)."""
-    modules_file = folder / "modules.json"
-    if not modules_file.is_file():
+    pooling_dir = module_dir(folder, "Pooling")
+    if pooling_dir is None:
         return "mean"
-    for module in json.loads(modules_file.read_text(encoding="utf-8")):
-        if str(module.get("type", "")).endswith("Pooling"):
-            config = json.loads((folder / module.get("path", "") / "config.json").read_text(encoding="utf-8"))
-            if config.get("pooling_mode_mean_tokens"):
-                return "mean"
-            if config.get("pooling_mode_cls_token"):
-                return "cls"
-            raise ModelError(f"{folder}: only mean or CLS pooling teachers are supported")
-    return "mean"
+    config = read_json(pooling_dir / "config.json")
+    if config.get("pooling_mode_mean_tokens"):
+        return "mean"
+    if config.get("pooling_mode_cls_token"):
+        return "cls"
+    raise ModelError(f"{folder}: only mean or CLS pooling teachers are supported")
 
 
 def _max_length(folder: Path, transformer_dir: Path) -> int:
@@ -145,10 +140,11 @@ def _shard_path(cache: Path, shard: int) -> Path:
     return cache / f"vectors-{shard:05d}.npy"
 
 
-def _write_atomic(path: Path, write: object) -> None:
+def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write through `write(handle)` to a temporary file, fsync it, rename it over `path`."""
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("wb") as handle:
-        write(handle)  # type: ignore[operator]
+        write(handle)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)

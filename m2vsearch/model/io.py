@@ -61,21 +61,33 @@ def _require(path: Path, what: str) -> Path:
     return path
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """Parsed JSON of a model file; a one-line ModelError if it is missing or malformed."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"cannot read {path}: {exc}") from None
 
 
+def module_dir(folder: Path, type_suffix: str) -> Path | None:
+    """The folder of the first module in a sentence-transformers `modules.json` whose type ends with
+    `type_suffix` (e.g. "Transformer", "Pooling"); None without modules.json or such a module."""
+    modules_file = folder / "modules.json"
+    if not modules_file.is_file():
+        return None
+    modules = read_json(modules_file)
+    for module in modules if isinstance(modules, list) else []:
+        if str(module.get("type", "")).endswith(type_suffix):
+            return folder / module.get("path", "")
+    return None
+
+
 def _static_module_dir(folder: Path) -> Path | None:
     """The folder holding a sentence-transformers StaticEmbedding, if this is such a model."""
-    modules_file = folder / "modules.json"
-    if modules_file.is_file():
-        modules = _read_json(modules_file)
-        for module in modules if isinstance(modules, list) else []:
-            if str(module.get("type", "")).endswith("StaticEmbedding"):
-                return folder / module.get("path", "")
+    found = module_dir(folder, "StaticEmbedding")
+    if found is not None:
+        return found
+    if (folder / "modules.json").is_file():
         raise ModelError(
             f"{folder} is a sentence-transformers model without a StaticEmbedding module; "
             "turn it into a static model with `m2vsearch distill`"
@@ -93,9 +105,9 @@ def read_folder(folder: Path) -> ModelFolder:
     config: dict[str, Any] = {}
     if module_dir is None:
         module_dir = folder
-        config = _read_json(_require(folder / "config.json", "the model2vec config"))
+        config = read_json(_require(folder / "config.json", "the model2vec config"))
     elif (folder / "config.json").is_file():
-        config = _read_json(folder / "config.json")
+        config = read_json(folder / "config.json")
     if not isinstance(config, dict):
         raise ModelError(f"{folder / 'config.json'} is not a JSON object")
     weights_file = _require(module_dir / "model.safetensors", "the embedding table")

@@ -23,12 +23,17 @@ from m2vsearch.model.static import StaticModel
 DEFAULT_DIMS = (32, 64, 128, 256)
 
 
+def refuse_evaluation_data(path: Path) -> None:
+    """Refuse a training file under a `beir` folder: those sets only measure models."""
+    if "beir" in path.resolve().parts:
+        raise ModelError(f"{path}: BEIR data is for evaluation only; train on ../shared/data/train")
+
+
 def read_pairs(paths: Sequence[Path], limit: int | None = None, seed: int = 0) -> list[tuple[str, str]]:
     """(query, positive) pairs from `pairs.jsonl` files ({"query", "positive"} per line)."""
     pairs: list[tuple[str, str]] = []
     for path in paths:
-        if "beir" in path.resolve().parts:
-            raise ModelError(f"{path}: BEIR data is for evaluation only; train on ../shared/data/train")
+        refuse_evaluation_data(path)
         rows = []
         for number, row in read_jsonl(path, ModelError, f"no pairs file at {path}"):
             if not isinstance(row, dict) or "query" not in row or "positive" not in row:
