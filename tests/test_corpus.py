@@ -65,8 +65,12 @@ def test_read_texts_collects_keys_dedupes_and_refuses_beir(tmp_path: Path) -> No
     with pytest.raises(ModelError, match=r"c.jsonl:1: expected a JSON object"):
         read_texts([write_jsonl(tmp_path / "c.jsonl", [["x"]])])
     (tmp_path / "beir").mkdir()
-    with pytest.raises(ModelError, match="evaluation only"):
-        read_texts([write_jsonl(tmp_path / "beir" / "corpus.jsonl", [{"text": "x"}])])
+    with pytest.raises(ModelError, match="never trained on"):
+        read_texts([write_jsonl(tmp_path / "beir" / "a.jsonl", [{"text": "x"}])])
+    (tmp_path / "dev" / "pubmedqa").mkdir(parents=True)  # any BEIR-layout file: dev sets, xquad
+    for name in ("corpus.jsonl", "queries.jsonl.gz"):
+        with pytest.raises(ModelError, match="never trained on"):
+            read_texts([write_jsonl(tmp_path / "dev" / "pubmedqa" / name, [{"text": "x"}])])
 
 
 def test_featurise_resumes_and_refuses_another_text_list(tiny_teacher: Path, tmp_path: Path) -> None:

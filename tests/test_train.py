@@ -82,7 +82,7 @@ def test_read_pairs_errors(tmp_path: Path) -> None:
     beir = tmp_path / "beir" / "scifact"
     beir.mkdir(parents=True)
     (beir / "pairs.jsonl").write_text('{"query": "x", "positive": "y"}\n')
-    with pytest.raises(ModelError, match="evaluation only"):
+    with pytest.raises(ModelError, match="never trained on"):
         read_pairs([beir / "pairs.jsonl"])
     with pytest.raises(ModelError, match="no pairs file"):
         read_pairs([tmp_path / "missing.jsonl"])

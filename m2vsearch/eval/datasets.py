@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from m2vsearch.errors import M2VSearchError
-from m2vsearch.jsonl import read_jsonl
+from m2vsearch.jsonl import open_text, read_jsonl, with_gz
 
 
 class DatasetError(M2VSearchError):
@@ -35,14 +35,15 @@ def _jsonl(path: Path) -> list[dict[str, object]]:
 
 def _qrels_file(folder: Path) -> Path:
     for candidate in (folder / "qrels" / "test.tsv", folder / "qrels.tsv"):
+        candidate = with_gz(candidate)
         if candidate.is_file():
             return candidate
-    raise DatasetError(f"{folder} has no qrels/test.tsv or qrels.tsv")
+    raise DatasetError(f"{folder} has no qrels/test.tsv or qrels.tsv (or .tsv.gz)")
 
 
 def _read_qrels(path: Path) -> dict[str, set[str]]:
     relevant: dict[str, set[str]] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
+    with open_text(path) as handle:
         reader = csv.reader(handle, delimiter="\t")
         for number, row in enumerate(reader, 1):
             if number == 1 and row and row[0] in ("query-id", "query_id", "qid"):
@@ -67,9 +68,9 @@ def load_beir(folder: str | Path) -> RetrievalSet:
         raise DatasetError(f"no BEIR folder at {folder}")
     corpus = {
         str(row["_id"]): (str(row.get("title") or "") + " " + str(row.get("text") or "")).strip()
-        for row in _jsonl(folder / "corpus.jsonl")
+        for row in _jsonl(with_gz(folder / "corpus.jsonl"))
     }
-    queries = {str(row["_id"]): str(row.get("text") or "") for row in _jsonl(folder / "queries.jsonl")}
+    queries = {str(row["_id"]): str(row.get("text") or "") for row in _jsonl(with_gz(folder / "queries.jsonl"))}
     relevant = _read_qrels(_qrels_file(folder))
     relevant = {q: docs for q, docs in relevant.items() if q in queries}
     queries = {q: text for q, text in queries.items() if q in relevant}

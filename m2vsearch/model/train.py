@@ -23,10 +23,14 @@ from m2vsearch.model.static import StaticModel
 DEFAULT_DIMS = (32, 64, 128, 256)
 
 
+EVALUATION_FILES = ("corpus.jsonl", "queries.jsonl", "corpus.jsonl.gz", "queries.jsonl.gz")
+
+
 def refuse_evaluation_data(path: Path) -> None:
-    """Refuse a training file under a `beir` folder: those sets only measure models."""
-    if "beir" in path.resolve().parts:
-        raise ModelError(f"{path}: BEIR data is for evaluation only; train on ../shared/data/train")
+    """Refuse a training file under a `beir` folder, or any file of the BEIR evaluation layout
+    (corpus/queries of beir/, dev/, xquad): those sets only measure models or pick settings."""
+    if "beir" in path.resolve().parts or path.name in EVALUATION_FILES:
+        raise ModelError(f"{path}: evaluation data (BEIR layout) is never trained on; train on ../shared/data/train")
 
 
 def read_pairs(paths: Sequence[Path], limit: int | None = None, seed: int = 0) -> list[tuple[str, str]]:
