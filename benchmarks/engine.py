@@ -94,7 +94,7 @@ def main() -> None:
         work = Path(tmp)
         files = write_folder(args.data, work / "corpus")
         started = time.perf_counter()
-        [(_, report)] = run_index(work / "idx-folder", [work / "corpus"], None, None, (), (), None, False)
+        [(_, report)] = run_index(work / "idx-folder", [work / "corpus"], None, None, (), (), None, False).reports
         seconds = time.perf_counter() - started
         result["indexing"] = {
             "files": files, "chunks": report.chunks_added, "seconds": seconds,

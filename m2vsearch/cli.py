@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
 from collections.abc import Iterable
@@ -211,6 +212,8 @@ def _shown(path: str | None) -> str:
 @click.option("--exclude", multiple=True, help="Skip files matching this gitignore pattern; remembered.")
 @click.option("--index-type", type=click.Choice(["auto", "flat", "ivf"]), help="FAISS layout (new index).")
 @click.option("--rebuild", is_flag=True, help="Start over (for another model or dims); atomic.")
+@click.option("--wait", "wait", default=60.0, show_default=True, type=float,
+              help="Seconds to wait for another indexer of the same index (negative: forever).")
 def index_command(
     paths: tuple[Path, ...],
     index_dir: Path,
@@ -220,20 +223,28 @@ def index_command(
     exclude: tuple[str, ...],
     index_type: str | None,
     rebuild: bool,
+    wait: float,
 ) -> None:
     """Index files and folders (only what changed since the last run)."""
     from m2vsearch.index.manage import run_index
+    from m2vsearch.index.types import printable
 
-    reports = run_index(index_dir, list(paths), model, dims, include, exclude, index_type, rebuild, _progress)
-    for root, report in reports:
+    def notice(message: str) -> None:
+        click.echo(message, err=True)
+
+    run = run_index(index_dir, list(paths), model, dims, include, exclude, index_type, rebuild, _progress,
+                    wait=wait, notice=notice)  # fmt: skip
+    for note in run.notes:
+        click.echo(note)
+    for root, report in run.reports:
         click.echo(
-            f"{_shown(root)}: {len(report.added)} added, {len(report.changed)} changed, "
+            f"{_shown(printable(root))}: {len(report.added)} added, {len(report.changed)} changed, "
             f"{len(report.removed)} removed, {len(report.renamed)} renamed, {report.unchanged} unchanged, "
             f"{len(report.skipped)} skipped; +{report.chunks_added}/-{report.chunks_removed} chunks "
             f"in {report.seconds:.2f}s"
         )
         for path, reason in report.skipped[:20]:
-            click.echo(f"  skipped {_shown(path)}: {reason}")
+            click.echo(f"  skipped {_shown(printable(path))}: {reason}")
         if len(report.skipped) > 20:
             click.echo(f"  ... and {len(report.skipped) - 20} more skipped")
     click.echo(f"index: {index_dir}")
@@ -255,7 +266,10 @@ def query(
     import json
 
     from m2vsearch.index.index import Index
+    from m2vsearch.index.types import is_utf8
 
+    if not is_utf8(text) or (path_glob is not None and not is_utf8(path_glob)):
+        raise M2VSearchError("the query and --filter must be valid UTF-8 text")
     with Index.open(index_dir, dims=dims) as index:
         hits = index.search(text, k=k, mode=mode, filter=path_glob)
     if as_json:
@@ -368,6 +382,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except OSError as exc:
         click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        sys.exit(1)
+    except sqlite3.Error as exc:  # a safety net: index code turns these into clearer errors
+        click.echo(f"error: SQLite: {exc}", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

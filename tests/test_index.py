@@ -241,3 +241,25 @@ def test_old_vector_generations_are_cleaned_up(tmp_path: Path) -> None:
     live = int(index.meta["generation"])
     assert live == 5
     assert sorted(p.name for p in (tmp_path / "idx").glob("vectors-*")) == ["vectors-4.faiss", "vectors-5.faiss"]
+
+
+@pytest.mark.parametrize("share", [0.05, 1.1])  # post-filtered over-fetch / search of the matching ids
+def test_filtered_search_equals_unfiltered_then_filtered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         share: float) -> None:  # fmt: skip
+    from m2vsearch.index import pathfilter
+
+    monkeypatch.setattr(pathfilter, "POST_FILTER_SHARE", share)
+    rng = np.random.default_rng(0)
+    words = ["search", "engine", "index", "query", "vector", "model", "token", "cat", "dog", "water", "fire"]
+    for i in range(120):
+        folder = tmp_path / "docs" / ("notes" if i % 4 == 0 else f"d{i % 3}")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{i}.md").write_text(" ".join(rng.choice(words, 8)) + f" {i}\n")
+    index = Index.create(tmp_path / "idx", model=random_model(dim=16))
+    index.add_path(tmp_path / "docs")
+    for query in ("cat water search", "engine token dog", "fire"):
+        for mode in ("dense", "bm25"):
+            everything = index.search(query, k=120, mode=mode)
+            expected = [(h.id, round(h.score, 5)) for h in everything if "/notes/" in h.path][:5]
+            got = [(h.id, round(h.score, 5)) for h in index.search(query, k=5, mode=mode, filter="notes/*")]
+            assert got == expected, (query, mode)

@@ -3,6 +3,8 @@
 Every change is one SQLite transaction plus a new FAISS file: the new vectors are written to
 vectors-<g+1>.faiss (fsynced) before the transaction that sets meta.generation = g+1 commits. A
 crash at any moment therefore leaves either the old generation or the new one, both complete.
+Writers hold the index's lock (`lock.py`); readers work on one SQLite snapshot and the FAISS
+generation it names, and reopen both when the folder was replaced by a rebuild.
 """
 
 from __future__ import annotations
@@ -10,11 +12,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,44 +22,20 @@ import numpy as np
 
 from m2vsearch.errors import M2VSearchError
 from m2vsearch.index import vectors
-from m2vsearch.index.store import FORMAT_VERSION, Store, connect, create_schema
+from m2vsearch.index.failures import VectorsUnusable, damaged_db, damaged_vectors, sqlite_failure, write_error
+from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, try_writer_lock, writer_lock
+from m2vsearch.index.search import DENSE_WEIGHT, run_search
+from m2vsearch.index.store import Store, connect, create_schema, meta_problem
+from m2vsearch.index.swap import backup_path, foreign_entries, new_staging, recover
+from m2vsearch.index.types import (
+    CANDIDATES, DB_FILE, IGNORE_FILE, MODES, Hit, IndexDamagedError, IndexFolderError, IndexLockedError,
+    Transaction, is_utf8, now,
+)  # fmt: skip
 from m2vsearch.model.static import DEFAULT_MODEL_NAME, StaticModel
 
-DB_FILE = "index.sqlite"
-IGNORE_FILE = "ignore"
-MODES = ("hybrid", "dense", "bm25")
-DENSE_WEIGHT = 0.15  # hybrid = 0.15 * dense + 0.85 * BM25 (normalisation and measurement: docs/search.md)
-CANDIDATES = 100
-
-
-class IndexFolderError(M2VSearchError):
-    """An index is missing, incomplete, or does not fit the model or dims asked for."""
-
-
-@dataclass
-class Hit:
-    """One search result."""
-
-    id: int
-    score: float
-    text: str
-    path: str | None
-    start_line: int | None
-    end_line: int | None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    dense: float | None = None  # cosine similarity, when the chunk was a dense candidate
-    bm25: float | None = None  # BM25 score, when the chunk was a BM25 candidate
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "score": self.score, "path": self.path, "start_line": self.start_line,
-            "end_line": self.end_line, "text": self.text, "metadata": self.metadata,
-            "dense": self.dense, "bm25": self.bm25,
-        }  # fmt: skip
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+__all__ = ["CANDIDATES", "DB_FILE", "DENSE_WEIGHT", "IGNORE_FILE", "MODES", "Hit", "Index", "IndexDamagedError",
+           "IndexFolderError", "IndexLockedError", "Transaction", "build_empty", "now"]  # fmt: skip
+EMBED_BATCH = 4096
 
 
 def _resolve_model(model: str | Path | StaticModel | None) -> tuple[StaticModel, str]:
@@ -73,19 +49,93 @@ def _resolve_model(model: str | Path | StaticModel | None) -> tuple[StaticModel,
     return StaticModel.from_pretrained(name), name
 
 
-class Index:
-    """A searchable index of texts and files. Create with `Index.create`, reopen with `Index.open`."""
+def build_empty(folder: Path, static: StaticModel, name: str, dims: int | None, index_type: str) -> None:
+    """Write a new, empty index into the (empty) folder `folder`."""
+    if index_type not in vectors.INDEX_TYPES:
+        raise IndexFolderError(f"index type must be one of {', '.join(vectors.INDEX_TYPES)}")
+    dims = static.dim if dims is None else int(dims)
+    if not 1 <= dims <= static.dim:
+        raise IndexFolderError(f"--dims must be between 1 and {static.dim} for this model, got {dims}")
+    conn = connect(folder / DB_FILE, create=True)
+    try:
+        meta = {
+            "model": name, "model_fingerprint": static.fingerprint, "model_dim": str(static.dim),
+            "dims": str(dims), "index_type": index_type, "generation": "0",
+            "created_at": now(), "updated_at": now(), "roots": "[]", "include": "[]",
+        }  # fmt: skip
+        create_schema(conn, meta)
+    finally:
+        conn.close()
+    empty = vectors.build(np.zeros((0, dims), np.float32), np.zeros(0, np.int64), dims, "flat")
+    vectors.write(empty, folder / "vectors-0.faiss")
+    (folder / IGNORE_FILE).write_text("# gitignore-style patterns excluded from every indexing run\n")
 
-    def __init__(self, folder: Path, model: StaticModel | None = None) -> None:
-        self.folder = folder
-        self.conn = connect(folder / DB_FILE)
-        self.store = Store(self.conn)
-        self.meta = self.store.meta()
-        if self.meta.get("format_version") != FORMAT_VERSION:
-            raise IndexFolderError(f"{folder} is not an m2vsearch index of format {FORMAT_VERSION}")
-        self.dims = int(self.meta["dims"])
+
+def _identity(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_dev, stat.st_ino
+
+
+class Index:
+    """A searchable index of texts and files. Create with `Index.create`, reopen with `Index.open`.
+
+    `lock_wait` is how long a write waits for another writer (seconds; negative: forever)."""
+
+    def __init__(self, folder: Path, model: StaticModel | None = None, lock_wait: float = DEFAULT_WAIT_SECONDS,
+                 lock_notice: WaitNotice | None = None, lock_folder: Path | None = None) -> None:  # fmt: skip
+        self.folder = Path(folder)
+        self.lock_wait = lock_wait
+        self.lock_notice = lock_notice
+        self._lock_folder = lock_folder or self.folder  # a staging index locks the folder it replaces
         self._model = model
         self._vectors: tuple[str, Any, bool] | None = None  # (generation, FAISS index, writable)
+        self.conn: sqlite3.Connection | None = None
+        self._open_db()
+
+    def _open_db(self) -> None:
+        path = self.folder / DB_FILE
+        try:
+            self._db_identity = _identity(path)
+            conn = connect(path)
+        except FileNotFoundError:
+            if any(self.folder.glob("vectors-*.faiss")):
+                raise damaged_db(path, "missing") from None
+            raise IndexFolderError(f"no index at {self.folder} (create one with `m2vsearch index PATH`)") from None
+        except sqlite3.DatabaseError as exc:
+            raise damaged_db(path, str(exc)) from None
+        try:
+            meta = Store(conn).meta()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise damaged_db(path, str(exc)) from None
+        problem = meta_problem(meta)
+        if problem:
+            conn.close()
+            raise damaged_db(path, problem)
+        self.conn, self.store, self.meta = conn, Store(conn), meta
+        self.dims = int(meta["dims"])
+        if self._model is not None and getattr(self._model, "fingerprint", None) != meta["model_fingerprint"]:
+            self._model = None  # replaced by a rebuild with another model: load the index's own
+        self._vectors = None
+
+    def _refresh(self) -> None:
+        """Reopen when the folder was replaced (a rebuild) since this object opened it."""
+        path = self.folder / DB_FILE
+        for _ in range(20):  # a swap is two renames: wait it out briefly
+            try:
+                if _identity(path) == self._db_identity:
+                    return
+                break
+            except FileNotFoundError:
+                if backup_path(self.folder).exists():
+                    with try_writer_lock(self._lock_folder) as free:
+                        if free:
+                            recover(self.folder)
+                            continue
+                time.sleep(0.05)
+        if self.conn is not None:
+            self.conn.close()
+        self._open_db()
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -95,54 +145,53 @@ class Index:
         model: str | Path | StaticModel | None = None,
         dims: int | None = None,
         index_type: str = "auto",
+        lock_wait: float = DEFAULT_WAIT_SECONDS,
     ) -> Index:
         """Create an empty index (atomically: built beside `folder`, then renamed into place)."""
         folder = Path(folder).expanduser()
-        if (folder / DB_FILE).exists():
-            raise IndexFolderError(f"an index already exists at {folder}")
-        if index_type not in vectors.INDEX_TYPES:
-            raise IndexFolderError(f"index type must be one of {', '.join(vectors.INDEX_TYPES)}")
         static, name = _resolve_model(model)
-        dims = static.dim if dims is None else int(dims)
-        if not 1 <= dims <= static.dim:
-            raise IndexFolderError(f"--dims must be between 1 and {static.dim} for this model, got {dims}")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))
-        try:
-            conn = connect(staging / DB_FILE)
-            meta = {
-                "model": name, "model_fingerprint": static.fingerprint, "model_dim": str(static.dim),
-                "dims": str(dims), "index_type": index_type, "generation": "0",
-                "created_at": now(), "updated_at": now(), "roots": "[]", "include": "[]",
-            }  # fmt: skip
-            create_schema(conn, meta)
-            conn.close()
-            vectors.write(vectors.build(np.zeros((0, dims), np.float32), np.zeros(0, np.int64), dims, "flat"), staging / "vectors-0.faiss")
-            (staging / IGNORE_FILE).write_text("# gitignore-style patterns excluded from every indexing run\n")
-            if folder.exists() and not any(folder.iterdir()):
-                folder.rmdir()
-            os.rename(staging, folder)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return cls(folder, static)
+        with writer_lock(folder, lock_wait):
+            recover(folder)
+            if (folder / DB_FILE).exists():
+                raise IndexFolderError(f"an index already exists at {folder}")
+            if folder.exists() and any(folder.iterdir()):
+                foreign = foreign_entries(folder)
+                what = f"holds other files ({', '.join(foreign[:3])})" if foreign else "holds a damaged index"
+                raise IndexFolderError(f"{folder} {what}; use `m2vsearch index --rebuild` or another folder")
+            staging = new_staging(folder)
+            try:
+                build_empty(staging, static, name, dims, index_type)
+                if folder.exists():
+                    folder.rmdir()
+                os.rename(staging, folder)
+            except BaseException:
+                import shutil
+
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        return cls(folder, static, lock_wait)
 
     @classmethod
     def open(
-        cls, folder: str | Path, model: str | Path | StaticModel | None = None, dims: int | None = None
-    ) -> Index:
+        cls, folder: str | Path, model: str | Path | StaticModel | None = None, dims: int | None = None,
+        lock_wait: float = DEFAULT_WAIT_SECONDS,
+    ) -> Index:  # fmt: skip
         """Open an existing index; a `model` or `dims` other than the index's is refused."""
         folder = Path(folder).expanduser()
-        if not (folder / DB_FILE).is_file():
-            raise IndexFolderError(f"no index at {folder} (create one with `m2vsearch index PATH`)")
-        index = cls(folder)
+        if not (folder / DB_FILE).is_file() and backup_path(folder).exists():
+            with try_writer_lock(folder) as free:  # a rebuild swap was interrupted: repair it
+                if free:
+                    recover(folder)
+        index = cls(folder, lock_wait=lock_wait)
         if dims is not None and int(dims) != index.dims:
+            index.close()
             raise IndexFolderError(
                 f"the index at {folder} has {index.dims} dims, not {dims} (use --rebuild to start over)"
             )
         if model is not None:
             static, name = _resolve_model(model)
             if static.fingerprint != index.meta["model_fingerprint"]:
+                index.close()
                 raise IndexFolderError(
                     f"the index at {folder} was built with model {index.meta['model']}, not {name} "
                     "(use --rebuild to start over with this model)"
@@ -165,18 +214,24 @@ class Index:
         return self._model
 
     def _vector_index(self, writable: bool = False) -> Any:
-        """The live FAISS index (memory-mapped and read-only unless `writable`)."""
+        """The FAISS index of the current snapshot's generation (memory-mapped, read-only unless
+        `writable`). FileNotFoundError when its file is gone (a newer snapshot will name another)."""
         generation = self.meta["generation"]
         cached = self._vectors
         if cached is None or cached[0] != generation or (writable and not cached[2]):
             path = self.folder / f"vectors-{generation}.faiss"
-            if not path.is_file():
-                raise IndexFolderError(f"{path} is missing; the index is damaged (use --rebuild)")
-            self._vectors = cached = (generation, vectors.read(path, writable), writable)
+            try:
+                loaded = vectors.read(path, writable)
+            except vectors.DamagedVectors as exc:
+                raise damaged_vectors(path, f"damaged ({exc})") from None
+            if loaded.d != self.dims:
+                raise damaged_vectors(path, f"damaged (it holds {loaded.d}-dim vectors, the index has {self.dims})")
+            self._vectors = cached = (generation, loaded, writable)
         return cached[1]
 
     def close(self) -> None:
-        self.conn.close()
+        if self.conn is not None:
+            self.conn.close()
 
     def __enter__(self) -> Index:
         return self
@@ -184,49 +239,121 @@ class Index:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- reading -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """One consistent view: SQLite rows and meta of one snapshot (and the FAISS generation it
+        names) for the whole block."""
+        assert self.conn is not None
+        own = not self.conn.in_transaction  # inside a write, its transaction is the snapshot
+        if own:
+            self._refresh()
+            self.conn.execute("BEGIN")
+        try:
+            meta = self.store.meta()  # the first read fixes the snapshot
+            problem = meta_problem(meta)
+            if problem:
+                raise damaged_db(self.folder / DB_FILE, problem)
+            self.meta = meta
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise sqlite_failure(exc, self.folder / DB_FILE) from None
+        finally:
+            if own and self.conn.in_transaction:
+                self.conn.execute("COMMIT")
+
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None) -> list[Hit]:
+        """Top-k hits for `query`: "hybrid" (default), "dense" or "bm25"; `filter` globs paths."""
+        if mode not in MODES:
+            raise IndexFolderError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not is_utf8(query) or (filter is not None and not is_utf8(filter)):
+            raise IndexFolderError("the query and the filter must be valid UTF-8 text")
+        for _ in range(3):  # a writer may retire the snapshot's FAISS file: take a newer snapshot
+            with self.reading():
+                try:
+                    return run_search(self.store, self._vector_index, self.embed, query, k, mode, filter)
+                except FileNotFoundError:
+                    continue
+        path = self.folder / f"vectors-{self.meta['generation']}.faiss"
+        raise damaged_vectors(path, "missing")
+
+    def info(self) -> dict[str, Any]:
+        """Model, dims, counts, sizes and times."""
+        with self.reading():
+            files, chunks = self.store.counts()
+            try:
+                layout = vectors.kind_of(self._vector_index())
+            except FileNotFoundError:
+                raise damaged_vectors(self.folder / f"vectors-{self.meta['generation']}.faiss", "missing") from None
+            sizes = {p.name: p.stat().st_size for p in self.folder.iterdir() if p.is_file()}
+            return {
+                "index": str(self.folder), "model": self.meta["model"], "model_fingerprint": self.meta["model_fingerprint"],
+                "dims": self.dims, "model_dim": int(self.meta["model_dim"]), "index_type": self.meta["index_type"],
+                "vector_layout": layout, "files": files, "chunks": chunks,
+                "bytes": sum(sizes.values()), "created_at": self.meta["created_at"], "updated_at": self.meta["updated_at"],
+                "generation": int(self.meta["generation"]), "roots": json.loads(self.meta.get("roots", "[]")),
+            }  # fmt: skip
+
     # -- writing -----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """One atomic change: SQLite rows and a new FAISS generation, or nothing."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        new_file: Path | None = None
-        try:
+    def writing(self) -> Iterator[None]:
+        """Hold the index's writer lock for the block (re-entrant); other writers wait."""
+        with writer_lock(self._lock_folder, self.lock_wait, self.lock_notice):
+            self._refresh()
+            yield
+
+    @contextlib.contextmanager
+    def transaction(self, replace_all: bool = False) -> Iterator[Transaction]:
+        """One atomic change: SQLite rows and a new FAISS generation, or nothing. With
+        `replace_all` the new generation holds exactly the vectors added (a repair)."""
+        with self.writing():
+            assert self.conn is not None
+            self.conn.execute("BEGIN IMMEDIATE")
+            new_file: Path | None = None
+            try:
+                self.meta = self.store.meta()
+                tx = Transaction()
+                yield tx
+                generation = int(self.meta["generation"])
+                updated = None
+                if tx.removed or tx.added_ids or replace_all:
+                    ids = np.asarray(tx.added_ids, dtype=np.int64)
+                    vecs = np.concatenate(tx.added_vectors) if tx.added_vectors else np.zeros((0, self.dims), np.float32)
+                    if replace_all:
+                        kind = vectors.choose_type(self.meta["index_type"], len(ids))
+                        updated = vectors.build(vecs, ids, self.dims, kind)
+                    else:
+                        updated = vectors.update(self._vector_index(writable=True), tx.removed, ids, vecs,
+                                                 self.meta["index_type"])  # fmt: skip
+                    new_file = self.folder / f"vectors-{generation + 1}.faiss"
+                    vectors.write(updated, new_file)
+                    generation += 1
+                self.store.set_meta({**tx.meta, "generation": str(generation), "updated_at": now()})
+                self.conn.execute("COMMIT")
+            except BaseException as exc:
+                if self.conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self.conn.execute("ROLLBACK")
+                self._vectors = None  # the in-memory FAISS index may hold the failed change
+                if new_file is not None:
+                    new_file.unlink(missing_ok=True)
+                error = write_error(exc, self.folder)
+                if error is not None:
+                    raise error from None
+                raise
             self.meta = self.store.meta()
-            tx = Transaction(self)
-            yield tx
-            generation = int(self.meta["generation"])
-            if tx.removed or tx.added_ids:
-                current = self._vector_index(writable=True)
-                ids = np.asarray(tx.added_ids, dtype=np.int64)
-                vecs = np.concatenate(tx.added_vectors) if tx.added_vectors else np.zeros((0, self.dims), np.float32)
-                updated = vectors.update(current, tx.removed, ids, vecs, self.meta["index_type"])
-                new_file = self.folder / f"vectors-{generation + 1}.faiss"
-                vectors.write(updated, new_file)
-                generation += 1
+            if updated is not None:
                 self._vectors = (str(generation), updated, True)
-            self.store.set_meta({**tx.meta, "generation": str(generation), "updated_at": now()})
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            self._vectors = None
-            if new_file is not None:
-                new_file.unlink(missing_ok=True)
-            raise
-        finally:
-            self.meta = self.store.meta()
-        self._remove_stale_vector_files()
+            self._remove_stale_vector_files()
 
     def _remove_stale_vector_files(self) -> None:
-        """Delete generations older than live - 1 (a reader may still be on the previous one) and
-        temporary files of finished generations. Files of later generations are left alone: they
-        may belong to a writer that started after our commit, and are overwritten when reused."""
+        """Delete generations older than live - 1 (a reader may still be on the previous one; one
+        on an older snapshot retries), and files of later generations or temporary files, which
+        only a failed writer leaves (we hold the writer lock)."""
         live = int(self.meta["generation"])
         for path in self.folder.glob("vectors-*.faiss*"):
             number = path.name.split(".")[0].removeprefix("vectors-")
-            if not number.isdigit():
-                continue
-            generation = int(number)
-            if generation < live - 1 or (path.suffix == ".tmp" and generation <= live):
+            if number.isdigit() and (int(number) < live - 1 or int(number) > live or path.suffix == ".tmp"):
                 path.unlink(missing_ok=True)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -237,9 +364,11 @@ class Index:
         """Add free texts (no file); returns their chunk ids."""
         if metadatas is not None and len(metadatas) != len(texts):
             raise IndexFolderError(f"{len(texts)} texts but {len(metadatas)} metadatas")
-        metas = metadatas or [{}] * len(texts)
+        if not all(isinstance(t, str) and is_utf8(t) for t in texts):
+            raise IndexFolderError("every text must be a str of valid UTF-8")
+        metas = [json.dumps(m) for m in (metadatas or [{}] * len(texts))]
         with self.transaction() as tx:
-            ids = self.store.add_chunks([(None, t, None, None, json.dumps(m)) for t, m in zip(texts, metas)])
+            ids = self.store.add_chunks([(None, t, None, None, m) for t, m in zip(texts, metas)])
             tx.add(ids, self.embed(texts))
         return ids
 
@@ -253,44 +382,28 @@ class Index:
         """Index a file or folder incrementally (added, changed, removed, renamed files)."""
         from m2vsearch.index.update import index_path
 
-        return index_path(self, Path(path), include, exclude)
+        with self.writing():
+            return index_path(self, Path(path), include, exclude)
 
-    # -- reading -----------------------------------------------------------------------------
-    def search(
-        self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None
-    ) -> list[Hit]:
-        """Top-k hits for `query`: "hybrid" (default), "dense" or "bm25"; `filter` globs paths."""
-        from m2vsearch.index.search import run_search
+    def vectors_problem(self) -> str | None:
+        """Why the live FAISS file does not match the stored chunks, or None when it does."""
+        with self.reading():
+            name = f"vectors-{self.meta['generation']}.faiss"
+            try:
+                loaded = self._vector_index()
+            except FileNotFoundError:
+                return f"{name} was missing"
+            except VectorsUnusable as exc:
+                return f"{name} was {exc.problem}"
+            _, chunks = self.store.counts()
+            if loaded.ntotal != chunks:
+                return f"{name} held {loaded.ntotal} vectors for {chunks} chunks"
+        return None
 
-        if mode not in MODES:
-            raise IndexFolderError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        return run_search(self, query, k, mode, filter)
-
-    def info(self) -> dict[str, Any]:
-        """Model, dims, counts, sizes and times."""
-        files, chunks = self.store.counts()
-        sizes = {p.name: p.stat().st_size for p in self.folder.iterdir() if p.is_file()}
-        return {
-            "index": str(self.folder), "model": self.meta["model"], "model_fingerprint": self.meta["model_fingerprint"],
-            "dims": self.dims, "model_dim": int(self.meta["model_dim"]), "index_type": self.meta["index_type"],
-            "vector_layout": vectors.kind_of(self._vector_index()), "files": files, "chunks": chunks,
-            "bytes": sum(sizes.values()), "created_at": self.meta["created_at"], "updated_at": self.meta["updated_at"],
-            "generation": int(self.meta["generation"]), "roots": json.loads(self.meta.get("roots", "[]")),
-        }  # fmt: skip
-
-
-class Transaction:
-    """What one change removes and adds, gathered before the FAISS file is written."""
-
-    def __init__(self, index: Index) -> None:
-        self.removed: list[int] = []
-        self.added_ids: list[int] = []
-        self.added_vectors: list[np.ndarray] = []
-        self.meta: dict[str, str] = {}
-
-    def remove(self, ids: Sequence[int]) -> None:
-        self.removed.extend(int(i) for i in ids)
-
-    def add(self, ids: Sequence[int], vecs: np.ndarray) -> None:
-        self.added_ids.extend(int(i) for i in ids)
-        self.added_vectors.append(np.asarray(vecs, dtype=np.float32))
+    def repair_vectors(self) -> int:
+        """Re-embed every stored chunk into a new FAISS generation; returns the number of chunks."""
+        with self.transaction(replace_all=True) as tx:
+            ids, texts = self.store.chunk_texts()
+            for start in range(0, len(ids), EMBED_BATCH):
+                tx.add(ids[start : start + EMBED_BATCH], self.embed(texts[start : start + EMBED_BATCH]))
+        return len(ids)

@@ -1,43 +1,41 @@
-"""Index lifecycle for the CLI: create or open, refresh roots, atomic --rebuild."""
+"""Index lifecycle for the CLI: create or open, refresh roots, repair vectors, atomic --rebuild.
+
+The whole run holds the index's writer lock, so a second `index` waits instead of interleaving.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from m2vsearch.index.index import DB_FILE, IGNORE_FILE, Index, IndexFolderError
+from m2vsearch.index.index import Index, _resolve_model, build_empty
+from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, writer_lock
+from m2vsearch.index.swap import copy_ignore_file, foreign_entries, new_staging, recover, swap_in
+from m2vsearch.index.types import DB_FILE, IndexDamagedError, IndexFolderError, printable
 from m2vsearch.index.update import IndexReport, index_path
 from m2vsearch.progress import Progress
 
+__all__ = ["IndexRun", "recover", "run_index"]
 
 
-def backup_path(folder: Path) -> Path:
-    return folder.parent / f".{folder.name}.previous"
+@dataclass
+class IndexRun:
+    """What `run_index` did: a report per root, and notes such as repairs."""
+
+    reports: list[tuple[str, IndexReport]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
-def recover(folder: Path) -> None:
-    """Finish or undo an interrupted --rebuild swap, so `folder` holds a complete index."""
-    backup = backup_path(folder)
-    if backup.exists():
-        if (folder / DB_FILE).is_file():
-            shutil.rmtree(backup, ignore_errors=True)  # the swap finished; only cleanup was left
-        else:
-            os.rename(backup, folder)  # crashed between the two renames: put the old index back
-    for stale in folder.parent.glob(f".{folder.name}.new-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _swap_in(staging: Path, folder: Path) -> None:
-    """Replace `folder` with `staging`; `recover` completes this after a crash at any point."""
-    backup = backup_path(folder)
-    if folder.exists():
-        os.rename(folder, backup)
-    os.rename(staging, folder)
-    shutil.rmtree(backup, ignore_errors=True)
+@dataclass
+class _OldSettings:
+    model: str | None = None
+    dims: int | None = None
+    index_type: str | None = None
+    roots: list[Path] = field(default_factory=list)
 
 
 def _file_progress(progress: Progress | None, label: str) -> Callable[[int, int], None] | None:
@@ -59,6 +57,54 @@ def _file_progress(progress: Progress | None, label: str) -> Callable[[int, int]
     return hook
 
 
+def _old_settings(folder: Path) -> _OldSettings:
+    """Model, dims, layout and roots of the index at `folder`, as far as they can still be read."""
+    try:
+        with Index(folder) as old:
+            return _OldSettings(old.meta["model"], old.dims, old.meta["index_type"],
+                                [Path(p) for p in json.loads(old.meta.get("roots", "[]"))])  # fmt: skip
+    except IndexFolderError:
+        return _OldSettings()
+
+
+def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], exclude: Sequence[str],
+               progress: Progress | None) -> list[tuple[str, IndexReport]]:  # fmt: skip
+    reports = []
+    for path in paths:
+        hook = _file_progress(progress, f"indexing {printable(str(path))}")
+        reports.append((str(path), index_path(index, path, include, exclude, progress=hook)))
+    return reports
+
+
+def _rebuild(folder: Path, paths: list[Path], model: str | None, dims: int | None, include: Sequence[str],
+             exclude: Sequence[str], index_type: str | None, progress: Progress | None) -> IndexRun:  # fmt: skip
+    """Build a complete new index beside `folder` and swap it in, whatever state `folder` is in."""
+    foreign = foreign_entries(folder)
+    if foreign:
+        raise IndexFolderError(
+            f"{folder} holds files that are not part of an m2vsearch index ({', '.join(foreign[:3])}); "
+            "not replacing it: choose another --index"
+        )
+    old = _old_settings(folder)
+    paths = list(dict.fromkeys(p.resolve() for p in [*paths, *old.roots] if p.exists()))
+    if not paths:
+        raise IndexFolderError(f"no folders to rebuild the index at {folder} from; give them: --rebuild PATH...")
+    static, name = _resolve_model(model or old.model)
+    if dims is None and old.dims is not None and old.dims <= static.dim and not model:
+        dims = old.dims
+    staging = new_staging(folder)
+    try:
+        build_empty(staging, static, name, dims, index_type or old.index_type or "auto")
+        copy_ignore_file(folder, staging)
+        with Index(staging, static, lock_folder=folder) as index:
+            reports = _index_all(index, paths, include, exclude, progress)
+        swap_in(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return IndexRun(reports)
+
+
 def run_index(
     folder: Path,
     paths: Sequence[Path],
@@ -69,53 +115,45 @@ def run_index(
     index_type: str | None,
     rebuild: bool,
     progress: Progress | None = None,
-) -> list[tuple[str, IndexReport]]:
+    wait: float = DEFAULT_WAIT_SECONDS,
+    notice: WaitNotice | None = None,
+) -> IndexRun:
     """Index `paths` (or the index's known roots when none are given) into `folder`."""
-    folder = folder.expanduser()
-    recover(folder)
-    exists = (folder / DB_FILE).is_file()
-    if not paths:
-        if not exists:
-            raise IndexFolderError(f"no index at {folder}; give the files or folders to index")
-        with Index.open(folder) as current:
-            paths = [Path(p) for p in json.loads(current.meta.get("roots", "[]"))]
-        if not paths:
-            raise IndexFolderError(f"the index at {folder} has no folders yet; give some to index")
+    folder = folder.expanduser().absolute()
     for path in paths:
         if not path.exists():
-            raise IndexFolderError(f"no such file or folder: {path}")
-    target = folder
-    if rebuild and exists:
-        with Index.open(folder) as current:
-            model = model or current.meta["model"]
-            dims = dims or None
-            index_type = index_type or current.meta["index_type"]
-            roots = [Path(p) for p in json.loads(current.meta.get("roots", "[]"))]
-        paths = list(dict.fromkeys(p.resolve() for p in [*paths, *roots] if p.exists()))
-        target = folder.parent / f".{folder.name}.new-{os.getpid()}"
-        shutil.rmtree(target, ignore_errors=True)
-    if rebuild or not exists:
-        index = Index.create(target, model=model, dims=dims, index_type=index_type or "auto")
-        if target != folder and (folder / IGNORE_FILE).is_file():
-            shutil.copyfile(folder / IGNORE_FILE, target / IGNORE_FILE)
-    else:
-        index = Index.open(folder, model=model, dims=dims)
-        if index_type and index_type != index.meta["index_type"]:
-            index.close()
-            raise IndexFolderError(
-                f"the index at {folder} uses index type {index.meta['index_type']}; use --rebuild to change it"
-            )
-    reports = []
-    try:
-        for path in paths:
-            hook = _file_progress(progress, f"indexing {path}")
-            reports.append((str(path), index_path(index, path, include, exclude, progress=hook)))
-    except BaseException:
-        index.close()
-        if target != folder:
-            shutil.rmtree(target, ignore_errors=True)
-        raise
-    index.close()
-    if target != folder:
-        _swap_in(target, folder)
-    return reports
+            raise IndexFolderError(f"no such file or folder: {printable(str(path))}")
+    with writer_lock(folder, wait, notice):
+        recover(folder)
+        if rebuild:
+            return _rebuild(folder, list(paths), model, dims, include, exclude, index_type, progress)
+        if not (folder / DB_FILE).is_file():
+            if folder.exists() and any(folder.iterdir()) and not foreign_entries(folder):
+                raise IndexDamagedError(
+                    f"{folder / DB_FILE} is missing; rebuild the index with `m2vsearch index --rebuild PATH... --index {folder}`"
+                )
+            if not paths:
+                raise IndexFolderError(f"no index at {folder}; give the files or folders to index")
+            index = Index.create(folder, model=model, dims=dims, index_type=index_type or "auto", lock_wait=wait)
+        else:
+            index = Index.open(folder, model=model, dims=dims, lock_wait=wait)
+        run = IndexRun()
+        with index:
+            if index_type and index_type != index.meta["index_type"]:
+                raise IndexFolderError(
+                    f"the index at {folder} uses index type {index.meta['index_type']}; use --rebuild to change it"
+                )
+            if not paths:
+                paths = [Path(p) for p in json.loads(index.meta.get("roots", "[]"))]
+                if not paths:
+                    raise IndexFolderError(f"the index at {folder} has no folders yet; give some to index")
+                missing = [p for p in paths if not p.exists()]
+                if missing:
+                    raise IndexFolderError(f"indexed folder {printable(str(missing[0]))} is gone; "
+                                           "give the folders to index, or --rebuild PATH...")  # fmt: skip
+            problem = index.vectors_problem()
+            if problem is not None:
+                count = index.repair_vectors()
+                run.notes.append(f"repaired the vectors: {problem}; re-embedded the {count} stored chunks")
+            run.reports = _index_all(index, paths, include, exclude, progress)
+        return run

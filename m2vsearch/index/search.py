@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import Any
 
-from m2vsearch.index import vectors
+import numpy as np
 
-if TYPE_CHECKING:
-    from m2vsearch.index.index import Hit, Index
+from m2vsearch.index.pathfilter import PathFilter, bm25_search, dense_search
+from m2vsearch.index.store import Store
+from m2vsearch.index.types import CANDIDATES, Hit
 
-
+DENSE_WEIGHT = 0.15  # hybrid = 0.15 * dense + 0.85 * BM25 (normalisation and measurement: docs/search.md)
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="m2vsearch-search")
 
 
@@ -41,26 +43,36 @@ def fuse(dense: dict[int, float], sparse: dict[int, float], dense_weight: float)
     }
 
 
-def run_search(index: Index, query: str, k: int, mode: str, path_glob: str | None) -> list[Hit]:
-    """Top-k hits of one query in one mode."""
-    from m2vsearch.index.index import CANDIDATES, DENSE_WEIGHT, Hit
-
+def run_search(
+    store: Store,
+    load_vectors: Callable[[], Any],
+    embed: Callable[[Sequence[str]], np.ndarray],
+    query: str,
+    k: int,
+    mode: str,
+    path_glob: str | None,
+) -> list[Hit]:
+    """Top-k hits of one query in one mode (call inside one read snapshot of the store)."""
     if k <= 0 or not query.strip():
         return []
-    allowed = index.store.ids_matching(path_glob) if path_glob else None
     depth = k if mode != "hybrid" else max(k, CANDIDATES)
+    path_filter = PathFilter.of(store, path_glob) if path_glob is not None else None
+    if path_filter is not None and not path_filter.files:
+        return []
     dense: dict[int, float] = {}
     sparse: dict[int, float] = {}
     # BM25 (SQLite) and mapping the FAISS file run beside loading the model and encoding
-    bm25 = _POOL.submit(index.store.bm25, query, depth, allowed) if mode != "dense" else None
-    if mode in ("dense", "hybrid"):
-        loading = _POOL.submit(index._vector_index)
-        query_vector = index.embed([query])[0]
-        faiss_index = loading.result()
-        if query_vector.any():
-            dense = dict(vectors.search(faiss_index, query_vector, depth, allowed))
-    if bm25 is not None:
-        sparse = dict(bm25.result())
+    bm25 = _POOL.submit(bm25_search, store, query, depth, path_filter) if mode != "dense" else None
+    try:
+        if mode in ("dense", "hybrid"):
+            loading = _POOL.submit(load_vectors)
+            query_vector = embed([query])[0]
+            faiss_index = loading.result()
+            if query_vector.any():
+                dense = dict(dense_search(store, faiss_index, query_vector, depth, path_filter))
+    finally:
+        if bm25 is not None:
+            sparse = dict(bm25.result())  # always wait: the store's snapshot ends after this
     if mode == "dense":
         scores = dense
     elif mode == "bm25":
@@ -68,7 +80,7 @@ def run_search(index: Index, query: str, k: int, mode: str, path_glob: str | Non
     else:
         scores = fuse(dense, sparse, DENSE_WEIGHT)
     top = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
-    rows = index.store.get_chunks([key for key, _ in top])
+    rows = store.get_chunks([key for key, _ in top])
     return [
         Hit(key, score, rows[key].text, rows[key].path, rows[key].start_line, rows[key].end_line,
             rows[key].metadata, dense.get(key), sparse.get(key))  # fmt: skip

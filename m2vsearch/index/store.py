@@ -14,8 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 FORMAT_VERSION = "1"
+REQUIRED_META = ("format_version", "model", "model_fingerprint", "model_dim", "dims", "index_type", "generation")
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files (
@@ -74,14 +76,57 @@ def fts_query(text: str) -> str:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in kept)
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection in WAL mode with foreign keys on; transactions are explicit."""
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute("PRAGMA cache_size=-65536")  # 64 MB page cache: FTS5 merges and BM25 reads
-    conn.execute("PRAGMA mmap_size=1073741824")
+def _path_globs(glob: str) -> list[str]:
+    """GLOB patterns for a path filter: the whole (absolute) path, or its end from a folder
+    boundary on. A pattern that starts with neither '/' nor '*' cannot match a whole absolute path."""
+    ends = "*/" + glob.lstrip("/")
+    return [glob, ends] if glob.startswith(("/", "*")) else [ends]
+
+
+def _path_glob_sql(column: str, glob: str) -> str:
+    return "(" + " OR ".join(f"{column} GLOB ?" for _ in _path_globs(glob)) + ")"
+
+
+def meta_problem(meta: dict[str, str]) -> str | None:
+    """What is wrong with an index's meta rows, or None when they are usable."""
+    missing = [key for key in REQUIRED_META if key not in meta]
+    if missing:
+        return f"meta has no {', '.join(sorted(missing))}"
+    if meta["format_version"] != FORMAT_VERSION:
+        return f"format_version is {meta['format_version']!r}, this m2vsearch reads {FORMAT_VERSION!r}"
+    for key in ("model_dim", "dims", "generation"):
+        if not meta[key].isdigit():
+            return f"meta {key} is {meta[key]!r}, not a whole number"
+    if not 1 <= int(meta["dims"]) <= int(meta["model_dim"]):
+        return f"meta dims {meta['dims']} is outside 1..{meta['model_dim']}"
+    if meta["index_type"] not in ("auto", "flat", "ivf"):
+        return f"meta index_type is {meta['index_type']!r}"
+    for key in ("roots", "include"):
+        try:
+            value = json.loads(meta.get(key, "[]"))
+        except json.JSONDecodeError:
+            return f"meta {key} is not JSON"
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            return f"meta {key} is not a list of strings"
+    return None
+
+
+def connect(path: Path, create: bool = False) -> sqlite3.Connection:
+    """A connection in WAL mode with foreign keys on; transactions are explicit. Without `create`
+    a missing file is FileNotFoundError (SQLite would otherwise create an empty database)."""
+    if not create and not path.is_file():
+        raise FileNotFoundError(path)
+    uri = f"file:{quote(str(path.absolute()))}?mode={'rwc' if create else 'rw'}"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA cache_size=-65536")  # 64 MB page cache: FTS5 merges and BM25 reads
+        conn.execute("PRAGMA mmap_size=1073741824")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -192,27 +237,52 @@ class Store:
         ).fetchall()
         return {r[0]: ChunkRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows}
 
-    def ids_matching(self, glob: str) -> list[int]:
-        """Chunk ids whose file path matches `glob`, whole or from a folder boundary on."""
+    def files_matching(self, glob: str) -> list[int]:
+        """Ids of files whose path matches `glob`, whole or from a folder boundary on."""
+        return [r[0] for r in self.conn.execute(f"SELECT id FROM files WHERE {_path_glob_sql('path', glob)}", _path_globs(glob))]
+
+    def file_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM files").fetchone()[0])
+
+    def chunks_of_files(self, file_ids: Sequence[int]) -> list[int]:
+        """Chunk ids of the given files."""
         rows = self.conn.execute(
-            "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path GLOB ? OR f.path GLOB ?",
-            (glob, "*/" + glob.lstrip("/")),
+            "SELECT id FROM chunks WHERE file_id IN (SELECT value FROM json_each(?))", (json.dumps(list(file_ids)),)
         )
         return [r[0] for r in rows]
 
-    def bm25(self, query: str, k: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
-        """Top-k (chunk id, BM25 score) for a free-text query; higher is better."""
+    def file_of_chunks(self, ids: Sequence[int]) -> dict[int, int | None]:
+        """Chunk id -> file id (None for free texts) of the given chunks."""
+        rows = self.conn.execute(
+            "SELECT id, file_id FROM chunks WHERE id IN (SELECT value FROM json_each(?))", (json.dumps([int(i) for i in ids]),)
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def ids_matching(self, glob: str) -> list[int]:
+        """Chunk ids whose file path matches `glob`, whole or from a folder boundary on."""
+        return self.chunks_of_files(self.files_matching(glob))
+
+    def bm25(self, query: str, k: int, file_ids: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """Top-k (chunk id, BM25 score) for a free-text query; higher is better. `file_ids` keeps
+        chunks of those files (joined per match, so FTS5 runs its query once)."""
         match = fts_query(query)
-        if not match or (allowed is not None and not allowed):
+        if not match:
             return []
-        sql = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
-        params: list[Any] = [match]
-        if allowed is not None:
-            sql += " AND rowid IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps([int(i) for i in allowed]))
-        sql += " ORDER BY bm25(chunks_fts) LIMIT ?"
-        params.append(int(k))
+        if file_ids is None:
+            sql = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?"
+            params: list[Any] = [match, int(k)]
+        else:
+            sql = (
+                "SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts CROSS JOIN chunks c ON c.id = chunks_fts.rowid "
+                "WHERE chunks_fts MATCH ? AND c.file_id IN (SELECT value FROM json_each(?)) ORDER BY bm25(chunks_fts) LIMIT ?"
+            )
+            params = [match, json.dumps(list(file_ids)), int(k)]
         return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, params)]
+
+    def generation(self) -> str:
+        """The live FAISS generation (read inside the caller's snapshot)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return str(row[0]) if row else ""
 
     def counts(self) -> tuple[int, int]:
         files = self.conn.execute("SELECT count(*) FROM files").fetchone()[0]

@@ -7,19 +7,35 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+import numpy as np
+
+from m2vsearch.index.store import FileRow, Store
+from m2vsearch.index.types import IndexFolderError, Transaction, is_utf8, now, printable
 from m2vsearch.ingest.chunk import chunk_text
 from m2vsearch.ingest.readers import Skip, read_bytes, read_document
 from m2vsearch.ingest.walk import IgnoreRules, discover
 
-if TYPE_CHECKING:
-    from m2vsearch.index.index import Index, Transaction
-    from m2vsearch.index.store import FileRow
 
-BATCH_CHUNKS = 4096
+class Index(Protocol):
+    """What indexing needs of an index (the facade in index.py provides it)."""
+
+    folder: Path
+    store: Store
+    meta: dict[str, str]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+    def writing(self) -> AbstractContextManager[None]: ...
+    def transaction(self) -> AbstractContextManager[Transaction]: ...
+
+
+BATCH_CHUNKS = 4096  # chunks embedded and inserted at a time
+COMMIT_MIN_CHUNKS = 8192  # a long run commits at least this many changed chunks at a time
+COMMIT_SHARE = 0.25  # ... or this share of the index, whichever is more
 ProgressHook = Callable[[int, int], None]  # (files done, files total)
 
 
@@ -66,7 +82,7 @@ class _Pending:
         self.index, self.tx = index, tx
         self.files: list[tuple[int, str, str, int, int, str]] = []
         self.rows: list[tuple[int | None, str, int | None, int | None, str]] = []
-        self.count = 0
+        self.count = 0  # chunks inserted so far
         self.next_file_id = index.store.next_ids("files", 1)[0]
 
     def add_file(self, path: str, content_hash: str, stat: os.stat_result, stamp: str, text: str, kind: str) -> None:
@@ -79,6 +95,11 @@ class _Pending:
         if len(self.rows) >= BATCH_CHUNKS:
             self.flush()
 
+    @property
+    def size(self) -> int:
+        """Chunks inserted or waiting."""
+        return self.count + len(self.rows)
+
     def flush(self) -> None:
         self.index.store.add_files(self.files)
         self.files = []
@@ -90,6 +111,12 @@ class _Pending:
         self.rows = []
 
 
+def commit_size(index: Index) -> int:
+    """New or removed chunks per commit: a batch is atomic, and each commit rewrites the FAISS
+    file, so batches grow with the index (the total written stays a few times its size)."""
+    return max(COMMIT_MIN_CHUNKS, int(COMMIT_SHARE * index.store.counts()[1]))
+
+
 def index_path(
     index: Index,
     root: Path,
@@ -98,40 +125,55 @@ def index_path(
     progress: ProgressHook | None = None,
     when: str = "",
 ) -> IndexReport:
-    """Bring the index up to date with the files under `root` (one atomic transaction)."""
-    from m2vsearch.index.index import IndexFolderError, now
-
+    """Bring the index up to date with the files under `root`, committing in batches (each one
+    atomic: its SQLite rows and a FAISS generation), so a kill loses at most the current batch."""
     started = time.perf_counter()
     root = root.expanduser().resolve()
     if not root.exists():
-        raise IndexFolderError(f"no such file or folder: {root}")
+        raise IndexFolderError(f"no such file or folder: {printable(str(root))}")
     report = IndexReport()
-    persist_excludes(index, exclude)
-    rules = IgnoreRules().with_file(root, read_ignore_file(index))
-    files = list(discover(root, rules, include, skip_dirs=[index.folder]))
-    stamp = when or now()
-    if progress is not None and not files:
-        progress(0, 0)
-    with index.transaction() as tx:
+
+    def skipped(path: Path, reason: str) -> None:
+        report.skipped.append((printable(path.as_posix()), reason))
+
+    with index.writing():
+        persist_excludes(index, exclude)
+        rules = IgnoreRules().with_file(root, read_ignore_file(index))
+        files = list(discover(root, rules, include, skip_dirs=[index.folder], on_skip=skipped))
+        stamp = when or now()
+        if progress is not None and not files:
+            progress(0, 0)
         known = index.store.files_under(root.as_posix())
         seen = {path.as_posix() for path in files}
         gone = {path: row for path, row in known.items() if path not in seen}
         gone_by_hash = {row.hash: row for row in gone.values()}
-        pending = _Pending(index, tx)
-        for number, path in enumerate(files, 1):
-            if progress is not None:
-                progress(number, len(files))
-            _update_file(index, tx, pending, path, known.get(path.as_posix()), gone, gone_by_hash, report, stamp)
-        pending.flush()
-        for key, row in gone.items():
-            removed = index.store.remove_file(row.id)
-            tx.remove(removed)
-            report.chunks_removed += len(removed)
-            report.removed.append(key)
-        report.chunks_added = pending.count
-        roots = json.loads(index.meta.get("roots", "[]"))
-        if root.as_posix() not in roots:
-            tx.meta["roots"] = json.dumps([*roots, root.as_posix()])
+        queue = iter(enumerate(files, 1))
+        first, finished = True, False
+        while not finished:
+            with index.transaction() as tx:
+                if first:  # record the root at once: a run killed later is resumed by `index`
+                    roots = json.loads(index.meta.get("roots", "[]"))
+                    if root.as_posix() not in roots:
+                        tx.meta["roots"] = json.dumps([*roots, root.as_posix()])
+                    first = False
+                limit = commit_size(index)
+                pending = _Pending(index, tx)
+                finished = True
+                for number, path in queue:
+                    if progress is not None:
+                        progress(number, len(files))
+                    _update_file(index, tx, pending, path, known.get(path.as_posix()), gone, gone_by_hash, report, stamp)
+                    if pending.size + len(tx.removed) >= limit:
+                        finished = False
+                        break
+                pending.flush()
+                report.chunks_added += pending.count
+                if finished:
+                    for key, row in gone.items():
+                        removed = index.store.remove_file(row.id)
+                        tx.remove(removed)
+                        report.chunks_removed += len(removed)
+                        report.removed.append(key)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -149,12 +191,18 @@ def _update_file(
 ) -> None:
     """Bring one discovered file up to date: unchanged, renamed, changed, added or skipped."""
     key = path.as_posix()
+    if not is_utf8(key):
+        report.skipped.append((printable(key), "file name is not valid UTF-8"))
+        return
     try:
         stat = path.stat()
         if old is not None and old.mtime_ns == stat.st_mtime_ns and old.size == stat.st_size:
             report.unchanged += 1
             return
         data = read_bytes(path)
+    except FileNotFoundError:
+        report.skipped.append((key, "vanished before it was read"))
+        return
     except OSError as exc:
         report.skipped.append((key, f"unreadable ({exc.strerror})"))
         return

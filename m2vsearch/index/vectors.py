@@ -44,6 +44,7 @@ def build(vectors: np.ndarray, ids: np.ndarray, dims: int, kind: str) -> Any:
             sample = vectors[np.random.default_rng(0).choice(len(vectors), 256 * nlist, replace=False)]
         index.train(sample)
         index.nprobe = max(16, nlist // 16)
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # id -> vector, for filtered search
     else:
         index = faiss.IndexIDMap2(faiss.IndexFlatIP(dims))
     if len(vectors):
@@ -107,22 +108,49 @@ def search(index: Any, query: np.ndarray, k: int, allowed: Sequence[int] | None 
     params = None
     if allowed is not None:
         selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-        if kind_of(index) == "ivf":
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe)
+        if kind_of(index) == "ivf":  # probe more lists when few vectors pass the filter
+            share = max(len(allowed), 1) / max(index.ntotal, 1)
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=int(min(index.nlist, np.ceil(index.nprobe / share))))
         else:
             params = faiss.SearchParameters(sel=selector)
     scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), min(k, index.ntotal), params=params)
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
 
+SUBSET_EXACT = 4096  # at most this many allowed ids: score them exactly instead of a filtered scan
+
+
+def subset_search(index: Any, query: np.ndarray, k: int, allowed: Sequence[int]) -> list[tuple[int, float]]:
+    """Top-k (id, cosine) among the `allowed` ids: exact scores of their vectors when there are few
+    (an IVF layout needs its id -> list map, built on first use where an older file lacks it), else a
+    filtered FAISS search."""
+    faiss = _faiss()
+    if not allowed or len(allowed) > SUBSET_EXACT:
+        return search(index, query, k, allowed)
+    if kind_of(index) == "ivf" and index.direct_map.type == faiss.DirectMap.NoMap:
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)
+    ids = np.asarray(allowed, dtype=np.int64)
+    scores = index.reconstruct_batch(ids) @ np.asarray(query, dtype=np.float32)
+    top = np.argsort(-scores, kind="stable")[:k]
+    return [(int(ids[i]), float(scores[i])) for i in top]
+
+
 def write(index: Any, path: Path) -> None:
-    """Write to `path` durably: a temporary file, fsync, rename, fsync the folder."""
+    """Write to `path` durably: a temporary file, fsync, rename, fsync the folder. On any error
+    (disk full, read-only folder) the temporary file is removed and OSError says what happened."""
     faiss = _faiss()
     tmp = path.with_name(path.name + ".tmp")
-    faiss.write_index(index, str(tmp))
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        try:
+            faiss.write_index(index, str(tmp))
+        except RuntimeError as exc:  # FAISS reports failed writes as a C++ exception
+            raise OSError(_errno_of(str(exc)), f"cannot write {tmp.name}: {_reason(str(exc))}", str(path)) from None
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -130,8 +158,50 @@ def write(index: Any, path: Path) -> None:
         os.close(fd)
 
 
+def _errno_of(message: str) -> int:
+    """The errno whose text FAISS quotes in a failed write ("... (No space left on device)"), else EIO."""
+    import errno
+
+    reason = _reason(message)
+    return next((code for code in errno.errorcode if os.strerror(code) == reason), errno.EIO)
+
+
+def _reason(message: str) -> str:
+    import re
+
+    found = re.search(r"\(([^()]*)\)\s*$", message.strip())
+    if found:
+        return found.group(1)
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[-1] if lines else "write failed"
+
+
+def _read_problem(message: str) -> str:
+    """A short reason from FAISS's read error."""
+    if "read error" in message or "exceeds mapped file size" in message:
+        return "truncated"
+    if "not recognized" in message:
+        return "not a FAISS index"
+    return _reason(message)
+
+
+class DamagedVectors(Exception):
+    """A FAISS file that cannot be loaded (truncated, garbage, wrong kind)."""
+
+
 def read(path: Path, writable: bool = True) -> Any:
-    """Load an index; read-only loads memory-map the inverted lists (fast cold queries)."""
+    """Load an index; read-only loads memory-map the inverted lists (fast cold queries).
+    FileNotFoundError when the file is gone, DamagedVectors when it cannot be parsed."""
     faiss = _faiss()
+    if not path.is_file():
+        raise FileNotFoundError(path)
     flags = 0 if writable else faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
-    return faiss.read_index(str(path), flags)
+    try:
+        index = faiss.read_index(str(path), flags)
+    except RuntimeError as exc:
+        if not path.is_file():
+            raise FileNotFoundError(path) from None
+        raise DamagedVectors(_read_problem(str(exc))) from None
+    if not isinstance(index, (faiss.IndexIDMap2, faiss.IndexIVFFlat)):
+        raise DamagedVectors(f"holds a {type(index).__name__}, not an m2vsearch vector index")
+    return index

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import html
 import re
 from dataclasses import dataclass
@@ -110,6 +111,30 @@ def read_bytes(path: Path) -> bytes:
         raise Skip(f"unreadable ({exc.strerror or type(exc).__name__})") from None
 
 
+# Byte-order marks, longest first (the UTF-32 LE mark starts with the UTF-16 LE one).
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
+)  # fmt: skip
+
+
+def decode_text(data: bytes) -> str:
+    """Bytes of a text file as str: UTF-8, or UTF-16/32 when a byte-order mark says so; Skip for
+    binary data (NUL bytes) and undecodable text."""
+    for bom, encoding in BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise Skip(f"not {encoding.upper()} (bad byte at offset {exc.start + len(bom)})") from None
+    if b"\x00" in data[:BINARY_PROBE_BYTES]:
+        raise Skip("binary file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Skip(f"not UTF-8 (bad byte at offset {exc.start})") from None
+
+
 def read_document(path: Path, data: bytes | None = None) -> Document:
     """A file as UTF-8 text (HTML stripped, PDF extracted), or raise Skip with the reason."""
     kind = kind_of(path)
@@ -118,12 +143,7 @@ def read_document(path: Path, data: bytes | None = None) -> Document:
             text = _read_pdf(path)
         else:
             data = read_bytes(path) if data is None else data
-            if b"\x00" in data[:BINARY_PROBE_BYTES]:
-                raise Skip("binary file")
-            try:
-                text = data.decode("utf-8-sig")
-            except UnicodeDecodeError as exc:
-                raise Skip(f"not UTF-8 (bad byte at offset {exc.start})") from None
+            text = decode_text(data)
     except OSError as exc:
         raise Skip(f"unreadable ({exc.strerror or type(exc).__name__})") from None
     if kind == "html":

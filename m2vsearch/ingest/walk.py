@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -107,17 +107,17 @@ class IgnoreRules:
         return verdict
 
 
-def _read_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-
-
 def matches_any(path: str, globs: Sequence[str]) -> bool:
     """fnmatch on the file name, or on the relative path when the glob has a '/'."""
     name = path.rsplit("/", 1)[-1]
     return any(fnmatchcase(path if "/" in glob else name, glob) for glob in globs)
+
+
+SkipHook = Callable[[Path, str], None]  # (path, reason) for what the walk could not enter or read
+
+
+def _ignore_skip(path: Path, reason: str) -> None:
+    pass
 
 
 def discover(
@@ -125,29 +125,41 @@ def discover(
     rules: IgnoreRules,
     include: Sequence[str] = (),
     skip_dirs: Sequence[Path] = (),
+    on_skip: SkipHook = _ignore_skip,
 ) -> Iterator[Path]:
-    """Files under `root` (or `root` itself) not ignored, matching `include` when given."""
+    """Files under `root` (or `root` itself) not ignored, matching `include` when given. Folders
+    and entries that cannot be read are reported to `on_skip` and the walk goes on."""
     root = root.resolve()
-    if root.is_file():
-        yield root
+    try:
+        if root.is_file():
+            yield root
+            return
+    except OSError as exc:
+        on_skip(root, f"unreadable ({exc.strerror or type(exc).__name__})")
         return
     skip = {p.resolve() for p in skip_dirs}
     rules = rules.with_file(root, list(ALWAYS_IGNORED))
 
     def walk(folder: Path, folder_rules: IgnoreRules) -> Iterator[Path]:
-        gitignore = folder / ".gitignore"
-        if gitignore.is_file():
-            folder_rules = folder_rules.with_file(folder, _read_lines(gitignore))
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
+        except OSError as exc:
+            on_skip(folder, f"unreadable folder ({exc.strerror or type(exc).__name__})")
             return
+        if any(entry.name == ".gitignore" for entry in entries):
+            try:
+                lines = (folder / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError as exc:
+                on_skip(folder / ".gitignore", f"unreadable ({exc.strerror}); its rules were not applied")
+                lines = []
+            folder_rules = folder_rules.with_file(folder, lines)
         for entry in entries:
             path = Path(entry.path)
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
                 is_file = entry.is_file(follow_symlinks=True)
-            except OSError:
+            except OSError as exc:
+                on_skip(path, f"unreadable ({exc.strerror or type(exc).__name__})")
                 continue
             if folder_rules.ignored(path, is_dir):
                 continue

@@ -1,0 +1,54 @@
+"""One-line errors for damaged files and failed writes of an index (each names the file and the fix)."""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from pathlib import Path
+
+from m2vsearch.index.types import DB_FILE, IndexDamagedError, IndexFolderError
+
+
+def damaged_db(path: Path, problem: str) -> IndexDamagedError:
+    return IndexDamagedError(
+        f"{path} is damaged ({problem}); rebuild the index with "
+        f"`m2vsearch index --rebuild PATH... --index {path.parent}`"
+    )
+
+
+class VectorsUnusable(IndexDamagedError):
+    """The live FAISS file is missing, unreadable or does not fit the index."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path} is {problem}; run `m2vsearch index --index {path.parent}` to rebuild "
+                         "the vectors from the stored texts")  # fmt: skip
+        self.path, self.problem = path, problem
+
+
+def damaged_vectors(path: Path, problem: str) -> VectorsUnusable:
+    return VectorsUnusable(path, problem)
+
+
+def sqlite_failure(exc: sqlite3.DatabaseError, path: Path) -> IndexFolderError:
+    """A one-line error for an SQLite failure while reading."""
+    message = str(exc)
+    if "locked" in message or "busy" in message:
+        return IndexFolderError(f"{path} is busy ({message}); try again")
+    if "disk I/O error" in message:
+        return IndexFolderError(f"I/O error while reading {path}")
+    return damaged_db(path, message)
+
+
+def write_error(exc: BaseException, folder: Path) -> IndexFolderError | None:
+    """A one-line error for a failed write (disk full, I/O error), or None to re-raise `exc`."""
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return damaged_db(folder / DB_FILE, str(exc))  # malformed pages, a corrupt FTS5 index
+    if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+        return IndexFolderError(f"disk full while writing {folder / DB_FILE}; this change was not saved "
+                                "(the index is as it was before it)")  # fmt: skip
+    if isinstance(exc, sqlite3.OperationalError) and "disk I/O error" in str(exc):
+        return IndexFolderError(f"I/O error while writing {folder / DB_FILE}; this change was not saved")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO, errno.EROFS):
+        what = exc.strerror or str(exc)
+        return IndexFolderError(f"{what} (in {folder}); this change was not saved (the index is as it was before it)")
+    return None

@@ -1,0 +1,67 @@
+"""Path filters (`--filter GLOB`) for both rankers without scanning every chunk.
+
+The matching files are found once per query. A broad filter post-filters an over-fetched
+unfiltered search (FAISS or FTS5 run as fast as without a filter, and no chunk-id list is built); a
+narrow one restricts the search to the matching files' chunks (scored exactly when they are few).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from m2vsearch.index import vectors
+from m2vsearch.index.store import Store
+
+POST_FILTER_SHARE = 0.05  # filters matching at least this share of the files post-filter
+Ranked = list[tuple[int, float]]
+
+
+@dataclass(frozen=True)
+class PathFilter:
+    """The files a glob matches, and what share of all files they are."""
+
+    files: list[int]
+    share: float
+    allowed: frozenset[int]
+
+    @classmethod
+    def of(cls, store: Store, glob: str) -> PathFilter:
+        files = store.files_matching(glob)
+        return cls(files, len(files) / max(store.file_count(), 1), frozenset(files))
+
+    def post_filtered(self, store: Store, search: Callable[[int], Ranked], k: int, total: int,
+                      exhaustive: bool = True) -> Ranked | None:  # fmt: skip
+        """The top k of `search(n)` (the unfiltered top n) that pass, or None when too few pass.
+        `exhaustive`: a short answer means nothing else exists (not so for an IVF layout)."""
+        if self.share < POST_FILTER_SHARE:
+            return None
+        fetch = min(total, int(np.ceil(1.5 * k / self.share)) + k + 20)  # about 3x the hits needed
+        found = search(fetch)
+        owner = store.file_of_chunks([key for key, _ in found])
+        kept = [(key, score) for key, score in found if owner.get(key) in self.allowed]
+        return kept[:k] if len(kept) >= k or (exhaustive and len(found) < fetch) else None
+
+
+def dense_search(store: Store, faiss_index: Any, query_vector: np.ndarray, k: int,
+                 path_filter: PathFilter | None) -> Ranked:  # fmt: skip
+    """Top-k (chunk id, cosine), within the filter's files when there is one."""
+    if path_filter is None:
+        return vectors.search(faiss_index, query_vector, k)
+    total = faiss_index.ntotal
+    exhaustive = vectors.kind_of(faiss_index) == "flat"
+    kept = path_filter.post_filtered(store, lambda n: vectors.search(faiss_index, query_vector, n), k, total, exhaustive)
+    if kept is not None:
+        return kept
+    return vectors.subset_search(faiss_index, query_vector, k, store.chunks_of_files(path_filter.files))
+
+
+def bm25_search(store: Store, query: str, k: int, path_filter: PathFilter | None) -> Ranked:
+    """Top-k (chunk id, BM25), within the filter's files when there is one."""
+    if path_filter is None:
+        return store.bm25(query, k)
+    kept = path_filter.post_filtered(store, lambda n: store.bm25(query, n), k, 1 << 62)
+    return kept if kept is not None else store.bm25(query, k, path_filter.files)

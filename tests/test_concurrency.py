@@ -1,0 +1,182 @@
+"""One writer at a time, readers on one snapshot, batch commits: real processes on real files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from m2vsearch.index.index import Index, IndexLockedError
+from m2vsearch.index.lock import lock_path
+from m2vsearch.index.manage import run_index
+
+from reliability import cli, consistent, file_count, finish, make_docs, one_line_error, start_slow
+
+
+@pytest.fixture()
+def small_index(tmp_path: Path) -> tuple[Path, Path]:
+    docs = make_docs(tmp_path / "small", 3, "small")
+    run_index(tmp_path / "X", [docs], None, None, (), (), None, False)
+    return tmp_path / "X", docs
+
+
+def test_rebuild_waits_for_a_running_indexer(tmp_path: Path, small_index: tuple[Path, Path]) -> None:
+    """Issue case 1: --rebuild during an index run used to corrupt the index silently."""
+    folder, small = small_index
+    big = make_docs(tmp_path / "big", 40, "big")
+    slow = start_slow(tmp_path, folder, big, 2.0, "plain")
+    rebuild = cli("index", str(small), "--index", str(folder), "--rebuild", "--wait", "60")
+    assert rebuild.returncode == 0, rebuild.stderr
+    assert f"waiting for another indexer (pid {slow.pid})" in rebuild.stderr
+    finish(slow)
+    consistent(folder)
+    assert file_count(folder) == 43  # the rebuild ran after the run finished, over both folders
+
+
+def test_index_waits_for_a_running_rebuild(tmp_path: Path, small_index: tuple[Path, Path]) -> None:
+    """Issue case 2: a plain index used to delete a running rebuild's staging folder."""
+    folder, small = small_index
+    big = make_docs(tmp_path / "big", 20, "big")
+    slow = start_slow(tmp_path, folder, big, 2.0, "rebuild")
+    staging = list(folder.parent.glob(".X.new-*"))
+    assert len(staging) == 1
+    plain = cli("index", str(small), "--index", str(folder), "--wait", "60")
+    assert plain.returncode == 0, plain.stderr
+    assert "waiting for another indexer" in plain.stderr
+    finish(slow)
+    assert not staging[0].exists()  # swapped in, not deleted
+    consistent(folder)
+    assert file_count(folder) == 23
+
+
+def test_second_writer_gives_up_with_one_line(tmp_path: Path, small_index: tuple[Path, Path]) -> None:
+    """Issue case 3: a second index used to fail after 10 s with a 'database is locked' traceback."""
+    folder, small = small_index
+    slow = start_slow(tmp_path, folder, make_docs(tmp_path / "big", 10, "big"), 3.0, "plain")
+    started = time.monotonic()
+    line = one_line_error(cli("index", str(small), "--index", str(folder), "--wait", "0.5"))
+    assert time.monotonic() - started < 20
+    assert f"another indexer (pid {slow.pid}) is writing" in line and "--wait" in line
+    with Index.open(folder, lock_wait=0.2) as index:  # Python writers wait and give up the same way
+        with pytest.raises(IndexLockedError, match=f"pid {slow.pid}"):
+            index.add_texts(["a note"])
+        assert index.search("rivers", k=1)  # reading never waits
+    finish(slow)
+    consistent(folder)
+
+
+def test_lock_is_freed_when_the_holder_is_killed(tmp_path: Path, small_index: tuple[Path, Path]) -> None:
+    folder, small = small_index
+    slow = start_slow(tmp_path, folder, make_docs(tmp_path / "big", 10, "big"), 60.0, "plain")
+    os.kill(slow.pid, signal.SIGKILL)
+    slow.wait()
+    assert lock_path(folder).is_file()
+    result = cli("index", str(small), "--index", str(folder), "--wait", "5")
+    assert result.returncode == 0, result.stderr
+    assert "waiting" not in result.stderr
+    consistent(folder)
+
+
+def test_two_first_time_creates(tmp_path: Path) -> None:
+    """Lesser case: two first-time `index` runs of a new index used to fail with 'Directory not empty'."""
+    docs = make_docs(tmp_path / "docs", 30)
+    folder = tmp_path / "new"
+    procs = [subprocess.Popen([sys.executable, "-m", "m2vsearch.cli", "index", str(docs), "--index", str(folder)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    consistent(folder)
+    assert file_count(folder) == 30
+
+
+def test_start_up_cleans_only_dead_writers_staging(tmp_path: Path, small_index: tuple[Path, Path]) -> None:
+    folder, small = small_index
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = folder.parent / f".X.new-{sleeper.pid}-abc"
+        dead_pid = 2**22 + 12345  # above the kernel's pid limit: no such process
+        dead = folder.parent / f".X.new-{dead_pid}-def"
+        for staging in (live, dead):
+            staging.mkdir()
+            (staging / "index.sqlite").write_bytes(b"half-built")
+        assert cli("index", "--index", str(folder)).returncode == 0
+        assert live.exists() and not dead.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_long_lived_reader_follows_new_generations_and_rebuilds(tmp_path: Path, small_index: tuple[Path, Path]) -> None:
+    """Lesser case: a long-lived Index kept serving old FAISS vectors beside new BM25 rows, and
+    raised a bare AssertionError after a rebuild with other dims."""
+    folder, small = small_index
+    reader = Index.open(folder)
+    assert reader.search("rivers", k=1, mode="dense")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "volcano.md").write_text("# Volcano\n\nMagma erupts from the volcano crater.\n")
+    assert cli("index", str(extra), "--index", str(folder)).returncode == 0
+    for mode in ("dense", "bm25", "hybrid"):
+        top = reader.search("magma volcano crater", k=1, mode=mode)[0]
+        assert top.path.endswith("volcano.md"), mode
+    assert reader.info()["files"] == 4
+    rebuilt = cli("index", "--index", str(folder), "--rebuild", "--dims", "64")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    for mode in ("dense", "hybrid"):
+        assert reader.search("magma volcano crater", k=1, mode=mode)[0].path.endswith("volcano.md")
+    assert reader.dims == 64 and reader.info()["dims"] == 64
+    reader.add_texts(["written after the rebuild, into the new index"])  # not into the swapped-out one
+    reader.close()
+    assert len(consistent(folder)) == 5
+
+
+KILL_AFTER_BATCHES = """
+import sys, time
+from pathlib import Path
+from m2vsearch.index import update, index as index_module
+update.COMMIT_MIN_CHUNKS, update.COMMIT_SHARE = 20, 0.0
+real_write = index_module.vectors.write
+def announce(ix, path):
+    real_write(ix, path)
+    print("WROTE", flush=True)
+index_module.vectors.write = announce
+real_commit = index_module.Index._remove_stale_vector_files
+def committed(self):
+    real_commit(self)
+    print("COMMITTED", flush=True)
+    time.sleep(0.3)
+index_module.Index._remove_stale_vector_files = committed
+with index_module.Index.open(sys.argv[1]) as index:
+    index.add_path(Path(sys.argv[2]))
+"""
+
+
+def test_kill_keeps_every_committed_batch(tmp_path: Path, small_index: tuple[Path, Path]) -> None:
+    """Lesser case: one transaction per run lost a whole long run to a kill at 99%."""
+    folder, _ = small_index
+    big = make_docs(tmp_path / "big", 200, "big")
+    script = tmp_path / "batches.py"
+    script.write_text(KILL_AFTER_BATCHES)
+    proc = subprocess.Popen([sys.executable, str(script), str(folder), str(big)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    commits = 0
+    while commits < 3:
+        line = proc.stdout.readline().strip()
+        assert line, "the indexer ended early"
+        commits += line == "COMMITTED"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = file_count(folder) - 3
+    assert 40 <= kept < 200  # three batches of >= 20 chunks (one a file) survived the kill
+    consistent(folder)
+    with Index.open(folder) as index:
+        assert str(big) in index.info()["roots"]  # recorded by the first batch
+    assert cli("index", "--index", str(folder)).returncode == 0  # the next run finishes the job
+    assert file_count(folder) == 203
+    consistent(folder)
