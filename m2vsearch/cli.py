@@ -232,6 +232,9 @@ def index_command(
     def notice(message: str) -> None:
         click.echo(message, err=True)
 
+    if wait != wait or wait >= 1e9:  # NaN, infinity, absurdly long: wait for ever
+        wait = -1.0
+
     run = run_index(index_dir, list(paths), model, dims, include, exclude, index_type, rebuild, _progress,
                     wait=wait, notice=notice)  # fmt: skip
     for note in run.notes:

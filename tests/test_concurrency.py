@@ -180,3 +180,95 @@ def test_kill_keeps_every_committed_batch(tmp_path: Path, small_index: tuple[Pat
     assert cli("index", "--index", str(folder)).returncode == 0  # the next run finishes the job
     assert file_count(folder) == 203
     consistent(folder)
+
+
+READER_LOOP = """
+import json, subprocess, sys, time
+errors, wrong, done = [], 0, 0
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    for mode in ("dense", "hybrid"):  # a new process each time, as a user's queries are
+        result = subprocess.run([sys.executable, "-m", "m2vsearch.cli", "query", "Paragraph about rivers and bread number 7",
+                                 "--index", sys.argv[1], "-k", "1", "--mode", mode, "--filter", "doc7.md", "--json"],
+                                capture_output=True, text=True)
+        if result.returncode:
+            errors.append(result.stderr.strip())
+            continue
+        hits = json.loads(result.stdout)["hits"]
+        wrong += not hits or not hits[0]["path"].endswith("doc7.md")
+        done += 1
+print(done, wrong, len(errors), errors[:2])
+"""
+
+
+def test_readers_racing_rebuilds_with_other_dims(tmp_path: Path) -> None:
+    """Hostile-review case: a reader used the rebuilt folder's FAISS file with the old snapshot."""
+    docs = make_docs(tmp_path / "docs", 20)
+    folder = tmp_path / "X"
+    assert cli("index", str(docs), "--index", str(folder)).returncode == 0
+    script = tmp_path / "reader.py"
+    script.write_text(READER_LOOP)
+    reader = subprocess.Popen([sys.executable, str(script), str(folder), "12"], stdout=subprocess.PIPE, text=True)
+    for dims in (64, 128, 32, 256, 64, 128):
+        rebuilt = cli("index", "--index", str(folder), "--rebuild", "--dims", str(dims))
+        assert rebuilt.returncode == 0, rebuilt.stderr
+    out, _ = reader.communicate(timeout=120)
+    done, wrong, errors, sample = out.split(maxsplit=3)
+    assert int(done) > 10 and int(wrong) == 0 and int(errors) == 0, out
+    consistent(folder)
+
+
+def test_one_index_object_shared_by_threads(tmp_path: Path) -> None:
+    """Hostile-review case: threads sharing one Index broke its transactions and the index."""
+    import threading
+
+    docs = make_docs(tmp_path / "docs", 10)
+    folder = tmp_path / "X"
+    run_index(folder, [docs], None, None, (), (), None, False)
+    index = Index.open(folder)
+    failures: list[BaseException] = []
+    stop = time.monotonic() + 4
+
+    def search() -> None:
+        try:
+            while time.monotonic() < stop:
+                for mode in ("dense", "bm25", "hybrid"):
+                    assert index.search("rivers bread", k=3, mode=mode)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    def write() -> None:
+        try:
+            number = 0
+            while time.monotonic() < stop:
+                ids = index.add_texts([f"thread text {number}", f"another thread text {number}"])
+                index.delete(ids[:1])
+                number += 1
+        except BaseException as exc:  # noqa: BLE001
+            failures.append(exc)
+
+    threads = [threading.Thread(target=search) for _ in range(3)] + [threading.Thread(target=write)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    index.close()
+    assert not failures, failures[:3]
+    consistent(folder)
+    with Index.open(folder) as fresh:
+        fresh.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
+
+
+def test_symlinked_index_folder_shares_the_lock_and_is_rebuilt_in_place(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path / "docs", 5)
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "idx"
+    assert cli("index", str(docs), "--index", str(target)).returncode == 0
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    slow = start_slow(tmp_path, link, make_docs(tmp_path / "big", 5, "big"), 3.0, "plain")
+    line = one_line_error(cli("index", str(docs), "--index", str(target), "--wait", "0.3"))
+    assert f"pid {slow.pid}" in line
+    finish(slow)
+    assert cli("index", "--index", str(link), "--rebuild", "--dims", "64").returncode == 0
+    assert link.is_symlink() and Index.open(target).dims == 64

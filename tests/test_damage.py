@@ -56,8 +56,8 @@ def damage_sqlite(folder: Path, damage: str) -> None:
     db = folder / "index.sqlite"
     if damage.startswith("meta "):
         key, value = damage.removeprefix("meta ").split("=", 1)
-        with sqlite3.connect(db) as conn:
-            conn.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+        with sqlite3.connect(db) as conn:  # "blob": the right number, stored as a BLOB
+            conn.execute("UPDATE meta SET value = ? WHERE key = ?", (b"256" if value == "blob" else value, key))
         return
     for extra in ("index.sqlite-wal", "index.sqlite-shm"):
         (folder / extra).unlink(missing_ok=True)
@@ -73,7 +73,7 @@ def damage_sqlite(folder: Path, damage: str) -> None:
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "deleted", "meta generation=x",
-                                    "meta dims=abc", "meta roots={not json"])  # fmt: skip
+                                    "meta dims=abc", "meta dims=²", "meta roots={not json", "meta model_dim=blob"])  # fmt: skip
 def test_damaged_sqlite_file(built: tuple[Path, Path], damage: str) -> None:
     """Issue case 7 and lesser bad-meta cases: tracebacks on every command, --rebuild included."""
     folder, docs = built
@@ -89,6 +89,64 @@ def test_damaged_sqlite_file(built: tuple[Path, Path], damage: str) -> None:
     assert len(consistent(folder)) == 30
     assert cli("query", "rivers", "--index", str(folder)).returncode == 0
     assert not list(folder.parent.glob(".X.*new*")) and not (folder.parent / ".X.previous").exists()
+
+
+def test_faiss_file_with_the_right_count_but_other_ids_is_repaired(built: tuple[Path, Path]) -> None:
+    import numpy as np
+
+    from m2vsearch.index import vectors
+
+    folder, _ = built
+    path = live_faiss(folder)
+    wrong = vectors.build(np.eye(30, 256, dtype=np.float32), np.arange(1000, 1030), 256, "flat")
+    vectors.write(wrong, path)
+    repaired = cli("index", "--index", str(folder))
+    assert repaired.returncode == 0 and "not the same ids" in repaired.stdout, repaired.stdout
+    assert len(consistent(folder)) == 30
+
+
+def test_a_damaged_metadata_value_does_not_break_queries(built: tuple[Path, Path]) -> None:
+    folder, _ = built
+    with sqlite3.connect(folder / "index.sqlite") as conn:
+        conn.execute("UPDATE chunks SET metadata = '{bad' WHERE id = (SELECT min(id) FROM chunks)")
+    result = cli("query", "rivers bread", "-k", "30", "--json", "--index", str(folder))
+    assert result.returncode == 0, result.stderr
+    import json
+
+    assert {"invalid_metadata": "{bad"} in [hit["metadata"] for hit in json.loads(result.stdout)["hits"]]
+
+
+def test_rebuild_keeps_texts_added_through_the_api(built: tuple[Path, Path]) -> None:
+    from m2vsearch.index.index import Index
+
+    folder, _ = built
+    with Index.open(folder) as index:
+        index.add_texts(["a note from a chat about volcanoes"], [{"source": "chat"}])
+    assert cli("index", "--index", str(folder), "--rebuild", "--dims", "64").returncode == 0
+    with Index.open(folder) as index:
+        hit = index.search("volcanoes chat note", k=1, mode="bm25")[0]
+        assert hit.path is None and hit.metadata == {"source": "chat"} and index.dims == 64
+    assert len(consistent(folder)) == 31
+
+
+def test_read_only_index_can_be_searched_not_changed(built: tuple[Path, Path]) -> None:
+    from reliability import unprivileged
+
+    prefix = unprivileged()
+    if prefix is None:
+        pytest.skip("needs a non-root user or setpriv to make permissions apply")
+    folder, docs = built
+    assert cli("index", "--index", str(folder)).returncode == 0  # leaves no WAL behind
+    folder.chmod(0o555)
+    try:
+        query = cli("query", "rivers", "--index", str(folder), prefix=prefix)
+        assert query.returncode == 0 and "doc" in query.stdout, query.stderr
+        (docs / "new.md").write_text("# New\n\nA new file.\n")
+        line = one_line_error(cli("index", "--index", str(folder), "--wait", "1", prefix=prefix))
+        assert "read-only" in line or "Permission denied" in line or "cannot" in line, line
+    finally:
+        folder.chmod(0o755)
+    assert len(consistent(folder)) == 30
 
 
 def test_rebuild_refuses_to_replace_a_folder_that_is_not_an_index(tmp_path: Path) -> None:

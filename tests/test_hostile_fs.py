@@ -4,6 +4,7 @@ vanish mid-run, UTF-16/32 text. Each is skipped with a reason (or read) and the 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from m2vsearch.index import update
 from m2vsearch.index.index import Index
 from m2vsearch.ingest.readers import Skip, decode_text
 
-from reliability import cli, consistent, make_docs, unprivileged
+from reliability import CLI, cli, consistent, make_docs, one_line_error, unprivileged
 
 
 def test_unreadable_folders_and_files_are_skipped(tmp_path: Path) -> None:
@@ -98,3 +99,67 @@ def test_bom_with_bad_bytes_and_plain_binary_are_skipped() -> None:
         decode_text(b"\xff\xfe" + b"a\x00\x00\xd8")  # a lone high surrogate
     with pytest.raises(Skip, match="binary file"):
         decode_text(b"\x89PNG\r\n\x1a\n\x00\x00")
+
+
+def test_bad_ignore_patterns_never_stop_indexing(tmp_path: Path) -> None:
+    """Hostile-review case: `[z-a]` in a .gitignore or --exclude crashed every later run."""
+    docs = make_docs(tmp_path / "docs", 3)
+    (docs / ".gitignore").write_text("[z-a]\n[]\n*.tmp\n")
+    (docs / "scratch.tmp").write_text("ignored\n")
+    folder = tmp_path / "X"
+    result = cli("index", str(docs), "--index", str(folder))
+    assert result.returncode == 0 and "4 added" in result.stdout, result.stderr  # 3 docs and the .gitignore
+    with Index.open(folder) as index:  # the valid rule still applies
+        assert not index.search("ignored", k=5, mode="bm25")
+    line = one_line_error(cli("index", str(docs), "--index", str(folder), "--exclude", "[z-a]"))
+    assert "--exclude '[z-a]' is not a valid pattern" in line
+    (folder / "ignore").write_bytes(b"# comment\n\xff\xfe-not-utf8\n*.log\n")
+    again = cli("index", "--index", str(folder))
+    assert again.returncode == 0 and "4 unchanged" in again.stdout, again.stderr
+    assert cli("index", "--rebuild", "--index", str(folder)).returncode == 0
+
+
+def test_special_files_are_skipped_with_a_reason(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path / "docs", 2)
+    os.mkfifo(docs / "pipe.md")
+    (docs / "dangling.md").symlink_to(docs / "nowhere.md")
+    result = cli("index", str(docs), "--index", str(tmp_path / "X"), timeout=60)
+    assert result.returncode == 0 and "2 added" in result.stdout, result.stderr
+    assert "pipe.md: not a regular file" in result.stdout and "dangling.md: broken symbolic link" in result.stdout
+
+
+def test_an_index_inside_the_indexed_folder_never_indexes_itself(tmp_path: Path) -> None:
+    """Hostile-review case: the lock file, the ignore file and staging folders were indexed."""
+    project = make_docs(tmp_path / "project", 3)
+    for args in (["index", "."], ["index", "."], ["index", ".", "--rebuild"], ["index"]):
+        result = cli(*args, cwd=project)
+        assert result.returncode == 0, result.stderr
+        report = [line for line in result.stdout.splitlines() if not line.startswith("index:")]
+        assert report and not any("indexes" in line for line in report), result.stdout
+    assert "0 added, 0 changed" in result.stdout and "3 unchanged" in result.stdout
+    with Index.open(project / "indexes" / "default") as index:
+        assert index.info()["files"] == 3
+
+
+def test_odd_folder_names(tmp_path: Path) -> None:
+    """Hostile-review cases: '[' in the index folder's name leaked staging folders; a folder
+    name with undecodable bytes gave a traceback."""
+    docs = make_docs(tmp_path / "docs", 2)
+    folder = tmp_path / "idx[1] é"
+    assert cli("index", str(docs), "--index", str(folder)).returncode == 0
+    stale = tmp_path / f".{folder.name}.new-{2**22 + 7}-xyz"
+    stale.mkdir()
+    assert cli("index", "--index", str(folder)).returncode == 0
+    assert not stale.exists()
+    raw = os.path.join(os.fsencode(tmp_path), b"d\xff")
+    os.mkdir(raw)
+    with open(os.path.join(raw, b"a.md"), "w") as handle:
+        handle.write("# A\n\nText.\n")
+    result = subprocess.run([*map(os.fsencode, CLI), b"index", raw, b"--index", os.fsencode(tmp_path / "Y")],
+                            capture_output=True, text=True, errors="backslashreplace")  # fmt: skip
+    assert "its name is not valid UTF-8" in one_line_error(result)
+    assert not (tmp_path / "Y").exists()
+    index_raw = os.path.join(os.fsencode(tmp_path), b"idx\xff")
+    result = subprocess.run([*map(os.fsencode, CLI), b"index", os.fsencode(docs), b"--index", index_raw],
+                            capture_output=True, text=True, errors="backslashreplace")  # fmt: skip
+    assert result.returncode == 0, result.stderr

@@ -16,7 +16,9 @@ def test_readers_skip_with_reasons(tmp_path: Path) -> None:
     (tmp_path / "bin").write_bytes(b"abc\x00def")
     (tmp_path / "latin").write_bytes("caf\xe9".encode("latin-1"))
     (tmp_path / "empty").write_text("  \n\n")
-    cases = {"bin": "binary file", "latin": "not UTF-8", "empty": "empty", "missing": "unreadable"}
+    os.mkfifo(tmp_path / "fifo")  # would block a plain read for ever
+    cases = {"bin": "binary file", "latin": "not UTF-8", "empty": "empty", "missing": "vanished before it was read",
+             "fifo": "not a regular file"}  # fmt: skip
     for name, reason in cases.items():
         with pytest.raises(Skip, match=reason):
             read_document(tmp_path / name)
@@ -35,10 +37,16 @@ def test_permission_error_is_skipped_as_unreadable(tmp_path: Path, monkeypatch: 
     path = tmp_path / "locked.txt"
     path.write_text("x")
 
-    def refuse(self: Path) -> bytes:
-        raise PermissionError(13, "Permission denied", str(self))
+    from m2vsearch.ingest import readers
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    real_open = os.open
+
+    def refuse(file: object, *args: object, **kwargs: object) -> int:
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(readers.os, "open", refuse)
     with pytest.raises(Skip, match=r"unreadable \(Permission denied\)"):
         read_document(path)
 

@@ -3,16 +3,18 @@
 Every change is one SQLite transaction plus a new FAISS file: the new vectors are written to
 vectors-<g+1>.faiss (fsynced) before the transaction that sets meta.generation = g+1 commits. A
 crash at any moment therefore leaves either the old generation or the new one, both complete.
-Writers hold the index's lock (`lock.py`); readers work on one SQLite snapshot and the FAISS
-generation it names, and reopen both when the folder was replaced by a rebuild.
+Writers hold the index's lock (`lock.py`). Readers work on one SQLite snapshot and the FAISS
+generation it names; each thread has its own connection (`handle.py`), reopened when the folder
+was replaced by a rebuild. One `Index` object may be shared by threads.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
+import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,58 +24,26 @@ import numpy as np
 
 from m2vsearch.errors import M2VSearchError
 from m2vsearch.index import vectors
-from m2vsearch.index.failures import VectorsUnusable, damaged_db, damaged_vectors, sqlite_failure, write_error
+from m2vsearch.index.create import build_empty, resolve_model
+from m2vsearch.index.failures import VectorsUnusable, damaged_db, sqlite_failure, write_error
+from m2vsearch.index.handle import Handle, identity, open_handle
 from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, try_writer_lock, writer_lock
 from m2vsearch.index.search import DENSE_WEIGHT, run_search
-from m2vsearch.index.store import Store, connect, create_schema, meta_problem
-from m2vsearch.index.swap import backup_path, foreign_entries, new_staging, recover
+from m2vsearch.index.store import Store, meta_problem
+from m2vsearch.index.swap import backup_path, foreign_entries, new_staging, own_paths, recover, swap_in_new
 from m2vsearch.index.types import (
     CANDIDATES, DB_FILE, IGNORE_FILE, MODES, Hit, IndexDamagedError, IndexFolderError, IndexLockedError,
     Transaction, is_utf8, now,
 )  # fmt: skip
-from m2vsearch.model.static import DEFAULT_MODEL_NAME, StaticModel
+from m2vsearch.model.static import StaticModel
 
 __all__ = ["CANDIDATES", "DB_FILE", "DENSE_WEIGHT", "IGNORE_FILE", "MODES", "Hit", "Index", "IndexDamagedError",
            "IndexFolderError", "IndexLockedError", "Transaction", "build_empty", "now"]  # fmt: skip
 EMBED_BATCH = 4096
 
 
-def _resolve_model(model: str | Path | StaticModel | None) -> tuple[StaticModel, str]:
-    """A loaded model and the name stored in meta. Any object with `encode(texts, dims)`, `dim`,
-    `fingerprint` and `name` works as a model (the evaluation uses this for transformer rows)."""
-    if isinstance(model, StaticModel) or (not isinstance(model, (str, Path)) and hasattr(model, "fingerprint")):
-        return model, getattr(model, "name", "") or "in-memory"  # type: ignore[return-value]
-    name = DEFAULT_MODEL_NAME if model is None else str(model)
-    if name != DEFAULT_MODEL_NAME:
-        name = str(Path(name).expanduser().resolve())
-    return StaticModel.from_pretrained(name), name
-
-
-def build_empty(folder: Path, static: StaticModel, name: str, dims: int | None, index_type: str) -> None:
-    """Write a new, empty index into the (empty) folder `folder`."""
-    if index_type not in vectors.INDEX_TYPES:
-        raise IndexFolderError(f"index type must be one of {', '.join(vectors.INDEX_TYPES)}")
-    dims = static.dim if dims is None else int(dims)
-    if not 1 <= dims <= static.dim:
-        raise IndexFolderError(f"--dims must be between 1 and {static.dim} for this model, got {dims}")
-    conn = connect(folder / DB_FILE, create=True)
-    try:
-        meta = {
-            "model": name, "model_fingerprint": static.fingerprint, "model_dim": str(static.dim),
-            "dims": str(dims), "index_type": index_type, "generation": "0",
-            "created_at": now(), "updated_at": now(), "roots": "[]", "include": "[]",
-        }  # fmt: skip
-        create_schema(conn, meta)
-    finally:
-        conn.close()
-    empty = vectors.build(np.zeros((0, dims), np.float32), np.zeros(0, np.int64), dims, "flat")
-    vectors.write(empty, folder / "vectors-0.faiss")
-    (folder / IGNORE_FILE).write_text("# gitignore-style patterns excluded from every indexing run\n")
-
-
-def _identity(path: Path) -> tuple[int, int]:
-    stat = path.stat()
-    return stat.st_dev, stat.st_ino
+class _Replaced(FileNotFoundError):
+    """The folder was replaced while a snapshot was being read: take a new one."""
 
 
 class Index:
@@ -87,69 +57,72 @@ class Index:
         self.lock_wait = lock_wait
         self.lock_notice = lock_notice
         self._lock_folder = lock_folder or self.folder  # a staging index locks the folder it replaces
-        self._model = model
-        self._vectors: tuple[str, Any, bool] | None = None  # (generation, FAISS index, writable)
-        self.conn: sqlite3.Connection | None = None
-        self._open_db()
+        self._models: dict[str, Any] = {} if model is None else {model.fingerprint: model}
+        self._vectors: dict[tuple[Any, ...], Any] = {}  # (file identity, generation, writable) -> FAISS
+        self._local = threading.local()
+        self._handles: list[Handle] = []
+        self._guard = threading.Lock()
+        self._handle()  # open now: errors belong to the caller that opens
 
-    def _open_db(self) -> None:
-        path = self.folder / DB_FILE
-        try:
-            self._db_identity = _identity(path)
-            conn = connect(path)
-        except FileNotFoundError:
-            if any(self.folder.glob("vectors-*.faiss")):
-                raise damaged_db(path, "missing") from None
-            raise IndexFolderError(f"no index at {self.folder} (create one with `m2vsearch index PATH`)") from None
-        except sqlite3.DatabaseError as exc:
-            raise damaged_db(path, str(exc)) from None
-        try:
-            meta = Store(conn).meta()
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise damaged_db(path, str(exc)) from None
-        problem = meta_problem(meta)
-        if problem:
-            conn.close()
-            raise damaged_db(path, problem)
-        self.conn, self.store, self.meta = conn, Store(conn), meta
-        self.dims = int(meta["dims"])
-        if self._model is not None and getattr(self._model, "fingerprint", None) != meta["model_fingerprint"]:
-            self._model = None  # replaced by a rebuild with another model: load the index's own
-        self._vectors = None
+    # -- per-thread state --------------------------------------------------------------------
+    def _handle(self) -> Handle:
+        handle = getattr(self._local, "handle", None)
+        if handle is None:
+            handle = self._local.handle = open_handle(self.folder)
+            with self._guard:
+                self._handles.append(handle)
+        return handle
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._handle().conn
+
+    @property
+    def store(self) -> Store:
+        return self._handle().store
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """Meta of this thread's current snapshot."""
+        return self._handle().meta
+
+    @meta.setter
+    def meta(self, value: dict[str, str]) -> None:
+        self._handle().meta = value
+
+    @property
+    def dims(self) -> int:
+        return int(self.meta["dims"])
 
     def _refresh(self) -> None:
-        """Reopen when the folder was replaced (a rebuild) since this object opened it."""
+        """Reopen this thread's connection when the folder was replaced (a rebuild)."""
+        handle = self._handle()
         path = self.folder / DB_FILE
-        for _ in range(20):  # a swap is two renames: wait it out briefly
-            try:
-                if _identity(path) == self._db_identity:
-                    return
+        for _ in range(40):  # a swap is two renames: wait it out briefly
+            found = identity(path)
+            if found == handle.identity:
+                return
+            if found is not None:
                 break
-            except FileNotFoundError:
-                if backup_path(self.folder).exists():
-                    with try_writer_lock(self._lock_folder) as free:
-                        if free:
-                            recover(self.folder)
-                            continue
-                time.sleep(0.05)
-        if self.conn is not None:
-            self.conn.close()
-        self._open_db()
+            if backup_path(self.folder).exists():
+                with try_writer_lock(self._lock_folder) as free:
+                    if free:
+                        recover(self.folder)
+                        continue
+            time.sleep(0.05)
+        self._local.handle = None
+        with self._guard:
+            self._handles.remove(handle)
+        handle.conn.close()
+        self._handle()
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
-    def create(
-        cls,
-        folder: str | Path,
-        model: str | Path | StaticModel | None = None,
-        dims: int | None = None,
-        index_type: str = "auto",
-        lock_wait: float = DEFAULT_WAIT_SECONDS,
-    ) -> Index:
+    def create(cls, folder: str | Path, model: str | Path | StaticModel | None = None, dims: int | None = None,
+               index_type: str = "auto", lock_wait: float = DEFAULT_WAIT_SECONDS) -> Index:  # fmt: skip
         """Create an empty index (atomically: built beside `folder`, then renamed into place)."""
-        folder = Path(folder).expanduser()
-        static, name = _resolve_model(model)
+        folder = Path(folder).expanduser().resolve()
+        static, name = resolve_model(model)
         with writer_lock(folder, lock_wait):
             recover(folder)
             if (folder / DB_FILE).exists():
@@ -161,23 +134,17 @@ class Index:
             staging = new_staging(folder)
             try:
                 build_empty(staging, static, name, dims, index_type)
-                if folder.exists():
-                    folder.rmdir()
-                os.rename(staging, folder)
+                swap_in_new(staging, folder)
             except BaseException:
-                import shutil
-
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
         return cls(folder, static, lock_wait)
 
     @classmethod
-    def open(
-        cls, folder: str | Path, model: str | Path | StaticModel | None = None, dims: int | None = None,
-        lock_wait: float = DEFAULT_WAIT_SECONDS,
-    ) -> Index:  # fmt: skip
+    def open(cls, folder: str | Path, model: str | Path | StaticModel | None = None, dims: int | None = None,
+             lock_wait: float = DEFAULT_WAIT_SECONDS) -> Index:  # fmt: skip
         """Open an existing index; a `model` or `dims` other than the index's is refused."""
-        folder = Path(folder).expanduser()
+        folder = Path(folder).expanduser().resolve()
         if not (folder / DB_FILE).is_file() and backup_path(folder).exists():
             with try_writer_lock(folder) as free:  # a rebuild swap was interrupted: repair it
                 if free:
@@ -185,53 +152,66 @@ class Index:
         index = cls(folder, lock_wait=lock_wait)
         if dims is not None and int(dims) != index.dims:
             index.close()
-            raise IndexFolderError(
-                f"the index at {folder} has {index.dims} dims, not {dims} (use --rebuild to start over)"
-            )
+            raise IndexFolderError(f"the index at {folder} has {index.dims} dims, not {dims} (use --rebuild to start over)")
         if model is not None:
-            static, name = _resolve_model(model)
+            static, name = resolve_model(model)
             if static.fingerprint != index.meta["model_fingerprint"]:
                 index.close()
-                raise IndexFolderError(
-                    f"the index at {folder} was built with model {index.meta['model']}, not {name} "
-                    "(use --rebuild to start over with this model)"
-                )
-            index._model = static
+                raise IndexFolderError(f"the index at {folder} was built with model {index.meta['model']}, not {name} "
+                                       "(use --rebuild to start over with this model)")  # fmt: skip
+            index._models[static.fingerprint] = static
         return index
 
     @property
     def model(self) -> StaticModel:
-        """The index's model, loaded on first use and checked against the stored fingerprint."""
-        if self._model is None:
+        """The model of this snapshot's index, loaded on first use and checked against its fingerprint."""
+        fingerprint = self.meta["model_fingerprint"]
+        if fingerprint not in self._models:
             name = self.meta["model"]
             try:
                 static = StaticModel.from_pretrained(name)
             except M2VSearchError as exc:
                 raise IndexFolderError(f"cannot load the index's model {name}: {exc}") from None
-            if static.fingerprint != self.meta["model_fingerprint"]:
+            if static.fingerprint != fingerprint:
                 raise IndexFolderError(f"the model at {name} changed since this index was built; use --rebuild")
-            self._model = static
-        return self._model
+            self._models[fingerprint] = static
+        return self._models[fingerprint]
 
-    def _vector_index(self, writable: bool = False) -> Any:
-        """The FAISS index of the current snapshot's generation (memory-mapped, read-only unless
-        `writable`). FileNotFoundError when its file is gone (a newer snapshot will name another)."""
-        generation = self.meta["generation"]
-        cached = self._vectors
-        if cached is None or cached[0] != generation or (writable and not cached[2]):
+    def _vector_index(self, writable: bool = False, handle: Handle | None = None) -> Any:
+        """The FAISS index of this thread's snapshot (or `handle`'s, from another thread), memory-
+        mapped and read-only unless `writable`. FileNotFoundError when its file is gone (a newer
+        snapshot names another)."""
+        handle = handle or self._handle()
+        generation = handle.meta["generation"]
+        key = (handle.identity, generation, writable)
+        loaded = self._vectors.get(key)
+        if loaded is None:
             path = self.folder / f"vectors-{generation}.faiss"
             try:
                 loaded = vectors.read(path, writable)
             except vectors.DamagedVectors as exc:
-                raise damaged_vectors(path, f"damaged ({exc})") from None
-            if loaded.d != self.dims:
-                raise damaged_vectors(path, f"damaged (it holds {loaded.d}-dim vectors, the index has {self.dims})")
-            self._vectors = cached = (generation, loaded, writable)
-        return cached[1]
+                self._check_not_replaced(handle)
+                raise VectorsUnusable(path, f"damaged ({exc})") from None
+            self._check_not_replaced(handle)  # else the file may belong to a rebuilt folder
+            dims = int(handle.meta["dims"])
+            if loaded.d != dims:
+                raise VectorsUnusable(path, f"damaged (it holds {loaded.d}-dim vectors, the index has {dims})")
+            with self._guard:
+                self._vectors = {k: v for k, v in self._vectors.items() if k[0] == handle.identity and
+                                 int(k[1]) >= int(generation) - 1}  # fmt: skip
+                self._vectors[key] = loaded
+        return loaded
+
+    def _check_not_replaced(self, handle: Handle) -> None:
+        if identity(self.folder / DB_FILE) != handle.identity:
+            raise _Replaced(self.folder)
 
     def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
+        with self._guard:
+            handles, self._handles = self._handles, []
+        for handle in handles:
+            handle.conn.close()
+        self._local = threading.local()
 
     def __enter__(self) -> Index:
         return self
@@ -242,9 +222,8 @@ class Index:
     # -- reading -----------------------------------------------------------------------------
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
-        """One consistent view: SQLite rows and meta of one snapshot (and the FAISS generation it
-        names) for the whole block."""
-        assert self.conn is not None
+        """One consistent view for the block: this thread's SQLite snapshot (rows and meta) and
+        the FAISS generation it names."""
         own = not self.conn.in_transaction  # inside a write, its transaction is the snapshot
         if own:
             self._refresh()
@@ -268,31 +247,34 @@ class Index:
             raise IndexFolderError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if not is_utf8(query) or (filter is not None and not is_utf8(filter)):
             raise IndexFolderError("the query and the filter must be valid UTF-8 text")
-        for _ in range(3):  # a writer may retire the snapshot's FAISS file: take a newer snapshot
+        for _ in range(5):  # a writer retired the snapshot's FAISS file, or a rebuild replaced it all
             with self.reading():
                 try:
-                    return run_search(self.store, self._vector_index, self.embed, query, k, mode, filter)
+                    handle = self._handle()  # the pool thread loading FAISS must use this snapshot
+                    load = lambda: self._vector_index(handle=handle)  # noqa: E731
+                    return run_search(handle.store, load, self.embed, query, k, mode, filter)
                 except FileNotFoundError:
                     continue
-        path = self.folder / f"vectors-{self.meta['generation']}.faiss"
-        raise damaged_vectors(path, "missing")
+        raise VectorsUnusable(self.folder / f"vectors-{self.meta['generation']}.faiss", "missing")
 
     def info(self) -> dict[str, Any]:
         """Model, dims, counts, sizes and times."""
-        with self.reading():
-            files, chunks = self.store.counts()
-            try:
-                layout = vectors.kind_of(self._vector_index())
-            except FileNotFoundError:
-                raise damaged_vectors(self.folder / f"vectors-{self.meta['generation']}.faiss", "missing") from None
-            sizes = {p.name: p.stat().st_size for p in self.folder.iterdir() if p.is_file()}
-            return {
-                "index": str(self.folder), "model": self.meta["model"], "model_fingerprint": self.meta["model_fingerprint"],
-                "dims": self.dims, "model_dim": int(self.meta["model_dim"]), "index_type": self.meta["index_type"],
-                "vector_layout": layout, "files": files, "chunks": chunks,
-                "bytes": sum(sizes.values()), "created_at": self.meta["created_at"], "updated_at": self.meta["updated_at"],
-                "generation": int(self.meta["generation"]), "roots": json.loads(self.meta.get("roots", "[]")),
-            }  # fmt: skip
+        for _ in range(5):
+            with self.reading():
+                try:
+                    layout = vectors.kind_of(self._vector_index())
+                except FileNotFoundError:
+                    continue
+                files, chunks = self.store.counts()
+                meta = self.meta
+                return {
+                    "index": str(self.folder), "model": meta["model"], "model_fingerprint": meta["model_fingerprint"],
+                    "dims": self.dims, "model_dim": int(meta["model_dim"]), "index_type": meta["index_type"],
+                    "vector_layout": layout, "files": files, "chunks": chunks, "bytes": _folder_bytes(self.folder),
+                    "created_at": meta["created_at"], "updated_at": meta["updated_at"],
+                    "generation": int(meta["generation"]), "roots": json.loads(meta.get("roots", "[]")),
+                }  # fmt: skip
+        raise VectorsUnusable(self.folder / f"vectors-{self.meta['generation']}.faiss", "missing")
 
     # -- writing -----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -307,10 +289,10 @@ class Index:
         """One atomic change: SQLite rows and a new FAISS generation, or nothing. With
         `replace_all` the new generation holds exactly the vectors added (a repair)."""
         with self.writing():
-            assert self.conn is not None
-            self.conn.execute("BEGIN IMMEDIATE")
+            handle = self._handle()
             new_file: Path | None = None
             try:
+                handle.conn.execute("BEGIN IMMEDIATE")
                 self.meta = self.store.meta()
                 tx = Transaction()
                 yield tx
@@ -320,8 +302,7 @@ class Index:
                     ids = np.asarray(tx.added_ids, dtype=np.int64)
                     vecs = np.concatenate(tx.added_vectors) if tx.added_vectors else np.zeros((0, self.dims), np.float32)
                     if replace_all:
-                        kind = vectors.choose_type(self.meta["index_type"], len(ids))
-                        updated = vectors.build(vecs, ids, self.dims, kind)
+                        updated = vectors.build(vecs, ids, self.dims, vectors.choose_type(self.meta["index_type"], len(ids)))
                     else:
                         updated = vectors.update(self._vector_index(writable=True), tx.removed, ids, vecs,
                                                  self.meta["index_type"])  # fmt: skip
@@ -329,12 +310,13 @@ class Index:
                     vectors.write(updated, new_file)
                     generation += 1
                 self.store.set_meta({**tx.meta, "generation": str(generation), "updated_at": now()})
-                self.conn.execute("COMMIT")
+                handle.conn.execute("COMMIT")
             except BaseException as exc:
-                if self.conn.in_transaction:
+                if handle.conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
-                        self.conn.execute("ROLLBACK")
-                self._vectors = None  # the in-memory FAISS index may hold the failed change
+                        handle.conn.execute("ROLLBACK")
+                with self._guard:  # an in-memory writable FAISS index may hold the failed change
+                    self._vectors = {k: v for k, v in self._vectors.items() if not k[2]}
                 if new_file is not None:
                     new_file.unlink(missing_ok=True)
                 error = write_error(exc, self.folder)
@@ -343,7 +325,8 @@ class Index:
                 raise
             self.meta = self.store.meta()
             if updated is not None:
-                self._vectors = (str(generation), updated, True)
+                with self._guard:
+                    self._vectors[(handle.identity, str(generation), True)] = updated
             self._remove_stale_vector_files()
 
     def _remove_stale_vector_files(self) -> None:
@@ -385,8 +368,12 @@ class Index:
         with self.writing():
             return index_path(self, Path(path), include, exclude)
 
+    def own_paths(self) -> set[Path]:
+        """The index's own files and folders (never indexed as documents)."""
+        return own_paths(self._lock_folder) | {self.folder}
+
     def vectors_problem(self) -> str | None:
-        """Why the live FAISS file does not match the stored chunks, or None when it does."""
+        """Why the live FAISS file does not hold exactly the stored chunks' ids, or None."""
         with self.reading():
             name = f"vectors-{self.meta['generation']}.faiss"
             try:
@@ -395,9 +382,10 @@ class Index:
                 return f"{name} was missing"
             except VectorsUnusable as exc:
                 return f"{name} was {exc.problem}"
-            _, chunks = self.store.counts()
-            if loaded.ntotal != chunks:
-                return f"{name} held {loaded.ntotal} vectors for {chunks} chunks"
+            stored = np.sort(np.fromiter((r[0] for r in self.conn.execute("SELECT id FROM chunks")), dtype=np.int64))
+            held = np.sort(vectors.ids_of(loaded))
+            if len(held) != len(stored) or not np.array_equal(held, stored):
+                return f"{name} held {len(held)} vectors for {len(stored)} chunks, not the same ids"
         return None
 
     def repair_vectors(self) -> int:
@@ -407,3 +395,13 @@ class Index:
             for start in range(0, len(ids), EMBED_BATCH):
                 tx.add(ids[start : start + EMBED_BATCH], self.embed(texts[start : start + EMBED_BATCH]))
         return len(ids)
+
+
+def _folder_bytes(folder: Path) -> int:
+    """Bytes of the files in `folder` (a file a writer removes meanwhile counts 0)."""
+    total = 0
+    for entry in folder.iterdir():
+        with contextlib.suppress(OSError):
+            if entry.is_file():
+                total += entry.stat().st_size
+    return total

@@ -9,6 +9,7 @@ re-entrant for the thread that holds it and excludes other threads.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 import time
@@ -26,7 +27,7 @@ WaitNotice = Callable[[str], None]  # called once with "waiting for another inde
 
 def lock_path(folder: Path) -> Path:
     """Where the writer lock of the index at `folder` lives."""
-    folder = Path(folder).expanduser().absolute()
+    folder = Path(folder).expanduser().resolve()  # a symlink and its target share one lock
     return folder.parent / f".{folder.name}.lock"
 
 
@@ -99,6 +100,8 @@ def _acquire(path: Path, wait: float, notice: WaitNotice | None) -> int:
 @contextlib.contextmanager
 def writer_lock(folder: Path, wait: float = DEFAULT_WAIT_SECONDS, notice: WaitNotice | None = None) -> Iterator[None]:
     """Hold the index's writer lock for the block (re-entrant within a thread)."""
+    if not math.isfinite(wait) or wait > 1e9:  # NaN, infinity or ages: wait for ever
+        wait = -1.0
     path = lock_path(folder)
     key = str(path)
     with _REGISTRY_LOCK:

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from m2vsearch.index.index import Index, _resolve_model, build_empty
+from m2vsearch.errors import M2VSearchError
+from m2vsearch.index.create import build_empty, resolve_model
+from m2vsearch.index.index import Index
 from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, writer_lock
 from m2vsearch.index.swap import copy_ignore_file, foreign_entries, new_staging, recover, swap_in
-from m2vsearch.index.types import DB_FILE, IndexDamagedError, IndexFolderError, printable
+from m2vsearch.index.types import DB_FILE, IndexDamagedError, IndexFolderError, is_utf8, printable
 from m2vsearch.index.update import IndexReport, index_path
 from m2vsearch.progress import Progress
 
@@ -36,6 +39,7 @@ class _OldSettings:
     dims: int | None = None
     index_type: str | None = None
     roots: list[Path] = field(default_factory=list)
+    texts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # added with add_texts
 
 
 def _file_progress(progress: Progress | None, label: str) -> Callable[[int, int], None] | None:
@@ -61,9 +65,12 @@ def _old_settings(folder: Path) -> _OldSettings:
     """Model, dims, layout and roots of the index at `folder`, as far as they can still be read."""
     try:
         with Index(folder) as old:
-            return _OldSettings(old.meta["model"], old.dims, old.meta["index_type"],
-                                [Path(p) for p in json.loads(old.meta.get("roots", "[]"))])  # fmt: skip
-    except IndexFolderError:
+            settings = _OldSettings(old.meta["model"], old.dims, old.meta["index_type"],
+                                    [Path(p) for p in json.loads(old.meta.get("roots", "[]"))])  # fmt: skip
+            with old.reading():
+                settings.texts = old.store.free_texts()
+            return settings
+    except (IndexFolderError, sqlite3.DatabaseError):
         return _OldSettings()
 
 
@@ -89,7 +96,12 @@ def _rebuild(folder: Path, paths: list[Path], model: str | None, dims: int | Non
     paths = list(dict.fromkeys(p.resolve() for p in [*paths, *old.roots] if p.exists()))
     if not paths:
         raise IndexFolderError(f"no folders to rebuild the index at {folder} from; give them: --rebuild PATH...")
-    static, name = _resolve_model(model or old.model)
+    try:
+        static, name = resolve_model(model or old.model)
+    except M2VSearchError as exc:
+        if model:
+            raise
+        raise IndexFolderError(f"cannot load the index's model {old.model} ({exc}); pass --model to rebuild with another") from None
     if dims is None and old.dims is not None and old.dims <= static.dim and not model:
         dims = old.dims
     staging = new_staging(folder)
@@ -98,6 +110,8 @@ def _rebuild(folder: Path, paths: list[Path], model: str | None, dims: int | Non
         copy_ignore_file(folder, staging)
         with Index(staging, static, lock_folder=folder) as index:
             reports = _index_all(index, paths, include, exclude, progress)
+            if old.texts:  # texts added through the Python API are no files: carry them over
+                index.add_texts([text for text, _ in old.texts], [meta for _, meta in old.texts])
         swap_in(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -119,10 +133,12 @@ def run_index(
     notice: WaitNotice | None = None,
 ) -> IndexRun:
     """Index `paths` (or the index's known roots when none are given) into `folder`."""
-    folder = folder.expanduser().absolute()
+    folder = folder.expanduser().resolve()  # a symlinked index folder is rebuilt where it points
     for path in paths:
         if not path.exists():
             raise IndexFolderError(f"no such file or folder: {printable(str(path))}")
+        if not is_utf8(str(path.resolve())):
+            raise IndexFolderError(f"cannot index {printable(str(path))}: its name is not valid UTF-8")
     with writer_lock(folder, wait, notice):
         recover(folder)
         if rebuild:

@@ -8,6 +8,7 @@ parameterised.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -94,8 +95,11 @@ def meta_problem(meta: dict[str, str]) -> str | None:
         return f"meta has no {', '.join(sorted(missing))}"
     if meta["format_version"] != FORMAT_VERSION:
         return f"format_version is {meta['format_version']!r}, this m2vsearch reads {FORMAT_VERSION!r}"
+    for key, value in meta.items():
+        if value.startswith("<") and value.endswith(">") and key in REQUIRED_META:
+            return f"meta {key} is not text ({value})"
     for key in ("model_dim", "dims", "generation"):
-        if not meta[key].isdigit():
+        if not re.fullmatch(r"[0-9]{1,18}", meta[key]):
             return f"meta {key} is {meta[key]!r}, not a whole number"
     if not 1 <= int(meta["dims"]) <= int(meta["model_dim"]):
         return f"meta dims {meta['dims']} is outside 1..{meta['model_dim']}"
@@ -111,16 +115,20 @@ def meta_problem(meta: dict[str, str]) -> str | None:
     return None
 
 
-def connect(path: Path, create: bool = False) -> sqlite3.Connection:
-    """A connection in WAL mode with foreign keys on; transactions are explicit. Without `create`
-    a missing file is FileNotFoundError (SQLite would otherwise create an empty database)."""
+def connect(path: Path, create: bool = False, read_only: bool = False, immutable: bool = False) -> sqlite3.Connection:
+    """A connection in WAL mode; transactions are explicit. Without `create` a missing file is
+    FileNotFoundError (SQLite would otherwise create an empty database). `read_only` opens an index
+    on a read-only file system or folder (no writes; the WAL is read if one exists); `immutable`
+    also where SQLite cannot create its shared-memory file (nobody can write there either)."""
     if not create and not path.is_file():
         raise FileNotFoundError(path)
-    uri = f"file:{quote(str(path.absolute()))}?mode={'rwc' if create else 'rw'}"
+    mode = "rwc" if create else "ro" if read_only else "rw"
+    uri = f"file:{quote(os.fsencode(path.absolute()))}?mode={mode}" + ("&immutable=1" if immutable else "")
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        if not read_only:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA cache_size=-65536")  # 64 MB page cache: FTS5 merges and BM25 reads
         conn.execute("PRAGMA mmap_size=1073741824")
@@ -147,6 +155,15 @@ def create_schema(conn: sqlite3.Connection, meta: dict[str, str]) -> None:
     )
 
 
+def _metadata(raw: object) -> dict[str, Any]:
+    """A chunk's metadata; a damaged value is returned under "invalid_metadata", never raised."""
+    try:
+        value = json.loads(raw) if isinstance(raw, (str, bytes)) and raw else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {"invalid_metadata": str(raw)[:200]}
+    return value if isinstance(value, dict) else {"invalid_metadata": str(raw)[:200]}
+
+
 class Store:
     """Reads and writes one index.sqlite."""
 
@@ -155,7 +172,10 @@ class Store:
 
     # -- meta ------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
-        return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+        """Meta rows; a value stored as another type than text is kept as its repr (`meta_problem`
+        reports it)."""
+        rows = self.conn.execute("SELECT key, value FROM meta").fetchall()
+        return {str(key): value if isinstance(value, str) else f"<{type(value).__name__} {value!r}>" for key, value in rows}
 
     def set_meta(self, values: dict[str, str]) -> None:
         self.conn.executemany(
@@ -223,6 +243,11 @@ class Store:
                 found.append(int(chunk_id))
         return found
 
+    def free_texts(self) -> list[tuple[str, dict[str, Any]]]:
+        """(text, metadata) of chunks added without a file (`Index.add_texts`), oldest first."""
+        rows = self.conn.execute("SELECT text, metadata FROM chunks WHERE file_id IS NULL ORDER BY id")
+        return [(r[0], _metadata(r[1])) for r in rows]
+
     def chunk_texts(self) -> tuple[list[int], list[str]]:
         rows = self.conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
         return [r[0] for r in rows], [r[1] for r in rows]
@@ -235,7 +260,7 @@ class Store:
             "LEFT JOIN files f ON f.id = c.file_id WHERE c.id IN (SELECT value FROM json_each(?))",
             (json.dumps([int(i) for i in ids]),),
         ).fetchall()
-        return {r[0]: ChunkRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows}
+        return {r[0]: ChunkRow(r[0], r[1], r[2], r[3], r[4], _metadata(r[5])) for r in rows}
 
     def files_matching(self, glob: str) -> list[int]:
         """Ids of files whose path matches `glob`, whole or from a folder boundary on."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from m2vsearch.index.types import DB_FILE, IGNORE_FILE, IndexFolderError, printable
 
-_STAGING = re.compile(r"\.new-(\d+)(?:-.*)?$")
+_STAGING_PID = re.compile(r"(\d+)(?:-.*)?")  # what follows ".<name>.new-"
 # Names an index folder may hold; a folder with anything else is not replaced by --rebuild.
 _INDEX_NAMES = re.compile(r"^(index\.sqlite(-wal|-shm|-journal)?|vectors-\d+\.faiss(\.tmp)?|ignore(\.tmp)?|\.DS_Store)$")
 
@@ -71,10 +71,35 @@ def recover(folder: Path) -> None:
             shutil.rmtree(backup, ignore_errors=True)  # the swap finished; only cleanup was left
         elif not folder.exists():
             os.rename(backup, folder)  # crashed between the two renames: put the old index back
-    for stale in folder.parent.glob(f".{folder.name}.new-*"):
-        found = _STAGING.search(stale.name)
+    prefix = f".{folder.name}.new-"
+    for entry in _entries(folder.parent):
+        found = _STAGING_PID.fullmatch(entry.name[len(prefix) :]) if entry.name.startswith(prefix) else None
         if found and not _alive(int(found.group(1))):
-            shutil.rmtree(stale, ignore_errors=True)
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _entries(folder: Path) -> list[os.DirEntry[str]]:
+    try:
+        return list(os.scandir(folder))
+    except OSError:
+        return []
+
+
+def own_paths(folder: Path) -> set[Path]:
+    """What an index keeps beside and in its folder (the folder, its lock, staging and backup
+    folders): never indexed as documents."""
+    folder = folder.absolute()
+    prefix = f".{folder.name}."
+    beside = {Path(e.path) for e in _entries(folder.parent) if e.name.startswith(prefix)}
+    return {folder, *beside}
+
+
+def swap_in_new(staging: Path, folder: Path) -> None:
+    """Move a complete new index into place where there is none (an empty folder is replaced)."""
+    if folder.exists():
+        folder.rmdir()
+    os.rename(staging, folder)
+    _fsync_dir(folder.parent)
 
 
 def swap_in(staging: Path, folder: Path) -> None:

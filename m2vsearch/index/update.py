@@ -18,7 +18,7 @@ from m2vsearch.index.store import FileRow, Store
 from m2vsearch.index.types import IndexFolderError, Transaction, is_utf8, now, printable
 from m2vsearch.ingest.chunk import chunk_text
 from m2vsearch.ingest.readers import Skip, read_bytes, read_document
-from m2vsearch.ingest.walk import IgnoreRules, discover
+from m2vsearch.ingest.walk import IgnoreRules, discover, pattern_error
 
 
 class Index(Protocol):
@@ -29,6 +29,7 @@ class Index(Protocol):
     meta: dict[str, str]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+    def own_paths(self) -> set[Path]: ...
     def writing(self) -> AbstractContextManager[None]: ...
     def transaction(self) -> AbstractContextManager[Transaction]: ...
 
@@ -60,19 +61,31 @@ def digest(data: bytes) -> str:
 
 def read_ignore_file(index: Index) -> list[str]:
     path = index.folder / "ignore"
-    return path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines() if path.is_file() else []
+    except OSError as exc:
+        raise IndexFolderError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def persist_excludes(index: Index, exclude: Sequence[str]) -> None:
-    """Append new exclude patterns to the index's ignore file (atomically)."""
+    """Append new exclude patterns to the index's ignore file (atomically); a pattern that is
+    not valid is refused before anything is written."""
+    for pattern in exclude:
+        problem = pattern_error(pattern) if is_utf8(pattern) else "not valid UTF-8"
+        if problem:
+            raise IndexFolderError(f"--exclude {printable(pattern)!r} is not a valid pattern ({problem})")
     lines = read_ignore_file(index)
     new = [p for p in exclude if p not in lines]
     if not new:
         return
     path = index.folder / "ignore"
     tmp = path.with_name("ignore.tmp")
-    tmp.write_text("\n".join([*lines, *new]) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text("\n".join([*lines, *new]) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise IndexFolderError(f"cannot write {path}: {exc.strerror or exc}; nothing was indexed") from None
 
 
 class _Pending:
@@ -129,6 +142,8 @@ def index_path(
     atomic: its SQLite rows and a FAISS generation), so a kill loses at most the current batch."""
     started = time.perf_counter()
     root = root.expanduser().resolve()
+    if not is_utf8(str(root)):
+        raise IndexFolderError(f"cannot index {printable(str(root))}: its name is not valid UTF-8")
     if not root.exists():
         raise IndexFolderError(f"no such file or folder: {printable(str(root))}")
     report = IndexReport()
@@ -139,7 +154,7 @@ def index_path(
     with index.writing():
         persist_excludes(index, exclude)
         rules = IgnoreRules().with_file(root, read_ignore_file(index))
-        files = list(discover(root, rules, include, skip_dirs=[index.folder], on_skip=skipped))
+        files = list(discover(root, rules, include, skip_dirs=list(index.own_paths()), on_skip=skipped))
         stamp = when or now()
         if progress is not None and not files:
             progress(0, 0)

@@ -76,6 +76,19 @@ def all_vectors(index: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(ids_parts).astype(np.int64), np.concatenate(vec_parts)
 
 
+def ids_of(index: Any) -> np.ndarray:
+    """Every id the index holds (without reading the vectors)."""
+    faiss = _faiss()
+    if index.ntotal == 0:
+        return np.zeros(0, dtype=np.int64)
+    if kind_of(index) == "flat":
+        return faiss.vector_to_array(index.id_map).astype(np.int64)
+    invlists = index.invlists
+    parts = [faiss.rev_swig_ptr(invlists.get_ids(i), invlists.list_size(i)).copy()
+             for i in range(index.nlist) if invlists.list_size(i)]  # fmt: skip
+    return np.concatenate(parts).astype(np.int64)
+
+
 def update(index: Any, remove: Sequence[int], add_ids: np.ndarray, add_vectors: np.ndarray, requested: str) -> Any:
     """Apply deletes and adds; rebuilds when the chosen layout changes (e.g. flat -> IVF)."""
     faiss = _faiss()
@@ -130,22 +143,31 @@ def subset_search(index: Any, query: np.ndarray, k: int, allowed: Sequence[int])
     if kind_of(index) == "ivf" and index.direct_map.type == faiss.DirectMap.NoMap:
         index.set_direct_map_type(faiss.DirectMap.Hashtable)
     ids = np.asarray(allowed, dtype=np.int64)
-    scores = index.reconstruct_batch(ids) @ np.asarray(query, dtype=np.float32)
+    try:
+        found = index.reconstruct_batch(ids)
+    except RuntimeError:  # an id the vectors lack (a damaged file): the filtered scan skips it
+        return search(index, query, k, allowed)
+    scores = found @ np.asarray(query, dtype=np.float32)
     top = np.argsort(-scores, kind="stable")[:k]
     return [(int(ids[i]), float(scores[i])) for i in top]
 
 
 def write(index: Any, path: Path) -> None:
-    """Write to `path` durably: a temporary file, fsync, rename, fsync the folder. On any error
-    (disk full, read-only folder) the temporary file is removed and OSError says what happened."""
+    """Write to `path` durably: a temporary file, fsync, rename, fsync the folder. The bytes go
+    through Python's file object, so every failed write, flush or close (disk full, read-only
+    folder) raises OSError; the temporary file is then removed."""
     faiss = _faiss()
     tmp = path.with_name(path.name + ".tmp")
     try:
-        try:
-            faiss.write_index(index, str(tmp))
-        except RuntimeError as exc:  # FAISS reports failed writes as a C++ exception
-            raise OSError(_errno_of(str(exc)), f"cannot write {tmp.name}: {_reason(str(exc))}", str(path)) from None
-        with open(tmp, "rb") as handle:
+        with open(tmp, "wb") as handle:
+            writer = faiss.PyCallbackIOWriter(handle.write)
+            try:
+                faiss.write_index(index, writer)
+            except RuntimeError as exc:
+                raise OSError(_errno_of(str(exc)), f"cannot write {tmp.name}: {_reason(str(exc))}", str(path)) from None
+            finally:
+                del writer
+            handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -197,7 +219,12 @@ def read(path: Path, writable: bool = True) -> Any:
         raise FileNotFoundError(path)
     flags = 0 if writable else faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
     try:
-        index = faiss.read_index(str(path), flags)
+        try:
+            str(path).encode("utf-8")
+            index = faiss.read_index(str(path), flags)
+        except UnicodeEncodeError:  # FAISS takes UTF-8 names only: read through Python (no mmap)
+            with open(path, "rb") as handle:
+                index = faiss.read_index(faiss.PyCallbackIOReader(handle.read), 0)
     except RuntimeError as exc:
         if not path.is_file():
             raise FileNotFoundError(path) from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import codecs
 import html
+import os
+import stat
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -102,13 +104,26 @@ def _read_pdf(path: Path) -> str:
 
 
 def read_bytes(path: Path) -> bytes:
-    """A file's bytes, or Skip when it is too large or unreadable."""
+    """A regular file's bytes, or Skip when it is too large, not a regular file (a FIFO or device
+    put in its place would block or never end) or unreadable."""
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise Skip(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise Skip("vanished before it was read") from None
     except OSError as exc:
         raise Skip(f"unreadable ({exc.strerror or type(exc).__name__})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Skip("not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise Skip(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise Skip(f"unreadable ({exc.strerror or type(exc).__name__})") from None
+    finally:
+        os.close(fd)
 
 
 # Byte-order marks, longest first (the UTF-32 LE mark starts with the UTF-16 LE one).

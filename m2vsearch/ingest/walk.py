@@ -60,8 +60,18 @@ class Rule:
     dir_only: bool
 
 
-def parse_rules(lines: Sequence[str]) -> list[Rule]:
-    """Rules from gitignore-syntax lines (comments, blanks, '!', trailing '/', anchoring)."""
+def pattern_error(line: str) -> str | None:
+    """Why a gitignore-syntax line is not a usable pattern, or None."""
+    try:
+        parse_rules([line], strict=True)
+    except re.error as exc:
+        return str(exc)
+    return None
+
+
+def parse_rules(lines: Sequence[str], strict: bool = False) -> list[Rule]:
+    """Rules from gitignore-syntax lines (comments, blanks, '!', trailing '/', anchoring). A line
+    that is no valid pattern (e.g. `[z-a]`) matches nothing, as in git (re.error if `strict`)."""
     rules = []
     for raw in lines:
         line = raw.rstrip("\n")
@@ -78,7 +88,11 @@ def parse_rules(lines: Sequence[str]) -> list[Rule]:
         anchored = "/" in line
         pattern = _glob_to_regex(line.lstrip("/"))
         prefix = "" if anchored else "(?:.*/)?"
-        rules.append(Rule(re.compile(f"^{prefix}{pattern}$"), negate, dir_only))
+        try:
+            rules.append(Rule(re.compile(f"^{prefix}{pattern}$"), negate, dir_only))
+        except re.error:
+            if strict:
+                raise
     return rules
 
 
@@ -111,6 +125,16 @@ def matches_any(path: str, globs: Sequence[str]) -> bool:
     """fnmatch on the file name, or on the relative path when the glob has a '/'."""
     name = path.rsplit("/", 1)[-1]
     return any(fnmatchcase(path if "/" in glob else name, glob) for glob in globs)
+
+
+def _not_a_file(entry: os.DirEntry[str]) -> str:
+    """The skip reason for a folder entry that is neither a folder nor a regular file."""
+    if entry.is_symlink():
+        try:
+            os.stat(entry.path)
+        except OSError:
+            return "broken symbolic link"
+    return "not a regular file"
 
 
 SkipHook = Callable[[Path, str], None]  # (path, reason) for what the walk could not enter or read
@@ -161,12 +185,15 @@ def discover(
             except OSError as exc:
                 on_skip(path, f"unreadable ({exc.strerror or type(exc).__name__})")
                 continue
-            if folder_rules.ignored(path, is_dir):
+            if folder_rules.ignored(path, is_dir) or path in skip:
                 continue
             if is_dir:
-                if path not in skip:
-                    yield from walk(path, folder_rules)
-            elif is_file and (not include or matches_any(path.relative_to(root).as_posix(), include)):
+                yield from walk(path, folder_rules)
+            elif include and not matches_any(path.relative_to(root).as_posix(), include):
+                continue
+            elif is_file:
                 yield path
+            else:
+                on_skip(path, _not_a_file(entry))
 
     yield from walk(root, rules)

@@ -1,0 +1,55 @@
+"""Making a new, empty index: which model, and the files of an empty index."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from m2vsearch.index import vectors
+from m2vsearch.index.store import connect, create_schema
+from m2vsearch.index.types import DB_FILE, IGNORE_FILE, IndexFolderError, now
+from m2vsearch.model.static import DEFAULT_MODEL_NAME, StaticModel
+
+
+def resolve_model(model: str | Path | StaticModel | None) -> tuple[StaticModel, str]:
+    """A loaded model and the name stored in meta. Any object with `encode(texts, dims)`, `dim`,
+    `fingerprint` and `name` works as a model (the evaluation uses this for transformer rows)."""
+    if isinstance(model, StaticModel) or (not isinstance(model, (str, Path)) and hasattr(model, "fingerprint")):
+        return model, getattr(model, "name", "") or "in-memory"  # type: ignore[return-value]
+    name = DEFAULT_MODEL_NAME if model is None else str(model)
+    if name != DEFAULT_MODEL_NAME:
+        name = str(Path(name).expanduser().resolve())
+    return StaticModel.from_pretrained(name), name
+
+
+def build_empty(folder: Path, static: StaticModel, name: str, dims: int | None, index_type: str) -> None:
+    """Write a new, empty index into the (empty) folder `folder`."""
+    if index_type not in vectors.INDEX_TYPES:
+        raise IndexFolderError(f"index type must be one of {', '.join(vectors.INDEX_TYPES)}")
+    dims = static.dim if dims is None else int(dims)
+    if not 1 <= dims <= static.dim:
+        raise IndexFolderError(f"--dims must be between 1 and {static.dim} for this model, got {dims}")
+    try:
+        _write_empty(folder, static, name, dims, index_type)
+    except sqlite3.OperationalError as exc:
+        raise IndexFolderError(f"cannot create an index in {folder}: {exc}") from None
+    except OSError as exc:
+        raise IndexFolderError(f"cannot create an index in {folder}: {exc.strerror or exc}") from None
+
+
+def _write_empty(folder: Path, static: StaticModel, name: str, dims: int, index_type: str) -> None:
+    conn = connect(folder / DB_FILE, create=True)
+    try:
+        meta = {
+            "model": name, "model_fingerprint": static.fingerprint, "model_dim": str(static.dim),
+            "dims": str(dims), "index_type": index_type, "generation": "0",
+            "created_at": now(), "updated_at": now(), "roots": "[]", "include": "[]",
+        }  # fmt: skip
+        create_schema(conn, meta)
+    finally:
+        conn.close()
+    empty = vectors.build(np.zeros((0, dims), np.float32), np.zeros(0, np.int64), dims, "flat")
+    vectors.write(empty, folder / "vectors-0.faiss")
+    (folder / IGNORE_FILE).write_text("# gitignore-style patterns excluded from every indexing run\n")
