@@ -1,10 +1,14 @@
-"""Choose the hybrid dense weight by measurement: nDCG@10 on BEIR sets for a sweep of weights.
+"""Choose the hybrid dense weight by measurement on the development sets (never the test sets).
 
 Each corpus is indexed with the real `Index` (temporary folder); for every query the dense and
-BM25 candidate lists (top 100 each) come from the real search code, then are fused with each
-weight exactly as `search(mode="hybrid")` does. Also reports reciprocal rank fusion (k=60).
+BM25 candidate lists (top 100 each) come from the real search code, then are fused for a sweep of
+dense weights exactly as `search(mode="hybrid")` does (`m2vsearch.index.fusion`, with the model's
+own cosine calibration). Reported: nDCG@10 of BM25 alone, dense alone, each weight, reciprocal
+rank fusion (k=60), and for each weight its margin against the better half on the worst set
+(hybrid - max(dense, BM25); the goal is >= -0.005 everywhere). `--test` adds the BEIR test sets as
+extra columns to report, not to choose on.
 
-    python benchmarks/hybrid_weight.py --data ../shared/data [--model default]
+    python benchmarks/hybrid_weight.py --data ../shared/data [--model default] [--test]
 """
 
 from __future__ import annotations
@@ -13,17 +17,22 @@ import argparse
 import json
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from m2vsearch.eval.datasets import load_beir
 from m2vsearch.eval.metrics import mean_metrics
-from m2vsearch.index import vectors
+from m2vsearch.eval.run import load_encoder
+from m2vsearch.index.fusion import Fusion
 from m2vsearch.index.index import CANDIDATES, Index
-from m2vsearch.index.search import fuse
+from m2vsearch.index.pathfilter import bm25_search, dense_search
+from m2vsearch.index.store import has_content_words
 
-WEIGHTS = [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7]
+WEIGHTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+DEV_SETS = ["dev/climate_fever_sent", "dev/pubmedqa"]
+TEST_SETS = ["beir/scifact", "beir/nfcorpus"]
 
 
 def rrf(dense: dict[int, float], sparse: dict[int, float], k: int = 60) -> dict[int, float]:
@@ -34,31 +43,31 @@ def rrf(dense: dict[int, float], sparse: dict[int, float], k: int = 60) -> dict[
     return out
 
 
-def sweep(folder: Path, model: str) -> dict[str, float]:
+def sweep(folder: Path, model: object, fusion: Fusion) -> dict[str, float]:
     data = load_beir(folder)
     with tempfile.TemporaryDirectory() as tmp:
-        index = Index.create(Path(tmp) / "idx", model=model)
-        doc_ids = list(data.corpus)
-        ids = index.add_texts([data.corpus[d] for d in doc_ids])
-        to_doc = dict(zip(ids, doc_ids))
-        query_ids = list(data.queries)
-        query_vectors = index.embed([data.queries[q] for q in query_ids])
-        candidates = []
-        for q, vector in zip(query_ids, query_vectors):
-            dense = dict(vectors.search(index._vector_index(), vector, CANDIDATES))
-            sparse = dict(index.store.bm25(data.queries[q], CANDIDATES))
-            candidates.append((q, dense, sparse))
-        index.close()
-    results = {}
+        with Index.create(Path(tmp) / "idx", model=model) as index:  # type: ignore[arg-type]
+            doc_ids = list(data.corpus)
+            to_doc = dict(zip(index.add_texts([data.corpus[d] for d in doc_ids]), doc_ids))
+            query_ids = list(data.queries)
+            query_vectors = index.embed([data.queries[q] for q in query_ids])
+            candidates = []
+            with index.reading():
+                faiss_index = index._vector_index()
+                for q, vector in zip(query_ids, query_vectors):
+                    dense = dict(dense_search(index.store, faiss_index, vector, CANDIDATES, None))
+                    text = data.queries[q]
+                    sparse = dict(bm25_search(index.store, text, CANDIDATES, None)) if has_content_words(text) else {}
+                    candidates.append((q, dense, sparse))
 
     def score(fused: list[tuple[str, dict[int, float]]]) -> float:
         rankings = {q: [to_doc[i] for i in sorted(s, key=lambda i: (-s[i], i))[:100]] for q, s in fused}
         return mean_metrics(rankings, data.relevant)["ndcg@10"]
 
-    results["bm25"] = score([(q, s) for q, _, s in candidates])
-    results["dense"] = score([(q, d) for q, d, _ in candidates])
+    results = {"bm25": score([(q, s) for q, _, s in candidates]), "dense": score([(q, d) for q, d, _ in candidates])}
     for weight in WEIGHTS:
-        results[f"w={weight:g}"] = score([(q, fuse(d, s, weight)) for q, d, s in candidates])
+        weighted = replace(fusion, dense_weight=weight)
+        results[f"w={weight:g}"] = score([(q, weighted.fuse(d, s)) for q, d, s in candidates])
     results["rrf"] = score([(q, rrf(d, s)) for q, d, s in candidates])
     return results
 
@@ -67,25 +76,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--model", default="default")
-    parser.add_argument("--datasets", default="scifact,nfcorpus")
+    parser.add_argument("--test", action="store_true", help="Also report the BEIR test sets (not used to choose).")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "hybrid_weight.json")
     args = parser.parse_args()
+    encoder = load_encoder(args.model)
+    fusion = Fusion.from_config(getattr(encoder, "config", None))
     table = {}
-    for name in args.datasets.split(","):
-        folder = args.data / "beir" / name
+    for name in DEV_SETS + (TEST_SETS if args.test else []):
+        folder = args.data / name
         if not folder.is_dir():
             sys.exit(f"error: no BEIR folder at {folder} (pass --data)")
-        table[name] = sweep(folder, args.model)
+        table[name] = sweep(folder, encoder, fusion)
+        print(f"{name}: done", file=sys.stderr)
     columns = list(next(iter(table.values())))
-    print("nDCG@10: BM25 alone, dense alone, hybrid by dense weight w, RRF; model", args.model)
-    print("| dataset | " + " | ".join(columns) + " |")
+    print(f"nDCG@10; model {args.model}; calibration unrelated {fusion.unrelated:.3f}, related {fusion.related:.3f}; "
+          f"model's weight {fusion.dense_weight:g}")  # fmt: skip
+    print("| set | " + " | ".join(columns) + " |")
     print("|---|" + "---|" * len(columns))
     for name, row in table.items():
         print(f"| {name} | " + " | ".join(f"{row[c]:.4f}" for c in columns) + " |")
-    means = {c: float(np.mean([row[c] for row in table.values()])) for c in columns}
-    print("| mean | " + " | ".join(f"{means[c]:.4f}" for c in columns) + " |")
+    dev = [table[n] for n in DEV_SETS]
+    means = {c: float(np.mean([row[c] for row in dev])) for c in columns}
+    print("| dev mean | " + " | ".join(f"{means[c]:.4f}" for c in columns) + " |")
+    margins = {c: min(row[c] - max(row["dense"], row["bm25"]) for row in table.values()) for c in columns}
+    print("| worst margin (all sets) | " + " | ".join(f"{margins[c]:+.4f}" for c in columns) + " |")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"model": args.model, "ndcg@10": table, "mean": means}, indent=2) + "\n")
+    args.json.write_text(json.dumps({"model": args.model, "fusion": fusion.to_config(), "ndcg@10": table,
+                                     "dev_mean": means, "worst_margin": margins}, indent=2) + "\n")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cli")
     write_docs(root / "docs")
     (root / "docs" / "blob.bin").write_bytes(b"\x00\x01")
-    result = run("index", "docs", cwd=root)
+    result = run("index", "docs", "--verbose", cwd=root)
     assert result.returncode == 0, result.stderr
     assert "3 added" in result.stdout and "skipped docs/blob.bin: binary file" in result.stdout
     return root

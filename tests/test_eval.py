@@ -202,3 +202,23 @@ def test_eval_command_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     write_beir(tmp_path / "one")
     result = runner.invoke(cli, ["eval", "--beir", str(tmp_path / "one"), "--mode", "sparse"])
     assert result.exit_code == 2 and "sparse" in result.output
+
+
+def test_calibrate_command_stores_the_hybrid_settings(tmp_path: Path) -> None:
+    from m2vsearch.index.fusion import Fusion
+    from m2vsearch.model.static import StaticModel
+
+    model = random_model(dim=16)
+    model.save_pretrained(tmp_path / "model")
+    rng = random.Random(0)
+    with (tmp_path / "pairs.jsonl").open("w") as handle:
+        for i in range(60):
+            topic = TOPICS[i % len(TOPICS)]
+            handle.write(json.dumps({"query": topic.split()[0], "positive": f"{topic} {rng.random()}"}) + "\n")
+    result = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), "--dense-weight", "0.35"])
+    assert result.exit_code == 0, result.output
+    fusion = Fusion.from_config(StaticModel.from_pretrained(tmp_path / "model").config)
+    assert fusion.dense_weight == 0.35 and -1 <= fusion.unrelated < fusion.related <= 1
+    assert fusion.related > 0.5  # a query shares its topic words with its own passage
+    bad = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), "--dense-weight", "2"])
+    assert bad.exit_code == 2

@@ -31,7 +31,7 @@ def test_unreadable_folders_and_files_are_skipped(tmp_path: Path) -> None:
     (docs / "private.md").write_text("# Private\n\nNo read permission.\n")
     (docs / "private.md").chmod(0o000)
     try:
-        result = cli("index", str(docs), "--index", str(tmp_path / "X"), prefix=prefix)
+        result = cli("index", str(docs), "--index", str(tmp_path / "X"), "-v", prefix=prefix)
     finally:
         for name in ("locked", "listable"):
             (docs / name).chmod(0o755)
@@ -53,7 +53,7 @@ def test_non_utf8_file_names_are_skipped(tmp_path: Path) -> None:
     with open(os.path.join(raw, b"d\xff", b"inner.md"), "w") as handle:
         handle.write("# Inner\n\nUnder a folder whose name is not UTF-8.\n")
     for _ in range(2):  # and again, on an index that exists
-        result = cli("index", str(docs), "--index", str(tmp_path / "X"))
+        result = cli("index", str(docs), "--index", str(tmp_path / "X"), "-v")
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr
         assert "caf\\xe9.md: file name is not valid UTF-8" in result.stdout
@@ -123,7 +123,7 @@ def test_special_files_are_skipped_with_a_reason(tmp_path: Path) -> None:
     docs = make_docs(tmp_path / "docs", 2)
     os.mkfifo(docs / "pipe.md")
     (docs / "dangling.md").symlink_to(docs / "nowhere.md")
-    result = cli("index", str(docs), "--index", str(tmp_path / "X"), timeout=60)
+    result = cli("index", str(docs), "--index", str(tmp_path / "X"), "-v", timeout=60)
     assert result.returncode == 0 and "2 added" in result.stdout, result.stderr
     assert "pipe.md: not a regular file" in result.stdout and "dangling.md: broken symbolic link" in result.stdout
 

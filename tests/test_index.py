@@ -220,16 +220,31 @@ def test_sqlite_file_is_plain_sqlite(tmp_path: Path) -> None:
     assert meta["format_version"] == "1" and meta["dims"] == "256" and (tmp_path / "idx" / f"vectors-{meta['generation']}.faiss").is_file()
 
 
-def test_hybrid_fusion_normalisation() -> None:
-    from m2vsearch.index.search import fuse
+def test_hybrid_fusion_scale() -> None:
+    from m2vsearch.index.fusion import Fusion
 
-    dense = {1: 0.9, 2: 0.5, 3: 0.1}
+    fusion = Fusion(dense_weight=0.25, unrelated=0.2, related=0.6)
+    dense = {1: 0.9, 2: 0.4, 3: 0.1}
     sparse = {3: 12.0, 4: 3.0}
-    fused = fuse(dense, sparse, 0.1)
-    assert fused[3] == pytest.approx(0.1 * 0.0 + 0.9 * 1.0)
-    assert fused[4] == pytest.approx(0.9 * 0.25)  # weakest BM25 hit keeps its share
-    assert fused[1] == pytest.approx(0.1) and fused[4] > fused[1] > fused[2] > 0
-    assert fuse({}, {}, 0.5) == {}
+    fused = fusion.fuse(dense, sparse)
+    assert fused[1] == pytest.approx(0.25 * 1.0)  # found by meaning alone: up to the dense weight
+    assert fused[2] == pytest.approx(0.25 * 0.5)  # half-way between unrelated and related
+    assert fused[3] == pytest.approx(0.75 * 1.0)  # best keyword match, cosine below "unrelated"
+    assert fused[4] == pytest.approx(0.75 * 0.25)  # the weakest BM25 hit keeps its share
+    assert fusion.fuse({}, {}) == {}
+    assert fusion.fuse({5: 0.1, 6: 0.5}, {}) == {6: pytest.approx(0.75)}  # no keyword match: dense alone, noise dropped
+    assert Fusion.from_config({"hybrid": {"dense_weight": 0.4, "unrelated": 0.1, "related": 0.7}}).dense_weight == 0.4
+    assert Fusion.from_config({"hybrid": {"dense_weight": 3}}) == Fusion() == Fusion.from_config({})
+
+
+def test_meaningless_queries_return_nothing(tmp_path: Path) -> None:
+    docs = write_docs(tmp_path / "docs")
+    with Index.create(tmp_path / "idx") as index:
+        index.add_path(docs)
+        for query in ("?!...", "the of and", "zzqx vvkj"):
+            assert index.search(query, k=5) == [], query
+        hit = index.search("sourdough bread", k=1)[0]
+        assert 0 < hit.score <= 1 and hit.path.endswith("bread.md")
 
 
 def test_old_vector_generations_are_cleaned_up(tmp_path: Path) -> None:

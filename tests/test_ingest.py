@@ -9,7 +9,8 @@ import pytest
 
 from m2vsearch.ingest.chunk import chunk_text
 from m2vsearch.ingest.readers import Skip, html_to_text, read_document
-from m2vsearch.ingest.walk import IgnoreRules, discover, parse_rules
+from m2vsearch.ingest.patterns import parse_rules
+from m2vsearch.ingest.walk import IgnoreRules, discover
 
 
 def test_readers_skip_with_reasons(tmp_path: Path) -> None:

@@ -28,7 +28,8 @@ from m2vsearch.index.create import build_empty, resolve_model
 from m2vsearch.index.failures import VectorsUnusable, damaged_db, sqlite_failure, write_error
 from m2vsearch.index.handle import Handle, identity, open_handle
 from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, try_writer_lock, writer_lock
-from m2vsearch.index.search import DENSE_WEIGHT, run_search
+from m2vsearch.index.fusion import Fusion
+from m2vsearch.index.search import run_search
 from m2vsearch.index.store import Store, meta_problem
 from m2vsearch.index.swap import backup_path, foreign_entries, new_staging, own_paths, recover, swap_in_new
 from m2vsearch.index.types import (
@@ -37,7 +38,7 @@ from m2vsearch.index.types import (
 )  # fmt: skip
 from m2vsearch.model.static import StaticModel
 
-__all__ = ["CANDIDATES", "DB_FILE", "DENSE_WEIGHT", "IGNORE_FILE", "MODES", "Hit", "Index", "IndexDamagedError",
+__all__ = ["CANDIDATES", "DB_FILE", "Fusion", "IGNORE_FILE", "MODES", "Hit", "Index", "IndexDamagedError",
            "IndexFolderError", "IndexLockedError", "Transaction", "build_empty", "now"]  # fmt: skip
 EMBED_BATCH = 4096
 
@@ -252,10 +253,27 @@ class Index:
                 try:
                     handle = self._handle()  # the pool thread loading FAISS must use this snapshot
                     load = lambda: self._vector_index(handle=handle)  # noqa: E731
-                    return run_search(handle.store, load, self.embed, query, k, mode, filter)
+                    fusion = Fusion.from_config(getattr(self.model, "config", None)) if mode == "hybrid" else None
+                    return run_search(handle.store, load, self.embed, query, k, mode, filter, fusion)
                 except FileNotFoundError:
                     continue
         raise VectorsUnusable(self.folder / f"vectors-{self.meta['generation']}.faiss", "missing")
+
+    def get_chunks(self, ids: Sequence[int]) -> list[Hit]:
+        """Stored chunks by id (those that exist, in the order asked; score 0)."""
+        with self.reading():
+            rows = self.store.get_chunks([int(i) for i in ids])
+        return [Hit(i, 0.0, r.text, r.path, r.start_line, r.end_line, r.metadata) for i in ids if (r := rows.get(int(i)))]
+
+    def file_paths(self, path: str) -> list[str]:
+        """Indexed files whose path is `path` or ends with it (from a folder boundary)."""
+        with self.reading():
+            return self.store.file_paths(path)
+
+    def chunks_with_metadata(self, key: str, values: Sequence[str]) -> list[int]:
+        """Ids of chunks whose metadata `key` is one of `values`."""
+        with self.reading():
+            return self.store.chunks_with_metadata(key, values)
 
     def info(self) -> dict[str, Any]:
         """Model, dims, counts, sizes and times."""

@@ -20,7 +20,6 @@ from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, writer_lock
 from m2vsearch.index.swap import copy_ignore_file, foreign_entries, new_staging, recover, swap_in
 from m2vsearch.index.types import DB_FILE, IndexDamagedError, IndexFolderError, is_utf8, printable
 from m2vsearch.index.update import IndexReport, index_path
-from m2vsearch.progress import Progress
 
 __all__ = ["IndexRun", "recover", "run_index"]
 
@@ -40,25 +39,16 @@ class _OldSettings:
     index_type: str | None = None
     roots: list[Path] = field(default_factory=list)
     texts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # added with add_texts
+    include: list[str] = field(default_factory=list)  # remembered --include patterns
 
 
-def _file_progress(progress: Progress | None, label: str) -> Callable[[int, int], None] | None:
+IndexProgress = Callable[[str, int, int, int], None]  # (folder, files done, files total, chunks added)
+
+
+def _labelled(progress: IndexProgress | None, label: str) -> Callable[[int, int, int], None] | None:
     if progress is None:
         return None
-    state: dict[str, Any] = {}
-
-    def hook(done: int, total: int) -> None:
-        if "bar" not in state:
-            state["bar"] = progress(iter(()), total, label)
-            state["last"] = 0
-        bar = state["bar"]
-        if hasattr(bar, "update"):
-            bar.update(done - state["last"])
-            state["last"] = done
-            if done == total and hasattr(bar, "close"):
-                bar.close()
-
-    return hook
+    return lambda done, total, chunks: progress(label, done, total, chunks)
 
 
 def _old_settings(folder: Path) -> _OldSettings:
@@ -69,22 +59,23 @@ def _old_settings(folder: Path) -> _OldSettings:
                                     [Path(p) for p in json.loads(old.meta.get("roots", "[]"))])  # fmt: skip
             with old.reading():
                 settings.texts = old.store.free_texts()
+            settings.include = json.loads(old.meta.get("include", "[]"))
             return settings
     except (IndexFolderError, sqlite3.DatabaseError):
         return _OldSettings()
 
 
 def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], exclude: Sequence[str],
-               progress: Progress | None) -> list[tuple[str, IndexReport]]:  # fmt: skip
+               progress: IndexProgress | None) -> list[tuple[str, IndexReport]]:  # fmt: skip
     reports = []
     for path in paths:
-        hook = _file_progress(progress, f"indexing {printable(str(path))}")
+        hook = _labelled(progress, f"indexing {printable(str(path))}")
         reports.append((str(path), index_path(index, path, include, exclude, progress=hook)))
     return reports
 
 
 def _rebuild(folder: Path, paths: list[Path], model: str | None, dims: int | None, include: Sequence[str],
-             exclude: Sequence[str], index_type: str | None, progress: Progress | None) -> IndexRun:  # fmt: skip
+             exclude: Sequence[str], index_type: str | None, progress: IndexProgress | None) -> IndexRun:  # fmt: skip
     """Build a complete new index beside `folder` and swap it in, whatever state `folder` is in."""
     foreign = foreign_entries(folder)
     if foreign:
@@ -109,7 +100,7 @@ def _rebuild(folder: Path, paths: list[Path], model: str | None, dims: int | Non
         build_empty(staging, static, name, dims, index_type or old.index_type or "auto")
         copy_ignore_file(folder, staging)
         with Index(staging, static, lock_folder=folder) as index:
-            reports = _index_all(index, paths, include, exclude, progress)
+            reports = _index_all(index, paths, [*old.include, *include], exclude, progress)
             if old.texts:  # texts added through the Python API are no files: carry them over
                 index.add_texts([text for text, _ in old.texts], [meta for _, meta in old.texts])
         swap_in(staging, folder)
@@ -128,7 +119,7 @@ def run_index(
     exclude: Sequence[str],
     index_type: str | None,
     rebuild: bool,
-    progress: Progress | None = None,
+    progress: IndexProgress | None = None,
     wait: float = DEFAULT_WAIT_SECONDS,
     notice: WaitNotice | None = None,
 ) -> IndexRun:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from m2vsearch.ingest.patterns import filter_regex, sql_glob
+
 FORMAT_VERSION = "1"
 REQUIRED_META = ("format_version", "model", "model_fingerprint", "model_dim", "dims", "index_type", "generation")
 SCHEMA = """
@@ -70,22 +72,16 @@ class ChunkRow:
     metadata: dict[str, Any]
 
 
+def has_content_words(text: str) -> bool:
+    """Whether `text` has a word that is not a stopword (else hybrid search ignores BM25)."""
+    return any(w.lower() not in STOPWORDS for w in _WORD.findall(text))
+
+
 def fts_query(text: str) -> str:
     """An FTS5 query that ORs the quoted words of `text`, stopwords dropped (empty if none)."""
     words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
     kept = [w for w in words if w not in STOPWORDS] or words
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in kept)
-
-
-def _path_globs(glob: str) -> list[str]:
-    """GLOB patterns for a path filter: the whole (absolute) path, or its end from a folder
-    boundary on. A pattern that starts with neither '/' nor '*' cannot match a whole absolute path."""
-    ends = "*/" + glob.lstrip("/")
-    return [glob, ends] if glob.startswith(("/", "*")) else [ends]
-
-
-def _path_glob_sql(column: str, glob: str) -> str:
-    return "(" + " OR ".join(f"{column} GLOB ?" for _ in _path_globs(glob)) + ")"
 
 
 def meta_problem(meta: dict[str, str]) -> str | None:
@@ -243,6 +239,24 @@ class Store:
                 found.append(int(chunk_id))
         return found
 
+    def chunks_with_metadata(self, key: str, values: Sequence[str]) -> list[int]:
+        """Ids of chunks whose metadata `key` is one of `values`."""
+        path = '$."' + key.replace('"', '""') + '"'
+        rows = self.conn.execute(
+            "SELECT id FROM chunks WHERE json_valid(metadata) AND json_extract(metadata, ?) IN "
+            "(SELECT value FROM json_each(?)) ORDER BY id",
+            (path, json.dumps(list(values))),
+        )
+        return [r[0] for r in rows]
+
+    def file_paths(self, path: str) -> list[str]:
+        """Indexed file paths equal to `path` or ending with "/" + `path`."""
+        rows = self.conn.execute(
+            "SELECT path FROM files WHERE path = ? OR substr(path, -?) = ? ORDER BY path",
+            (path, len(path) + 1, "/" + path.lstrip("/")),
+        )
+        return [r[0] for r in rows]
+
     def free_texts(self) -> list[tuple[str, dict[str, Any]]]:
         """(text, metadata) of chunks added without a file (`Index.add_texts`), oldest first."""
         rows = self.conn.execute("SELECT text, metadata FROM chunks WHERE file_id IS NULL ORDER BY id")
@@ -262,9 +276,12 @@ class Store:
         ).fetchall()
         return {r[0]: ChunkRow(r[0], r[1], r[2], r[3], r[4], _metadata(r[5])) for r in rows}
 
-    def files_matching(self, glob: str) -> list[int]:
-        """Ids of files whose path matches `glob`, whole or from a folder boundary on."""
-        return [r[0] for r in self.conn.execute(f"SELECT id FROM files WHERE {_path_glob_sql('path', glob)}", _path_globs(glob))]
+    def files_matching(self, pattern: str) -> list[int]:
+        """Ids of files whose path matches the --filter pattern from a folder boundary on
+        (gitignore syntax, see `m2vsearch.ingest.patterns`): a SQL GLOB narrows, a regex decides."""
+        regex = filter_regex(pattern)
+        rows = self.conn.execute("SELECT id, path FROM files WHERE path GLOB ?", (sql_glob(pattern),))
+        return [r[0] for r in rows if regex.search(r[1])]
 
     def file_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM files").fetchone()[0])

@@ -18,7 +18,8 @@ from m2vsearch.index.store import FileRow, Store
 from m2vsearch.index.types import IndexFolderError, Transaction, is_utf8, now, printable
 from m2vsearch.ingest.chunk import chunk_text
 from m2vsearch.ingest.readers import Skip, read_bytes, read_document
-from m2vsearch.ingest.walk import IgnoreRules, discover, pattern_error
+from m2vsearch.ingest.patterns import pattern_error
+from m2vsearch.ingest.walk import IgnoreRules, discover
 
 
 class Index(Protocol):
@@ -37,7 +38,7 @@ class Index(Protocol):
 BATCH_CHUNKS = 4096  # chunks embedded and inserted at a time
 COMMIT_MIN_CHUNKS = 8192  # a long run commits at least this many changed chunks at a time
 COMMIT_SHARE = 0.25  # ... or this share of the index, whichever is more
-ProgressHook = Callable[[int, int], None]  # (files done, files total)
+ProgressHook = Callable[[int, int, int], None]  # (files done, files total, chunks added so far)
 
 
 @dataclass
@@ -76,16 +77,53 @@ def persist_excludes(index: Index, exclude: Sequence[str]) -> None:
             raise IndexFolderError(f"--exclude {printable(pattern)!r} is not a valid pattern ({problem})")
     lines = read_ignore_file(index)
     new = [p for p in exclude if p not in lines]
-    if not new:
-        return
+    if new:
+        _write_ignore_file(index, [*lines, *new])
+
+
+def _write_ignore_file(index: Index, lines: Sequence[str]) -> None:
     path = index.folder / "ignore"
     tmp = path.with_name("ignore.tmp")
     try:
-        tmp.write_text("\n".join([*lines, *new]) + "\n", encoding="utf-8")
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise IndexFolderError(f"cannot write {path}: {exc.strerror or exc}; nothing was indexed") from None
+
+
+def remember_includes(index: Index, include: Sequence[str]) -> list[str]:
+    """The index's remembered --include patterns plus new ones (stored, after validation)."""
+    for pattern in include:
+        problem = pattern_error(pattern) if is_utf8(pattern) else "not valid UTF-8"
+        if problem:
+            raise IndexFolderError(f"--include {printable(pattern)!r} is not a valid pattern ({problem})")
+    known = json.loads(index.meta.get("include", "[]"))
+    new = [p for p in include if p not in known]
+    if new:
+        with index.transaction() as tx:
+            tx.meta["include"] = json.dumps([*known, *new])
+    return [*known, *new]
+
+
+def remembered_patterns(index: Index) -> tuple[list[str], list[str]]:
+    """(--include patterns, --exclude patterns) the index applies to every run."""
+    includes = json.loads(index.meta.get("include", "[]"))
+    excludes = [line for line in read_ignore_file(index) if line.strip() and not line.startswith("#")]
+    return includes, excludes
+
+
+def forget_patterns(index: Index, patterns: Sequence[str]) -> None:
+    """Stop applying remembered --include/--exclude patterns (an unknown one is an error)."""
+    includes, excludes = remembered_patterns(index)
+    unknown = [p for p in patterns if p not in includes and p not in excludes]
+    if unknown:
+        raise IndexFolderError(f"the index does not remember {unknown[0]!r} (see `m2vsearch patterns`)")
+    with index.writing():
+        lines = [line for line in read_ignore_file(index) if line not in patterns]
+        _write_ignore_file(index, lines)
+        with index.transaction() as tx:
+            tx.meta["include"] = json.dumps([p for p in includes if p not in patterns])
 
 
 class _Pending:
@@ -153,11 +191,12 @@ def index_path(
 
     with index.writing():
         persist_excludes(index, exclude)
+        include = remember_includes(index, include)
         rules = IgnoreRules().with_file(root, read_ignore_file(index))
         files = list(discover(root, rules, include, skip_dirs=list(index.own_paths()), on_skip=skipped))
         stamp = when or now()
         if progress is not None and not files:
-            progress(0, 0)
+            progress(0, 0, 0)
         known = index.store.files_under(root.as_posix())
         seen = {path.as_posix() for path in files}
         gone = {path: row for path, row in known.items() if path not in seen}
@@ -176,7 +215,7 @@ def index_path(
                 finished = True
                 for number, path in queue:
                     if progress is not None:
-                        progress(number, len(files))
+                        progress(number, len(files), report.chunks_added + pending.size)
                     _update_file(index, tx, pending, path, known.get(path.as_posix()), gone, gone_by_hash, report, stamp)
                     if pending.size + len(tx.removed) >= limit:
                         finished = False

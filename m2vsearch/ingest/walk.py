@@ -3,97 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 
+from m2vsearch.ingest.patterns import Rule, included, parse_rules
+
 ALWAYS_IGNORED = (".git/", ".hg/", ".svn/", "__pycache__/", ".DS_Store")
-
-
-def _glob_to_regex(glob: str) -> str:
-    """gitignore glob -> regex over a '/'-separated relative path ('**' crosses folders)."""
-    out = []
-    i = 0
-    while i < len(glob):
-        char = glob[i]
-        if glob.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if glob.startswith("/**", i) and i + 3 == len(glob):
-            out.append("/.*")
-            i += 3
-            continue
-        if glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[":
-            end = glob.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(char))
-            else:
-                body = glob[i + 1 : end].replace("\\", "\\\\")
-                out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
-                i = end
-        elif char == "\\" and i + 1 < len(glob):
-            i += 1
-            out.append(re.escape(glob[i]))
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return "".join(out)
-
-
-@dataclass
-class Rule:
-    """One gitignore line, relative to the folder of the file it came from."""
-
-    regex: re.Pattern[str]
-    negate: bool
-    dir_only: bool
-
-
-def pattern_error(line: str) -> str | None:
-    """Why a gitignore-syntax line is not a usable pattern, or None."""
-    try:
-        parse_rules([line], strict=True)
-    except re.error as exc:
-        return str(exc)
-    return None
-
-
-def parse_rules(lines: Sequence[str], strict: bool = False) -> list[Rule]:
-    """Rules from gitignore-syntax lines (comments, blanks, '!', trailing '/', anchoring). A line
-    that is no valid pattern (e.g. `[z-a]`) matches nothing, as in git (re.error if `strict`)."""
-    rules = []
-    for raw in lines:
-        line = raw.rstrip("\n")
-        if not line.strip() or line.startswith("#"):
-            continue
-        line = re.sub(r"(?<!\\)\s+$", "", line)
-        negate = line.startswith("!")
-        if negate or line.startswith("\\!") or line.startswith("\\#"):
-            line = line[1:]
-        dir_only = line.endswith("/")
-        line = line.rstrip("/")
-        if not line:
-            continue
-        anchored = "/" in line
-        pattern = _glob_to_regex(line.lstrip("/"))
-        prefix = "" if anchored else "(?:.*/)?"
-        try:
-            rules.append(Rule(re.compile(f"^{prefix}{pattern}$"), negate, dir_only))
-        except re.error:
-            if strict:
-                raise
-    return rules
 
 
 @dataclass
@@ -119,12 +35,6 @@ class IgnoreRules:
                 if rule.regex.match(relative):
                     verdict = not rule.negate
         return verdict
-
-
-def matches_any(path: str, globs: Sequence[str]) -> bool:
-    """fnmatch on the file name, or on the relative path when the glob has a '/'."""
-    name = path.rsplit("/", 1)[-1]
-    return any(fnmatchcase(path if "/" in glob else name, glob) for glob in globs)
 
 
 def _not_a_file(entry: os.DirEntry[str]) -> str:
@@ -189,7 +99,7 @@ def discover(
                 continue
             if is_dir:
                 yield from walk(path, folder_rules)
-            elif include and not matches_any(path.relative_to(root).as_posix(), include):
+            elif include and not included(path.relative_to(root).as_posix(), include):
                 continue
             elif is_file:
                 yield path

@@ -1,0 +1,36 @@
+"""The m2vsearch command line: everyday commands (`everyday.py`) and model building (`models.py`)."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+
+import click
+
+from m2vsearch.cli import everyday, models  # noqa: F401  (registers the commands)
+from m2vsearch.cli.group import cli
+from m2vsearch.errors import M2VSearchError
+
+__all__ = ["cli", "main"]
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning m2vsearch errors into one line and exit code 1."""
+    try:
+        code = cli.main(standalone_mode=False)
+    except M2VSearchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except OSError as exc:
+        click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        sys.exit(1)
+    except sqlite3.Error as exc:  # a safety net: index code turns these into clearer errors
+        click.echo(f"error: SQLite: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

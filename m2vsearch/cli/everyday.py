@@ -1,0 +1,171 @@
+"""Everyday commands: index, query, info, patterns, mcp."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from m2vsearch.cli.group import cli
+from m2vsearch.cli.output import IndexingProgress, print_report, shown, size
+from m2vsearch.errors import M2VSearchError
+
+INDEX_OPTION = click.option(
+    "--index", "index_dir", type=click.Path(path_type=Path), envvar="M2VSEARCH_INDEX",
+    help="Index folder (or M2VSEARCH_INDEX); default: the nearest indexes/default here or above, else ./indexes/default.",
+)  # fmt: skip
+
+
+def _index_folder(given: Path | None) -> Path:
+    from m2vsearch.index.locate import locate_index
+
+    folder, above = locate_index(given)
+    if above:
+        click.echo(f"(index: {shown(str(folder))})", err=True)
+    return folder
+
+
+@cli.command("index")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@INDEX_OPTION
+@click.option("--model", help="Model folder or 'default' (new index; else must match the index).")
+@click.option("--dims", type=click.IntRange(1), help="Matryoshka dims to keep (new index; else must match).")
+@click.option("--include", multiple=True, help="Index only files matching this pattern (gitignore syntax; repeatable; remembered).")
+@click.option("--exclude", multiple=True, help="Skip files matching this pattern (gitignore syntax; repeatable; remembered).")
+@click.option("--index-type", type=click.Choice(["auto", "flat", "ivf"]), help="FAISS layout (new index).")
+@click.option("--rebuild", is_flag=True, help="Start over (for another model or dims); atomic.")
+@click.option("--wait", "wait", default=60.0, show_default=True, type=float,
+              help="Seconds to wait for another indexer of the same index (negative: forever).")
+@click.option("--watch", is_flag=True, help="Keep running and index changes as they happen (Ctrl-C stops).")
+@click.option("-v", "--verbose", is_flag=True, help="List every skipped file.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, dims: int | None,
+                  include: tuple[str, ...], exclude: tuple[str, ...], index_type: str | None, rebuild: bool,
+                  wait: float, watch: bool, verbose: bool, quiet: bool) -> None:  # fmt: skip
+    """Index files and folders (only what changed since the last run); no PATH: refresh the known ones."""
+    from m2vsearch.index.manage import run_index
+
+    folder = _index_folder(index_dir)
+    if wait != wait or wait >= 1e9:  # NaN, infinity, absurdly long: wait for ever
+        wait = -1.0
+    progress = IndexingProgress(quiet)
+
+    def notice(message: str) -> None:
+        if not quiet:
+            click.echo(message, err=True)
+
+    def run_once(roots: list[Path], again: bool) -> None:
+        run = run_index(folder, roots, model if not again else None, dims if not again else None, include,
+                        exclude, index_type if not again else None, rebuild and not again, progress,
+                        wait=wait, notice=notice)  # fmt: skip
+        progress.close()
+        if quiet:
+            return
+        for note in run.notes:
+            click.echo(note)
+        for root, report in run.reports:
+            if again and not (report.added or report.changed or report.removed or report.renamed):
+                continue
+            print_report(root, report, verbose)
+        if not again:
+            click.echo(f"index: {shown(str(folder))}")
+
+    run_once(list(paths), again=False)
+    if watch:
+        from m2vsearch.index.index import Index
+        from m2vsearch.watch import watch_changes
+
+        with Index.open(folder) as opened:
+            roots = [Path(p) for p in json.loads(opened.meta.get("roots", "[]"))]
+            ignored = opened.own_paths()
+        watched = [p.resolve() for p in paths] or roots
+        if not quiet:
+            click.echo(f"watching {', '.join(shown(str(p)) for p in watched)} (Ctrl-C stops)", err=True)
+        watch_changes(watched, ignored, lambda changed: run_once(watched, again=True))
+
+
+@cli.command()
+@click.argument("text")
+@INDEX_OPTION
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 10_000), help="How many hits to show.")
+@click.option("--mode", default="hybrid", show_default=True, type=click.Choice(["hybrid", "dense", "bm25"]),
+              help="hybrid: meaning and keywords; dense: meaning; bm25: keywords.")  # fmt: skip
+@click.option("--dims", type=click.IntRange(1), help="Check that the index has these dims.")
+@click.option("--filter", "path_glob", help="Only files whose path matches this pattern (gitignore syntax), e.g. 'notes/*'.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--explain", is_flag=True, help="Show the dense and BM25 parts of each score.")
+def query(text: str, index_dir: Path | None, k: int, mode: str, dims: int | None, path_glob: str | None,
+          as_json: bool, explain: bool) -> None:  # fmt: skip
+    """Search the index for TEXT."""
+    from m2vsearch.index.index import Index
+    from m2vsearch.index.types import is_utf8
+
+    if not is_utf8(text) or (path_glob is not None and not is_utf8(path_glob)):
+        raise M2VSearchError("the query and --filter must be valid UTF-8 text")
+    folder = _index_folder(index_dir)
+    with Index.open(folder, dims=dims) as index:
+        hits = index.search(text, k=k, mode=mode, filter=path_glob)
+    if as_json:
+        document = {"query": text, "mode": mode, "k": k, "index": str(folder.resolve()), "hits": [h.to_dict() for h in hits]}
+        click.echo(json.dumps(document, ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("no results")
+    for rank, hit in enumerate(hits, 1):
+        where = shown(hit.path) + (f":{hit.start_line}-{hit.end_line}" if hit.start_line else "")
+        snippet = " ".join(hit.text.split())
+        snippet = snippet[:160] + ("..." if len(snippet) > 160 else "")
+        click.echo(f"{rank:>3}. {hit.score:.4f}  {where}")
+        if explain:
+            dense = "-" if hit.dense is None else f"{hit.dense:.4f}"
+            bm25 = "-" if hit.bm25 is None else f"{hit.bm25:.4f}"
+            click.echo(f"     dense cosine {dense}  bm25 {bm25}")
+        click.echo(f"     {snippet}")
+
+
+@cli.command()
+@INDEX_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (sizes in bytes).")
+def info(index_dir: Path | None, as_json: bool) -> None:
+    """Show which index is used, its model, dims, counts, size and times."""
+    from m2vsearch.index.index import Index
+
+    with Index.open(_index_folder(index_dir)) as index:
+        details = index.info()
+    if as_json:
+        click.echo(json.dumps(details))
+        return
+    for key, value in details.items():
+        click.echo(f"{key}: {size(value) if key == 'bytes' else value}")
+
+
+@cli.command()
+@INDEX_OPTION
+@click.option("--forget", multiple=True, help="Stop applying this remembered --include/--exclude pattern.")
+def patterns(index_dir: Path | None, forget: tuple[str, ...]) -> None:
+    """List the --include and --exclude patterns the index remembers, or --forget one."""
+    from m2vsearch.index.index import Index
+    from m2vsearch.index.update import forget_patterns, remembered_patterns
+
+    with Index.open(_index_folder(index_dir)) as index:
+        if forget:
+            forget_patterns(index, forget)
+            click.echo("forgotten; run `m2vsearch index` to apply")
+        includes, excludes = remembered_patterns(index)
+    for kind, items in (("include", includes), ("exclude", excludes)):
+        for item in items:
+            click.echo(f"{kind} {item}")
+
+
+@cli.command()
+@INDEX_OPTION
+def mcp(index_dir: Path | None) -> None:
+    """Serve the index to AI agents over MCP (stdio): tools search, get, index, info."""
+    from m2vsearch.index.locate import locate_index
+
+    try:
+        from m2vsearch.integrations.mcp_server import serve
+    except ImportError as exc:
+        raise M2VSearchError(str(exc)) from None
+    serve(locate_index(index_dir)[0])  # nothing may reach stdout but protocol messages

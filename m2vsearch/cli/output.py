@@ -1,0 +1,115 @@
+"""Terminal output for the commands: progress, paths, sizes, indexing summaries."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from m2vsearch.index.types import printable
+from m2vsearch.index.update import IndexReport
+
+PROGRESS_EVERY_SECONDS = 10.0  # progress lines when stderr is not a terminal
+
+
+def progress(items: Iterable[Any], total: int, label: str) -> Iterable[Any]:
+    """A tqdm bar on a terminal (nothing otherwise)."""
+    from tqdm import tqdm
+
+    return tqdm(items, total=total, desc=label, unit="item", disable=None, file=sys.stderr, leave=False)
+
+
+def progress_lines(items: Iterable[Any], total: int, label: str) -> Iterable[Any]:
+    """A bar on a terminal; otherwise one line per item on stderr (for long runs logged to a file)."""
+    if sys.stderr.isatty():
+        yield from progress(items, total, label)
+        return
+    started = time.perf_counter()
+    for done, item in enumerate(items, 1):
+        yield item
+        elapsed = time.perf_counter() - started
+        left = elapsed / done * (total - done)
+        click.echo(f"{label}: {done}/{total} done, {elapsed:.0f}s elapsed, about {left:.0f}s left", err=True)
+
+
+class IndexingProgress:
+    """Files and chunks indexed so far: a bar on a terminal, else a line every 10 s on stderr."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+        self.label = ""
+        self.started = self.last_line = time.monotonic()
+
+    def __call__(self, label: str, files_done: int, files_total: int, chunks: int) -> None:
+        if self.quiet:
+            return
+        if label != self.label:
+            self.close()
+            self.label, self.started = label, time.monotonic()
+            self.last_line = self.started
+        if sys.stderr.isatty():
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=files_total, desc=label, unit="file", file=sys.stderr, leave=False)
+            self.bar.n = files_done
+            self.bar.set_postfix_str(f"{chunks} chunks", refresh=True)
+            return
+        now = time.monotonic()
+        if now - self.last_line >= PROGRESS_EVERY_SECONDS and files_total:
+            elapsed = now - self.started
+            left = elapsed / max(files_done, 1) * (files_total - files_done)
+            click.echo(f"{label}: {files_done}/{files_total} files, {chunks} chunks, {elapsed:.0f}s elapsed, "
+                       f"about {left:.0f}s left", err=True)  # fmt: skip
+            self.last_line = now
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def shown(path: str | None) -> str:
+    """A path relative to the working folder when it lies below it, printable."""
+    if path is None:
+        return "(text)"
+    try:
+        return printable(str(Path(path).relative_to(Path.cwd())))
+    except ValueError:
+        return printable(path)
+
+
+def size(count: float) -> str:
+    """Bytes with a unit (1.5 MB)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if count < 1000 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} TB"
+
+
+def print_report(root: str, report: IndexReport, verbose: bool) -> None:
+    """One summary line per indexed folder; skipped files as counts per reason (all with verbose)."""
+    click.echo(
+        f"{shown(root)}: {len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
+        f"{len(report.renamed)} renamed, {report.unchanged} unchanged, {len(report.skipped)} skipped; "
+        f"+{report.chunks_added}/-{report.chunks_removed} chunks in {report.seconds:.2f}s"
+    )
+    if verbose:
+        for path, reason in report.skipped:
+            click.echo(f"  skipped {shown(path)}: {reason}")
+    elif report.skipped:
+        counts = Counter(_reason_kind(reason) for _, reason in report.skipped)
+        parts = ", ".join(f"{count} {reason}" for reason, count in counts.most_common())
+        click.echo(f"  skipped: {parts} (--verbose lists them)")
+
+
+def _reason_kind(reason: str) -> str:
+    """A skip reason without its per-file details ("not UTF-8 (bad byte at offset 3)" -> "not UTF-8")."""
+    return reason.split(" (")[0]

@@ -1,0 +1,72 @@
+"""Hybrid fusion: dense and BM25 candidates on one documented score scale.
+
+    score = w * dense_part + (1 - w) * bm25_part, each part in [0, 1]
+
+- dense_part: the cosine calibrated to the model, 0 at or below the cosine that unrelated texts
+  reach (`unrelated`: the 90th percentile of random query-passage pairs) and 1 at or above that of a
+  strong match (`related`: the 90th percentile of matching pairs), linear between;
+- bm25_part: the BM25 score divided by the best BM25 score of the query's candidates (1 = the best
+  keyword match);
+- a query with no keyword match anywhere (only punctuation, unknown words, or words in over half
+  of the chunks, which FTS5 gives a near-zero weight) ranks by dense_part alone; hits scoring 0 (no keyword match and no cosine above `unrelated`) are dropped,
+  so a meaningless query returns nothing.
+
+The weight and calibration travel with the model (config.json "hybrid"), chosen for it by
+measurement on the development sets (`benchmarks/hybrid_weight.py`); models without them get the
+defaults below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_DENSE_WEIGHT = 0.3
+DEFAULT_UNRELATED = 0.15
+DEFAULT_RELATED = 0.75
+MIN_BM25 = 1e-3  # FTS5 floors the IDF of words in over half the chunks at 1e-6: no real match
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How hybrid search mixes dense and BM25 scores (see the module docstring)."""
+
+    dense_weight: float = DEFAULT_DENSE_WEIGHT
+    unrelated: float = DEFAULT_UNRELATED
+    related: float = DEFAULT_RELATED
+
+    @classmethod
+    def from_config(cls, config: Any) -> Fusion:
+        """The model config's "hybrid" section, or the defaults for what it lacks or gets wrong."""
+        section = config.get("hybrid") if isinstance(config, dict) else None
+        if not isinstance(section, dict):
+            return cls()
+        values = {}
+        for key in ("dense_weight", "unrelated", "related"):
+            value = section.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                values[key] = float(value)
+        fusion = cls(**values)
+        if not 0 <= fusion.dense_weight <= 1 or fusion.related <= fusion.unrelated:
+            return cls()
+        return fusion
+
+    def dense_part(self, cosine: float) -> float:
+        return min(1.0, max(0.0, (cosine - self.unrelated) / (self.related - self.unrelated)))
+
+    def fuse(self, dense: dict[int, float], sparse: dict[int, float]) -> dict[int, float]:
+        """Hybrid scores of the union of both candidate lists; hits scoring 0 are left out."""
+        dense_parts = {key: self.dense_part(cos) for key, cos in dense.items()}
+        sparse = {key: value for key, value in sparse.items() if value > MIN_BM25}
+        top = max(sparse.values(), default=0.0)
+        if top <= 0:
+            return {key: value for key, value in dense_parts.items() if value > 0}
+        weight = self.dense_weight
+        fused = {
+            key: weight * dense_parts.get(key, 0.0) + (1 - weight) * sparse.get(key, 0.0) / top
+            for key in dense_parts.keys() | sparse.keys()
+        }
+        return {key: value for key, value in fused.items() if value > 0}
+
+    def to_config(self) -> dict[str, float]:
+        return {"dense_weight": self.dense_weight, "unrelated": self.unrelated, "related": self.related}

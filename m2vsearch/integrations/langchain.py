@@ -1,0 +1,124 @@
+"""LangChain adapters (`pip install 'm2vsearch[langchain]'`): a VectorStore over an m2vsearch
+index and a Retriever that exposes the search mode.
+
+    from m2vsearch.integrations.langchain import M2VSearchVectorStore
+    store = M2VSearchVectorStore.from_texts(["a note", "another"], index_path="my-index")
+    docs = store.as_retriever(search_kwargs={"k": 3, "mode": "hybrid"}).invoke("note")
+
+The index embeds texts with its own static model, so no `Embeddings` object is needed (one passed
+to `from_texts` is ignored). Documents carry the chunk's path, line range, score and metadata; ids
+are the index's chunk ids, or the ids you pass (kept in metadata as `doc_id`). Filters: a path glob
+(str) or a dict of metadata values (a list means any of; the key "path" is a glob).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+try:
+    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_core.vectorstores import VectorStore
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("the LangChain adapter needs the langchain extra: pip install 'm2vsearch[langchain]'") from exc
+
+from pydantic import field_validator
+
+from m2vsearch.index.index import Index
+from m2vsearch.index.types import MODES, Hit
+from m2vsearch.integrations.common import Filter, as_index, hit_metadata, search
+
+__all__ = ["M2VSearchRetriever", "M2VSearchVectorStore"]
+
+
+def _document(hit: Hit) -> Document:
+    metadata = hit_metadata(hit)
+    return Document(id=str(metadata.get("doc_id", hit.id)), page_content=hit.text, metadata=metadata)
+
+
+class M2VSearchVectorStore(VectorStore):
+    """A LangChain VectorStore backed by an m2vsearch index (hybrid, dense or BM25 search)."""
+
+    def __init__(self, index: Index | str | Path, mode: str = "hybrid", **create_options: Any) -> None:
+        self.index = as_index(index, create=True, **create_options)
+        self.mode = mode
+
+    @property
+    def embeddings(self) -> Embeddings | None:
+        return None  # the index embeds with its own model
+
+    def add_texts(self, texts: Iterable[str], metadatas: list[dict[str, Any]] | None = None, *,
+                  ids: list[str] | None = None, **kwargs: Any) -> list[str]:  # fmt: skip
+        texts = list(texts)
+        metadatas = [dict(m) for m in metadatas] if metadatas else [{} for _ in texts]
+        if ids is not None:
+            if len(ids) != len(texts):
+                raise ValueError(f"{len(texts)} texts but {len(ids)} ids")
+            for metadata, doc_id in zip(metadatas, ids):
+                metadata["doc_id"] = str(doc_id)
+        chunk_ids = self.index.add_texts(texts, metadatas)
+        return [str(doc_id) for doc_id in ids] if ids is not None else [str(i) for i in chunk_ids]
+
+    def _chunk_ids(self, ids: Sequence[str]) -> list[int]:
+        """Chunk ids for document ids: chunk ids themselves, or `doc_id` metadata values."""
+        wanted = [str(i) for i in ids]
+        found = self.index.chunks_with_metadata("doc_id", wanted)
+        return found + [int(i) for i in wanted if i.isdigit() and not found]
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        if ids is None:
+            raise ValueError("pass the ids to delete (deleting everything is not supported; remove the index folder)")
+        return self.index.delete(self._chunk_ids(ids)) > 0
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        chunks = self.index.get_chunks(self._chunk_ids(ids))
+        return [_document(hit) for hit in chunks]
+
+    def similarity_search_with_score(self, query: str, k: int = 4, filter: Filter = None, mode: str | None = None,
+                                     **kwargs: Any) -> list[tuple[Document, float]]:  # fmt: skip
+        return [(_document(hit), hit.score) for hit in search(self.index, query, k, mode or self.mode, filter)]
+
+    def similarity_search(self, query: str, k: int = 4, filter: Filter = None, mode: str | None = None,
+                          **kwargs: Any) -> list[Document]:  # fmt: skip
+        return [doc for doc, _ in self.similarity_search_with_score(query, k, filter, mode)]
+
+    def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        return lambda score: max(0.0, min(1.0, score))  # hybrid scores are in [0, 1]; cosines clipped
+
+    @classmethod
+    def from_texts(cls, texts: list[str], embedding: Embeddings | None = None,
+                   metadatas: list[dict[str, Any]] | None = None, *, ids: list[str] | None = None,
+                   index_path: str | Path = "indexes/langchain", mode: str = "hybrid", **kwargs: Any,
+                   ) -> M2VSearchVectorStore:  # fmt: skip
+        """A store at `index_path` (created if needed; `model=`, `dims=` for a new one) with the texts."""
+        store = cls(index_path, mode=mode, **kwargs)
+        store.add_texts(texts, metadatas, ids=ids)
+        return store
+
+
+class M2VSearchRetriever(BaseRetriever):
+    """A LangChain retriever over an m2vsearch index: `k`, `mode` (hybrid, dense, bm25), `filter`."""
+
+    index: Any  # an Index, or the folder of one (opened once)
+    k: int = 4
+    mode: str = "hybrid"
+    filter: Any = None
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _open(cls, value: Any) -> Index:
+        return as_index(value)
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        return value
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [_document(hit) for hit in search(self.index, query, self.k, self.mode, self.filter)]

@@ -1,0 +1,173 @@
+"""An MCP server over an m2vsearch index (`pip install 'm2vsearch[mcp]'`; `m2vsearch mcp`).
+
+Tools, over stdio with the official `mcp` SDK:
+- `search(query, k, mode, filter)`: hits with chunk id, score, path, line range and text;
+- `get(chunk_id)` or `get(path, start_line, end_line)`: a chunk, or lines of an indexed file
+  (only files the index holds, read from disk as they are now);
+- `index()`: refresh the folders the index knows (incremental, like `m2vsearch index`);
+- `info()`: model, dims, counts, sizes, folders.
+The index is opened on first use, so the server starts even before an index exists. Nothing is
+printed to stdout except protocol messages.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+try:
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+    from mcp.types import ToolAnnotations
+    from pydantic import BaseModel
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("the MCP server needs the mcp extra: pip install 'm2vsearch[mcp]'") from exc
+
+from m2vsearch.errors import M2VSearchError
+from m2vsearch.index.index import Index
+from m2vsearch.index.types import printable
+
+MAX_LINES = 2000  # `get` returns at most this many lines of a file
+_Tool = TypeVar("_Tool", bound=Callable[..., Any])
+
+
+def _user_errors(function: _Tool) -> _Tool:
+    """m2vsearch's one-line errors reach the client as tool errors with their message."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except M2VSearchError as exc:
+            raise ToolError(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class SearchHit(BaseModel):
+    id: int
+    score: float
+    path: str | None
+    start_line: int | None
+    end_line: int | None
+    text: str
+
+
+class SearchResult(BaseModel):
+    query: str
+    mode: str
+    hits: list[SearchHit]
+
+
+class GetResult(BaseModel):
+    path: str | None
+    start_line: int | None
+    end_line: int | None
+    text: str
+    chunk_id: int | None = None
+    total_lines: int | None = None
+
+
+class IndexResult(BaseModel):
+    folders: list[str]
+    added: int
+    changed: int
+    removed: int
+    renamed: int
+    unchanged: int
+    skipped: int
+    chunks_added: int
+    chunks_removed: int
+
+
+def build_server(index_dir: Path) -> MCPServer:
+    """An MCPServer whose tools search, read and refresh the index at `index_dir`."""
+    server: MCPServer = MCPServer("m2vsearch", instructions=(
+        "Local semantic + keyword search over the user's indexed files. Use `search` to find passages "
+        "(cite path:start_line-end_line), `get` to read more of a file or a chunk, `index` to pick up edits."
+    ), log_level="WARNING")  # fmt: skip
+    opened: dict[str, Index] = {}
+
+    def index() -> Index:
+        if "index" not in opened:
+            opened["index"] = Index.open(index_dir)
+        return opened["index"]
+
+    @server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+    @_user_errors
+    def search(query: str, k: int = 10, mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
+               filter: str | None = None) -> SearchResult:  # fmt: skip
+        """Search the indexed files. mode: hybrid (default: meaning and keywords), dense (meaning),
+        bm25 (keywords). filter: a path glob, e.g. 'notes/*' or '*.md'."""
+        hits = index().search(query, k=max(1, min(k, 100)), mode=mode, filter=filter)
+        return SearchResult(query=query, mode=mode, hits=[
+            SearchHit(id=h.id, score=h.score, path=h.path, start_line=h.start_line, end_line=h.end_line, text=h.text)
+            for h in hits
+        ])  # fmt: skip
+
+    @server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+    @_user_errors
+    def get(chunk_id: int | None = None, path: str | None = None, start_line: int | None = None,
+            end_line: int | None = None) -> GetResult:  # fmt: skip
+        """Read a chunk by id, or lines start_line..end_line (1-based, inclusive) of an indexed file."""
+        if chunk_id is not None:
+            found = index().get_chunks([chunk_id])
+            if not found:
+                raise M2VSearchError(f"no chunk {chunk_id} in the index")
+            hit = found[0]
+            return GetResult(path=hit.path, start_line=hit.start_line, end_line=hit.end_line, text=hit.text, chunk_id=hit.id)
+        if path is None:
+            raise M2VSearchError("give chunk_id, or path with optional start_line and end_line")
+        return _read_lines(index(), path, start_line, end_line)
+
+    @_user_errors
+    def index_folders() -> IndexResult:
+        """Bring the index up to date with the folders it knows (only changed files are read)."""
+        from m2vsearch.index.manage import run_index
+
+        run = run_index(index_dir, [], None, None, (), (), None, False)
+        reports = [report for _, report in run.reports]
+        return IndexResult(
+            folders=[printable(root) for root, _ in run.reports],
+            added=sum(len(r.added) for r in reports), changed=sum(len(r.changed) for r in reports),
+            removed=sum(len(r.removed) for r in reports), renamed=sum(len(r.renamed) for r in reports),
+            unchanged=sum(r.unchanged for r in reports), skipped=sum(len(r.skipped) for r in reports),
+            chunks_added=sum(r.chunks_added for r in reports), chunks_removed=sum(r.chunks_removed for r in reports),
+        )  # fmt: skip
+
+    server.tool(name="index", annotations=ToolAnnotations(destructiveHint=False, idempotentHint=True))(index_folders)
+
+    @server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+    @_user_errors
+    def info() -> dict[str, Any]:
+        """The index: model, dims, files, chunks, bytes, folders, when it was updated."""
+        return index().info()
+
+    return server
+
+
+def _read_lines(index: Index, path: str, start_line: int | None, end_line: int | None) -> GetResult:
+    """Lines of a file the index holds (resolved as the index stores paths)."""
+    wanted = str(Path(path).expanduser().resolve()) if Path(path).is_absolute() else path
+    known = index.file_paths(wanted)
+    if not known:
+        raise M2VSearchError(f"{path} is not a file in the index (search first; paths are as hits show them)")
+    if len(known) > 1:
+        raise M2VSearchError(f"{path} matches {len(known)} indexed files; give more of the path")
+    from m2vsearch.ingest.readers import Skip, read_document
+
+    try:
+        lines = read_document(Path(known[0])).text.split("\n")
+    except Skip as skip:
+        raise M2VSearchError(f"cannot read {known[0]}: {skip}") from None
+    first = max(1, start_line or 1)
+    last = min(len(lines), end_line or len(lines), first + MAX_LINES - 1)
+    return GetResult(path=known[0], start_line=first, end_line=last, text="\n".join(lines[first - 1 : last]),
+                     total_lines=len(lines))  # fmt: skip
+
+
+def serve(index_dir: Path) -> None:
+    """Run the server over stdio until the client disconnects."""
+    build_server(index_dir).run("stdio")

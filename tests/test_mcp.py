@@ -1,0 +1,67 @@
+"""The MCP server end to end: a real client session from the `mcp` SDK launches `m2vsearch mcp`
+as a subprocess over stdio (skipped without the extra)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("mcp", reason="the mcp extra is not installed (pip install 'm2vsearch[mcp]')")
+
+import anyio  # noqa: E402
+from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
+
+from reliability import cli, make_docs  # noqa: E402
+
+
+async def _session(index: Path, calls: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[Any]]:
+    params = StdioServerParameters(command=sys.executable, args=["-m", "m2vsearch.cli", "mcp", "--index", str(index)],
+                                   env={"PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            tools = sorted(tool.name for tool in (await session.list_tools()).tools)
+            results = [await session.call_tool(name, arguments) for name, arguments in calls]
+    return tools, results
+
+
+def test_mcp_tools_through_a_real_client_session(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path / "docs", 5)
+    (docs / "volcano.md").write_text("# Volcano\n\nMagma rises and erupts from the crater.\nAsh falls.\n")
+    index = tmp_path / "X"
+    assert cli("index", str(docs), "--index", str(index)).returncode == 0
+    (docs / "glacier.md").write_text("# Glacier\n\nIce flows slowly down the valley.\n")
+    calls = [
+        ("search", {"query": "magma erupting crater", "k": 2}),
+        ("get", {"path": "volcano.md", "start_line": 3, "end_line": 4}),
+        ("search", {"query": "ice valley", "k": 1, "mode": "bm25"}),
+        ("index", {}),
+        ("search", {"query": "ice valley", "k": 1, "mode": "bm25"}),
+        ("info", {}),
+        ("get", {"path": "/etc/passwd"}),
+        ("search", {"query": "x", "mode": "fuzzy"}),
+    ]
+    tools, results = anyio.run(_session, index, calls)
+    assert tools == ["get", "index", "info", "search"]
+    found, lines, before, refreshed, after, info, outside, bad_mode = results
+    hits = found.structured_content["hits"]
+    assert hits[0]["path"].endswith("volcano.md") and hits[0]["start_line"] == 1 and "Magma" in hits[0]["text"]
+    assert lines.structured_content["text"] == "Magma rises and erupts from the crater.\nAsh falls."
+    chunk = anyio.run(_session, index, [("get", {"chunk_id": hits[0]["id"]})])[1][0]
+    assert chunk.structured_content["text"] == hits[0]["text"]
+    assert before.structured_content["hits"] == []
+    assert refreshed.structured_content["added"] == 1 and refreshed.structured_content["unchanged"] == 6
+    assert after.structured_content["hits"][0]["path"].endswith("glacier.md")
+    assert info.structured_content["files"] == 7 and json.loads(info.content[0].text)["chunks"] == 7
+    assert outside.is_error and "not a file in the index" in outside.content[0].text
+    assert bad_mode.is_error
+
+
+def test_mcp_server_without_an_index_reports_it_as_a_tool_error(tmp_path: Path) -> None:
+    _, (result,) = anyio.run(_session, tmp_path / "none", [("search", {"query": "anything"})])
+    assert result.is_error and "no index at" in result.content[0].text
