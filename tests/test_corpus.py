@@ -95,6 +95,18 @@ def test_featurise_resumes_and_refuses_another_text_list(tiny_teacher: Path, tmp
         load_cache(tmp_path / "nothing")
 
 
+def test_featurise_first_shards_and_load_a_prefix(tiny_teacher: Path, tmp_path: Path) -> None:
+    teacher = Teacher(tiny_teacher, max_length=32, bf16=False)
+    texts = make_texts(25)
+    cache = tmp_path / "cache"
+    assert featurise(teacher, texts, cache, shard_size=10, first=12) == 2  # shards 0 and 1 hold texts 0..19
+    prefix, vectors, _ = load_cache(cache, limit=15)
+    assert prefix == texts[:15] and len(vectors) == 15
+    with pytest.raises(ModelError, match="not finished"):
+        load_cache(cache, limit=21)
+    assert featurise(teacher, texts, cache, shard_size=10) == 1  # the rest, later
+
+
 def test_projection_orders_by_variance_and_alignment_is_exact() -> None:
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((500, 6)) * np.array([1.0, 5.0, 0.1, 3.0, 0.5, 2.0])
@@ -161,6 +173,16 @@ def test_featurise_and_train_commands_export_a_model_that_round_trips(tiny_teach
     assert result.exit_code == 0, result.output
     assert "3 shard(s) embedded" in result.output
     assert "3/3 done" in result.output  # progress lines on stderr when it is not a terminal
+    held = write_jsonl(tmp_path / "held.jsonl", [{"text": t} for t in make_texts(300)[:40]])
+    result = runner.invoke(
+        cli, ["train", str(pairs_file), "--featurised", str(tmp_path / "cache"), "--model", str(tmp_path / "base"),
+              "--out", str(tmp_path / "prefix"), "--batch-size", "50", "--dims", "16,32", "--dtype", "float32",
+              "--texts", "200", "--exclude-texts", str(held)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    cached = [json.loads(line)["text"] for line in (tmp_path / "cache" / "texts.jsonl").open()][:200]
+    kept = [t for t in cached if t not in set(make_texts(300)[:40])]
+    assert f"trained on {len(kept)} featurised texts" in result.output and len(kept) < 200
     result = runner.invoke(
         cli, ["train", str(pairs_file), "--featurised", str(tmp_path / "cache"), "--model", str(tmp_path / "base"),
               "--out", str(tmp_path / "out"), "--batch-size", "50", "--dims", "16,32", "--dtype", "float32"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -22,7 +23,7 @@ def _index_folder(given: Path | None) -> Path:
 
     folder, above = locate_index(given)
     if above:
-        click.echo(f"(index: {shown(str(folder))})", err=True)
+        click.echo(f"(index: {os.path.relpath(folder)})", err=True)
     return folder
 
 

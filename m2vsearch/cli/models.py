@@ -72,12 +72,17 @@ def distill(
 @click.option("--limit", type=click.IntRange(1), help="At most this many pairs from each file.")
 @click.option("--pair-weight", default=1.0, show_default=True, type=click.FloatRange(min=0),
               help="Weight of the pair loss next to the corpus loss (with --featurised).")
+@click.option("--texts", "text_limit", type=click.IntRange(2),
+              help="Use the first N texts of the featurised cache (its later shards may still be embedding).")
+@click.option("--exclude-texts", "exclude_files", multiple=True, type=click.Path(path_type=Path),
+              help="Leave out of the corpus every text of this JSONL file (e.g. held-out pairs); repeatable.")
 @click.option("--align/--no-align", default=True, show_default=True,
               help="Map the table into the teacher's whitened PCA space by least squares first (with --featurised).")
 @click.option("--dtype", default="int8", show_default=True, type=click.Choice(STORAGE_DTYPES))
 def train(
     pairs: tuple[Path, ...], cache: Path | None, model: str, out_dir: Path, epochs: int, batch_size: int, lr: float | None,
-    dims: str, limit: int | None, pair_weight: float, align: bool, dtype: str,
+    dims: str, limit: int | None, pair_weight: float, text_limit: int | None, exclude_files: tuple[Path, ...],
+    align: bool, dtype: str,
 ) -> None:  # fmt: skip
     """Train a static model for retrieval: on (query, positive) PAIRS files (pairs.jsonl), and/or by
     distilling the teacher's embeddings of a featurised corpus (--featurised)."""
@@ -106,7 +111,11 @@ def train(
     else:
         from m2vsearch.model import corpus, featurise
 
-        texts, vectors, _ = featurise.load_cache(cache, complete_only=True)
+        texts, vectors, _ = featurise.load_cache(cache, complete_only=text_limit is None, limit=text_limit)
+        if exclude_files:
+            excluded = set(featurise.read_texts(list(exclude_files)))
+            keep = [i for i, text in enumerate(texts) if text not in excluded]
+            texts, vectors = [texts[i] for i in keep], vectors[keep]
         trained, losses = corpus.train_corpus(
             base, texts, vectors, rows, epochs=epochs, batch_size=batch_size, learning_rate=lr, dims=dim_list,
             pair_weight=pair_weight, align=align, progress=progress,
@@ -151,9 +160,10 @@ def calibrate(model_dir: Path, pairs: tuple[Path, ...], dense_weight: float | No
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
 @click.option("--bf16/--no-bf16", default=True, show_default=True, help="bfloat16 autocast (about 2x on CPU).")
 @click.option("--device", default="auto", show_default=True, help="torch device: auto (a GPU if torch sees one), cpu, cuda.")
+@click.option("--first", type=click.IntRange(1), help="Embed only the shards holding the first N texts (the cache stays resumable).")
 def featurise(
     teacher: Path, files: tuple[Path, ...], cache: Path, limit: int | None, max_length: int | None,
-    shard_size: int, batch_size: int, bf16: bool, device: str,
+    shard_size: int, batch_size: int, bf16: bool, device: str, first: int | None,
 ) -> None:  # fmt: skip
     """Embed the texts of JSONL FILES with a local TEACHER into a resumable cache for `train --featurised`."""
     try:
@@ -168,7 +178,7 @@ def featurise(
     except (RuntimeError, AssertionError) as exc:  # e.g. --device cuda without a GPU
         raise M2VSearchError(f"cannot load the teacher on {device}: {str(exc).splitlines()[0]}") from None
     written = featurising.featurise(
-        encoder, texts, cache, [str(f) for f in files], shard_size, batch_size, progress=progress_lines
+        encoder, texts, cache, [str(f) for f in files], shard_size, batch_size, progress=progress_lines, first=first
     )
     click.echo(
         f"{len(texts)} texts; {written} shard(s) embedded in {time.perf_counter() - started:.1f}s; cache {cache}"

@@ -214,9 +214,9 @@ def index_path(
                 pending = _Pending(index, tx)
                 finished = True
                 for number, path in queue:
+                    _update_file(index, tx, pending, path, known.get(path.as_posix()), gone, gone_by_hash, report, stamp)
                     if progress is not None:
                         progress(number, len(files), report.chunks_added + pending.size)
-                    _update_file(index, tx, pending, path, known.get(path.as_posix()), gone, gone_by_hash, report, stamp)
                     if pending.size + len(tx.removed) >= limit:
                         finished = False
                         break

@@ -54,10 +54,15 @@ class Projection:
 class TokenBatches:
     """Token ids of many texts, flat, for fast EmbeddingBag batches."""
 
-    def __init__(self, model: StaticModel, texts: Sequence[str]) -> None:
-        ids = model.tokenize(texts)
-        lengths = np.array([len(row) for row in ids], dtype=np.int64)
-        self.flat = np.fromiter((t for row in ids for t in row), dtype=np.int64, count=int(lengths.sum()))
+    def __init__(self, model: StaticModel, texts: Sequence[str], chunk: int = 20_000) -> None:
+        flats, counts = [], []
+        for start in range(0, len(texts), chunk):  # a chunk at a time: Encoding objects are large
+            ids = model.tokenize(texts[start : start + chunk])
+            lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+            flats.append(np.fromiter((t for row in ids for t in row), dtype=np.int32, count=int(lengths.sum())))
+            counts.append(lengths)
+        lengths = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
+        self.flat = np.concatenate(flats).astype(np.int64) if flats else np.zeros(0, dtype=np.int64)
         self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         self.lengths = lengths
 
@@ -69,12 +74,18 @@ class TokenBatches:
         return flat, offsets, lengths
 
 
-def mean_pooled(model: StaticModel, batches: TokenBatches, rows: np.ndarray) -> np.ndarray:
-    """Un-normalised mean of each row's token vectors (zero for a text with no known token)."""
-    flat, offsets, lengths = batches.batch(rows)
-    sums = np.add.reduceat(model.table[flat], offsets, axis=0) if len(flat) else np.zeros((len(rows), model.dim))
-    sums[lengths == 0] = 0.0
-    return (sums / np.maximum(lengths, 1)[:, None]).astype(np.float32)
+def mean_pooled(model: StaticModel, batches: TokenBatches, rows: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """Un-normalised mean of each row's token vectors (zero for a text with no known token); a
+    chunk of rows at a time, so memory does not grow with the corpus."""
+    out = np.zeros((len(rows), model.dim), dtype=np.float32)
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        flat, offsets, lengths = batches.batch(part)
+        filled = lengths > 0  # empty rows own no tokens: reduce over the others, keep zeros
+        if filled.any():
+            sums = np.add.reduceat(model.table[flat], offsets[filled], axis=0)
+            out[start + np.flatnonzero(filled)] = sums / lengths[filled][:, None]
+    return out
 
 
 def aligned_table(model: StaticModel, batches: TokenBatches, targets: np.ndarray, ridge: float = 1e-3) -> np.ndarray:

@@ -158,8 +158,10 @@ def featurise(
     shard_size: int = 10_000,
     batch_size: int = 64,
     progress: Progress = no_progress,
+    first: int | None = None,
 ) -> int:
-    """Embed `texts` into `cache`, resuming where a previous run stopped; shards written this run."""
+    """Embed `texts` into `cache`, resuming where a previous run stopped; shards written this run.
+    `first`: only the shards that hold the first `first` texts (a later run can add the rest)."""
     text_digest = hashlib.blake2b("\n".join(texts).encode("utf-8"), digest_size=16).hexdigest()
     manifest = {**teacher.describe(), "count": len(texts), "shard_size": shard_size,
                 "texts_blake2b": text_digest, "sources": list(sources), "dtype": "float16"}  # fmt: skip
@@ -174,27 +176,31 @@ def featurise(
         body = "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts).encode("utf-8")
         _write_atomic(cache / TEXTS, lambda handle: handle.write(body))
         _write_atomic(manifest_file, lambda handle: handle.write(json.dumps(manifest, indent=2).encode()))
-    shards = [s for s in range(-(-len(texts) // shard_size)) if not _shard_path(cache, s).is_file()]
+    needed = len(texts) if first is None else min(first, len(texts))
+    shards = [s for s in range(-(-needed // shard_size)) if not _shard_path(cache, s).is_file()]
     for shard in progress(shards, len(shards), f"featurising with {teacher.folder.name}"):
         vectors = teacher.encode(texts[shard * shard_size : (shard + 1) * shard_size], batch_size)
         _write_atomic(_shard_path(cache, shard), lambda handle: np.save(handle, vectors.astype(np.float16)))
     return len(shards)
 
 
-def load_cache(cache: Path, complete_only: bool = False) -> tuple[list[str], np.ndarray, dict[str, object]]:
-    """Texts and float32 teacher vectors of every finished shard (all shards if complete_only)."""
+def load_cache(cache: Path, complete_only: bool = False, limit: int | None = None) -> tuple[list[str], np.ndarray, dict[str, object]]:
+    """Texts and float32 teacher vectors of every finished shard (all shards if complete_only; the
+    first `limit` texts, in cache order, when a limit is given: a deterministic part of a cache
+    whose later shards are still being embedded)."""
     manifest_file = cache / MANIFEST
     if not manifest_file.is_file():
         raise ModelError(f"no featurised cache at {cache} (run m2vsearch featurise first)")
     manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
     shard_size, count = int(manifest["shard_size"]), int(manifest["count"])
+    wanted = count if limit is None else min(limit, count)
     texts = [row["text"] for _, row in read_jsonl(cache / TEXTS, ModelError, f"{cache} has no {TEXTS}")]
     kept_texts: list[str] = []
     blocks: list[np.ndarray] = []
-    for shard in range(-(-count // shard_size)):
+    for shard in range(-(-wanted // shard_size)):
         path = _shard_path(cache, shard)
         if not path.is_file():
-            if complete_only:
+            if complete_only or limit is not None:
                 raise ModelError(f"{cache} is not finished ({path.name} missing); run featurise again")
             continue
         block = np.load(path, allow_pickle=False).astype(np.float32)
@@ -205,5 +211,6 @@ def load_cache(cache: Path, complete_only: bool = False) -> tuple[list[str], np.
         blocks.append(block)
     if not blocks:
         raise ModelError(f"{cache} has no finished shard yet")
+    if limit is not None:
+        return kept_texts[:wanted], np.concatenate(blocks)[:wanted], manifest
     return kept_texts, np.concatenate(blocks), manifest
-

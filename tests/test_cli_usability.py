@@ -1,0 +1,128 @@
+"""New-user rough edges: index found from a subfolder, quiet and verbose runs, progress when not a
+terminal, remembered patterns that can be listed and forgotten, sizes with units, grouped help,
+and --watch keeping the index current (real processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from reliability import CLI, cli, consistent, make_docs
+
+
+def test_query_from_a_subfolder_finds_the_nearest_index(tmp_path: Path) -> None:
+    project = make_docs(tmp_path / "project", 3)
+    (project / "sub" / "deeper").mkdir(parents=True)
+    assert cli("index", ".", cwd=project).returncode == 0
+    result = cli("query", "rivers bread", "--json", cwd=project / "sub" / "deeper")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["index"] == str((project / "indexes" / "default").resolve())
+    assert "(index: ../../indexes/default)" in result.stderr
+    info = cli("info", cwd=project / "sub")
+    assert f"index: {(project / 'indexes' / 'default').resolve()}" in info.stdout
+    assert " KB" in next(line for line in info.stdout.splitlines() if line.startswith("bytes:"))
+    alone = tmp_path / "elsewhere"
+    alone.mkdir()
+    assert "no index at" in cli("query", "x", cwd=alone).stderr
+
+
+def test_skipped_files_are_counted_and_listed_on_request(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path / "docs", 2)
+    for i in range(3):
+        (docs / f"blob{i}.bin").write_bytes(b"\x00\x01")
+    (docs / "latin.txt").write_bytes("caf\xe9".encode("latin-1"))
+    plain = cli("index", str(docs), "--index", str(tmp_path / "X"))
+    assert "skipped: 3 binary file, 1 not UTF-8 (--verbose lists them)" in plain.stdout
+    assert "blob0.bin" not in plain.stdout
+    verbose = cli("index", str(docs), "--index", str(tmp_path / "Y"), "--verbose")
+    assert sum("skipped" in line and "blob" in line for line in verbose.stdout.splitlines()) == 3
+    quiet = cli("index", str(docs), "--index", str(tmp_path / "Z"), "--quiet")
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+
+
+def test_progress_lines_when_not_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from m2vsearch.cli import output
+
+    monkeypatch.setattr(output, "PROGRESS_EVERY_SECONDS", 0.0)
+    from click.testing import CliRunner
+
+    from m2vsearch.cli import cli as group
+
+    docs = make_docs(tmp_path / "docs", 30)
+    result = CliRunner().invoke(group, ["index", str(docs), "--index", str(tmp_path / "X")])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if "files," in line]
+    assert lines and "30/30 files, 30 chunks" in lines[-1] and "s left" in lines[-1]
+
+
+def test_include_and_exclude_are_remembered_listed_and_forgotten(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path / "docs", 3)
+    (docs / "notes.txt").write_text("plain text notes about rivers\n")
+    (docs / "drafts").mkdir()
+    (docs / "drafts" / "d.md").write_text("# Draft\n\nA draft about bread.\n")
+    folder = str(tmp_path / "X")
+    first = cli("index", str(docs), "--index", folder, "--include", "*.md", "--exclude", "drafts/")
+    assert "3 added" in first.stdout, first.stdout  # doc0-2.md: not notes.txt, not drafts/
+    listed = cli("patterns", "--index", folder)
+    assert listed.stdout.splitlines() == ["include *.md", "exclude drafts/"]
+    refresh = cli("index", "--index", folder)  # the patterns still apply
+    assert "0 added" in refresh.stdout and "3 unchanged" in refresh.stdout
+    assert cli("patterns", "--index", folder, "--forget", "drafts/").returncode == 0
+    assert "1 added" in cli("index", "--index", folder).stdout  # drafts/d.md
+    assert cli("patterns", "--index", folder, "--forget", "*.md").returncode == 0
+    assert "1 added" in cli("index", "--index", folder).stdout  # notes.txt
+    assert cli("patterns", "--index", folder).stdout == ""
+    assert "does not remember" in cli("patterns", "--index", folder, "--forget", "nope").stderr
+
+
+def test_help_groups_everyday_commands_apart() -> None:
+    text = cli("--help").stdout
+    search, models = text.index("Search your files:"), text.index("Build and measure models:")
+    assert search < text.index("\n  index ") < text.index("\n  query ") < models < text.index("\n  distill ")
+    assert "How many hits to show" in cli("query", "--help").stdout
+
+
+def wait_for(condition: object, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def bm25_paths(folder: Path, query: str) -> list[str]:
+    result = cli("query", query, "--index", str(folder), "--mode", "bm25", "--json")
+    return [Path(hit["path"]).name for hit in json.loads(result.stdout)["hits"]] if result.returncode == 0 else []
+
+
+def test_watch_follows_edits_adds_renames_and_deletes(tmp_path: Path) -> None:
+    pytest.importorskip("watchfiles", reason="the watch extra is not installed (pip install 'm2vsearch[watch]')")
+    docs = make_docs(tmp_path / "docs", 3)
+    folder = tmp_path / "X"
+    proc = subprocess.Popen([*CLI, "index", str(docs), "--index", str(folder), "--watch"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert wait_for(lambda: bm25_paths(folder, "rivers") != [])
+        time.sleep(1.0)  # the watcher is set up after the first run
+        (docs / "volcano.md").write_text("# Volcano\n\nMagma erupts.\n")
+        assert wait_for(lambda: bm25_paths(folder, "magma") == ["volcano.md"])
+        (docs / "volcano.md").write_text("# Volcano\n\nLava flows.\n")
+        assert wait_for(lambda: bm25_paths(folder, "lava") == ["volcano.md"] and bm25_paths(folder, "magma") == [])
+        (docs / "volcano.md").rename(docs / "crater.md")
+        assert wait_for(lambda: bm25_paths(folder, "lava") == ["crater.md"])
+        (docs / "crater.md").unlink()
+        assert wait_for(lambda: bm25_paths(folder, "lava") == [])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert len(consistent(folder)) == 3
