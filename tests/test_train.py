@@ -86,3 +86,27 @@ def test_read_pairs_errors(tmp_path: Path) -> None:
         read_pairs([beir / "pairs.jsonl"])
     with pytest.raises(ModelError, match="no pairs file"):
         read_pairs([tmp_path / "missing.jsonl"])
+
+
+def test_soup_is_the_weighted_mean_of_tables_and_an_ensemble_of_encodings(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from m2vsearch.cli import cli
+    from m2vsearch.model.soup import soup
+
+    a, b = random_model(dim=16, seed=1), random_model(dim=16, seed=2)
+    mixed = soup([a, b], [3, 1])
+    np.testing.assert_allclose(mixed.table, 0.75 * a.table + 0.25 * b.table, rtol=1e-5, atol=1e-6)
+    texts = ["search engine index", "cat dog water"]
+    pooled = 0.75 * a._pooler.pool(texts) + 0.25 * b._pooler.pool(texts)
+    np.testing.assert_allclose(mixed.encode(texts), pooled / np.linalg.norm(pooled, axis=1, keepdims=True), atol=1e-6)
+    assert mixed.config["trained"][-1]["weights"] == [0.75, 0.25]
+    with pytest.raises(ModelError, match="another vocabulary or dims"):
+        soup([a, random_model(dim=8)])
+    with pytest.raises(ModelError, match="at least two"):
+        soup([a])
+    a.save_pretrained(tmp_path / "a", dtype="float32")
+    b.save_pretrained(tmp_path / "b", dtype="float32")
+    result = CliRunner().invoke(cli, ["soup", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c"), "--dtype", "float32"])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(StaticModel.from_pretrained(tmp_path / "c").table, 0.5 * (a.table + b.table), rtol=1e-5, atol=1e-6)

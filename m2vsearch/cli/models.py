@@ -130,6 +130,25 @@ def train(
 
 
 @cli.command(section="models")
+@click.argument("models", nargs=-1, required=True)
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder to write.")
+@click.option("--weights", help="Comma-separated weight per model (default: equal).")
+@click.option("--dtype", default="int8", show_default=True, type=click.Choice(STORAGE_DTYPES))
+def soup(models: tuple[str, ...], out_dir: Path, weights: str | None, dtype: str) -> None:
+    """Average static MODELS (same tokenizer and dims) into one: an ensemble at no query cost."""
+    from m2vsearch.model.soup import soup as make_soup
+    from m2vsearch.model.static import StaticModel
+
+    try:
+        weight_list = [float(w) for w in weights.split(",")] if weights else None
+    except ValueError:
+        raise click.BadParameter(f"--weights takes comma-separated numbers, got {weights!r}") from None
+    merged = make_soup([StaticModel.from_pretrained(m) for m in models], weight_list)
+    merged.save_pretrained(out_dir, dtype=dtype)  # type: ignore[arg-type]
+    click.echo(f"averaged {len(models)} models into {out_dir}")
+
+
+@cli.command(section="models")
 @click.argument("model_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("pairs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--dense-weight", type=click.FloatRange(0, 1), help="Hybrid dense weight to store (chosen on dev sets).")
