@@ -109,4 +109,45 @@ def test_soup_is_the_weighted_mean_of_tables_and_an_ensemble_of_encodings(tmp_pa
     b.save_pretrained(tmp_path / "b", dtype="float32")
     result = CliRunner().invoke(cli, ["soup", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c"), "--dtype", "float32"])
     assert result.exit_code == 0, result.output
-    np.testing.assert_allclose(StaticModel.from_pretrained(tmp_path / "c").table, 0.5 * (a.table + b.table), rtol=1e-5, atol=1e-6)
+    souped = StaticModel.from_pretrained(tmp_path / "c")
+    np.testing.assert_allclose(souped.table, 0.5 * (a.table + b.table), rtol=1e-5, atol=1e-6)
+    assert [member["name"] for member in souped.config["trained"][-1]["soup"]] == ["a", "b"]
+
+
+def recall_at_1_dims(model: StaticModel, pairs: list[tuple[str, str]], dims: int) -> float:
+    queries = model.encode([q for q, _ in pairs], dims=dims)
+    passages = model.encode([p for _, p in pairs], dims=dims)
+    return float(np.mean((queries @ passages.T).argmax(axis=1) == np.arange(len(pairs))))
+
+
+def test_rotation_helps_truncated_dims_and_leaves_full_dims_alone(tmp_path: Path) -> None:
+    from m2vsearch.model.rotate import rotate
+
+    # The first 16 dims carry no information (the same value for every token): a rotation must
+    # bring informative directions forward for the 8- and 16-dim prefixes to retrieve anything.
+    model = random_model(dim=32, seed=5)
+    model = StaticModel(np.hstack([np.ones_like(model.table[:, :16]), model.table[:, 16:]]), model.tokenizer, {}, name="skewed")
+    train, held_out = make_pairs(600, seed=1), make_pairs(100, seed=2)
+    rotated = rotate(model, train, dims=(8, 16), steps=150)
+    # Full dims: every cosine is unchanged (the rotation is orthogonal).
+    texts = [p for _, p in held_out[:20]] + [q for q, _ in held_out[:20]]
+    before, after = model.encode(texts), rotated.encode(texts)
+    np.testing.assert_allclose(after @ after.T, before @ before.T, atol=1e-4)
+    assert not np.allclose(after, before, atol=1e-3)
+    # Truncated dims: held-out pairs rank better.
+    for dims in (8, 16):
+        assert recall_at_1_dims(rotated, held_out, dims) > recall_at_1_dims(model, held_out, dims) + 0.08
+    assert rotated.config["trained"][-1]["matryoshka_rotation"]["dims"] == [8, 16]
+    with pytest.raises(ModelError, match="below the model's 32"):
+        rotate(model, train, dims=(32,))
+    model.save_pretrained(tmp_path / "base", dtype="float32")
+    with (tmp_path / "pairs.jsonl").open("w") as handle:
+        for query, positive in train:
+            handle.write(json.dumps({"query": query, "positive": positive}) + "\n")
+    result = CliRunner().invoke(cli, ["rotate", str(tmp_path / "base"), str(tmp_path / "pairs.jsonl"), "--out",
+                                      str(tmp_path / "rotated"), "--dims", "4,8", "--steps", "20", "--dtype", "float32"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    loaded = StaticModel.from_pretrained(tmp_path / "rotated")
+    np.testing.assert_allclose(np.linalg.norm(loaded.table, axis=1), np.linalg.norm(model.table, axis=1), rtol=1e-4)
+    bad = CliRunner().invoke(cli, ["rotate", str(tmp_path / "base"), str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "x"), "--dims", "a"])
+    assert bad.exit_code != 0 and "comma-separated" in bad.output

@@ -149,6 +149,31 @@ def soup(models: tuple[str, ...], out_dir: Path, weights: str | None, dtype: str
 
 
 @cli.command(section="models")
+@click.argument("model")
+@click.argument("pairs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder to write.")
+@click.option("--dims", default="32,64,128", show_default=True, help="Truncated dims whose retrieval to optimise.")
+@click.option("--steps", default=1000, show_default=True, type=click.IntRange(1))
+@click.option("--limit", type=click.IntRange(2), help="Use at most this many pairs per file.")
+@click.option("--dtype", default="int8", show_default=True, type=click.Choice(STORAGE_DTYPES))
+def rotate(model: str, pairs: tuple[Path, ...], out_dir: Path, dims: str, steps: int, limit: int | None, dtype: str) -> None:
+    """Rotate MODEL's table so its Matryoshka prefixes rank PAIRS well (full-dim results unchanged)."""
+    from m2vsearch.model import train as training
+    from m2vsearch.model.rotate import rotate as make_rotation
+    from m2vsearch.model.static import StaticModel
+
+    try:
+        dim_list = [int(d) for d in dims.split(",") if d.strip()]
+    except ValueError:
+        raise click.BadParameter(f"--dims takes comma-separated whole numbers, got {dims!r}") from None
+    started = time.perf_counter()
+    rows = training.read_pairs(list(pairs), limit)
+    rotated = make_rotation(StaticModel.from_pretrained(model), rows, dim_list, steps=steps, progress=progress)
+    rotated.save_pretrained(out_dir, dtype=dtype)  # type: ignore[arg-type]
+    click.echo(f"rotated with {len(rows)} pairs in {time.perf_counter() - started:.1f}s; wrote {out_dir}")
+
+
+@cli.command(section="models")
 @click.argument("model_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("pairs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--dense-weight", type=click.FloatRange(0, 1), help="Hybrid dense weight to store (chosen on dev sets).")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +33,9 @@ def soup(models: Sequence[StaticModel], weights: Sequence[float] | None = None) 
             raise ModelError(f"{other.name or 'a model'} has another vocabulary or dims than {first.name or 'the first'}")
     total = float(sum(weights))
     table = sum((w / total) * m.table.astype(np.float64) for w, m in zip(weights, models))
-    stage = {"soup": [m.name for m in models], "weights": [w / total for w in weights]}
+    # Each member by its folder's name (not the full path: rebuilds must write the same config) and
+    # its own training history, so the soup's config tells how every member was made.
+    members = [{"name": Path(m.name).name if m.name else "", "trained": m.config.get("trained", [])} for m in models]
+    stage = {"soup": members, "weights": [w / total for w in weights]}
     return StaticModel(np.asarray(table, dtype=np.float32), first.tokenizer, with_stage(first.config, stage),
                        max_length=first.max_length, storage_dtype=first.storage_dtype, name="soup")  # fmt: skip
