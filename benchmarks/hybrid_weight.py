@@ -8,7 +8,7 @@ rank fusion (k=60), and for each weight its margin against the better half on th
 (hybrid - max(dense, BM25); the goal is >= -0.005 everywhere). `--test` adds the BEIR test sets as
 extra columns to report, not to choose on.
 
-    python benchmarks/hybrid_weight.py --data ../shared/data [--model default] [--test]
+    python benchmarks/hybrid_weight.py --data ../shared/data [--model default] [--dims 64] [--test] [--json OUT]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from m2vsearch.index.index import CANDIDATES, Index
 from m2vsearch.index.pathfilter import bm25_search, dense_search
 from m2vsearch.index.store import has_content_words
 
-WEIGHTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+WEIGHTS = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
 DEV_SETS = ["dev/climate_fever_sent", "dev/pubmedqa"]
 TEST_SETS = ["beir/scifact", "beir/nfcorpus"]
 
@@ -43,10 +43,10 @@ def rrf(dense: dict[int, float], sparse: dict[int, float], k: int = 60) -> dict[
     return out
 
 
-def sweep(folder: Path, model: object, fusion: Fusion) -> dict[str, float]:
+def sweep(folder: Path, model: object, fusion: Fusion, dims: int | None) -> dict[str, float]:
     data = load_beir(folder)
     with tempfile.TemporaryDirectory() as tmp:
-        with Index.create(Path(tmp) / "idx", model=model) as index:  # type: ignore[arg-type]
+        with Index.create(Path(tmp) / "idx", model=model, dims=dims) as index:  # type: ignore[arg-type]
             doc_ids = list(data.corpus)
             to_doc = dict(zip(index.add_texts([data.corpus[d] for d in doc_ids]), doc_ids))
             query_ids = list(data.queries)
@@ -76,20 +76,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--model", default="default")
+    parser.add_argument("--dims", type=int, help="Index dims (Matryoshka truncation; default: the model's).")
     parser.add_argument("--test", action="store_true", help="Also report the BEIR test sets (not used to choose).")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "hybrid_weight.json")
     args = parser.parse_args()
     encoder = load_encoder(args.model)
-    fusion = Fusion.from_config(getattr(encoder, "config", None))
+    fusion = Fusion.from_config(getattr(encoder, "config", None), args.dims)
     table = {}
     for name in DEV_SETS + (TEST_SETS if args.test else []):
         folder = args.data / name
         if not folder.is_dir():
             sys.exit(f"error: no BEIR folder at {folder} (pass --data)")
-        table[name] = sweep(folder, encoder, fusion)
+        table[name] = sweep(folder, encoder, fusion, args.dims)
         print(f"{name}: done", file=sys.stderr)
     columns = list(next(iter(table.values())))
-    print(f"nDCG@10; model {args.model}; calibration unrelated {fusion.unrelated:.3f}, related {fusion.related:.3f}; "
+    print(f"nDCG@10; model {args.model} at {args.dims or 'full'} dims; calibration unrelated {fusion.unrelated:.3f}, related {fusion.related:.3f}; "
           f"model's weight {fusion.dense_weight:g}")  # fmt: skip
     print("| set | " + " | ".join(columns) + " |")
     print("|---|" + "---|" * len(columns))
@@ -98,10 +99,16 @@ def main() -> None:
     dev = [table[n] for n in DEV_SETS]
     means = {c: float(np.mean([row[c] for row in dev])) for c in columns}
     print("| dev mean | " + " | ".join(f"{means[c]:.4f}" for c in columns) + " |")
-    margins = {c: min(row[c] - max(row["dense"], row["bm25"]) for row in table.values()) for c in columns}
-    print("| worst margin (all sets) | " + " | ".join(f"{margins[c]:+.4f}" for c in columns) + " |")
+    margins = {c: min(row[c] - max(row["dense"], row["bm25"]) for row in dev) for c in columns}
+    print("| worst dev margin (chooses) | " + " | ".join(f"{margins[c]:+.4f}" for c in columns) + " |")
+    if args.test:
+        every = {c: min(row[c] - max(row["dense"], row["bm25"]) for row in table.values()) for c in columns}
+        print("| worst margin, all sets | " + " | ".join(f"{every[c]:+.4f}" for c in columns) + " |")
+    allowed = [c for c in columns if c.startswith("w=") and margins[c] >= -0.005]
+    if allowed:
+        print(f"chosen on dev: {max(allowed, key=lambda c: means[c])} (best dev mean with every dev margin >= -0.005)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"model": args.model, "fusion": fusion.to_config(), "ndcg@10": table,
+    args.json.write_text(json.dumps({"model": args.model, "dims": args.dims, "fusion": fusion.to_config(), "ndcg@10": table,
                                      "dev_mean": means, "worst_margin": margins}, indent=2) + "\n")  # fmt: skip
 
 

@@ -220,5 +220,20 @@ def test_calibrate_command_stores_the_hybrid_settings(tmp_path: Path) -> None:
     fusion = Fusion.from_config(StaticModel.from_pretrained(tmp_path / "model").config)
     assert fusion.dense_weight == 0.35 and -1 <= fusion.unrelated < fusion.related <= 1
     assert fusion.related > 0.5  # a query shares its topic words with its own passage
+    assert fusion.unrelated < fusion.noise < 1  # the 99th percentile of unrelated pairs
     bad = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), "--dense-weight", "2"])
     assert bad.exit_code == 2
+    # Truncated dims get their own calibration, and their own weight where one is given.
+    result = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), "--dims", "4,8,12",
+                                      "--dense-weight-at", "12=0.1"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "4 dims" in result.output and "no separation, not stored" in result.output  # 4 random dims: related < unrelated
+    config = StaticModel.from_pretrained(tmp_path / "model").config
+    assert sorted(config["hybrid"]["by_dims"]) == ["12", "8"]
+    at12, at8, full = Fusion.from_config(config, 12), Fusion.from_config(config, 8), Fusion.from_config(config, 16)
+    assert (at12.dense_weight, at8.dense_weight, full.dense_weight) == (0.1, 0.35, 0.35)
+    assert full == fusion == Fusion.from_config(config, 4)
+    assert at8.unrelated > at12.unrelated > full.unrelated  # shorter random vectors agree more by chance
+    for args in (["--dense-weight-at", "4:0.1"], ["--dense-weight-at", "4=3"], ["--dims", "x"]):
+        bad = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), *args])
+        assert bad.exit_code == 2, args

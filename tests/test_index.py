@@ -233,8 +233,15 @@ def test_hybrid_fusion_scale() -> None:
     assert fused[4] == pytest.approx(0.75 * 0.25)  # the weakest BM25 hit keeps its share
     assert fusion.fuse({}, {}) == {}
     assert fusion.fuse({5: 0.1, 6: 0.5}, {}) == {6: pytest.approx(0.75)}  # no keyword match: dense alone, noise dropped
+    # Without any keyword match a cosine must also beat `noise` (0.3 here) to count as a match.
+    assert fusion.fuse({7: 0.25, 8: 0.35}, {}) == {8: pytest.approx(0.375)}
+    assert set(fusion.fuse({7: 0.25}, {9: 1.0})) == {7, 9}
     assert Fusion.from_config({"hybrid": {"dense_weight": 0.4, "unrelated": 0.1, "related": 0.7}}).dense_weight == 0.4
     assert Fusion.from_config({"hybrid": {"dense_weight": 3}}) == Fusion() == Fusion.from_config({})
+    config = {"hybrid": {"dense_weight": 0.5, "unrelated": 0.1, "related": 0.7,
+                         "noise": 0.4, "by_dims": {"64": {"dense_weight": 0.2, "unrelated": 0.2}, "32": {"related": -1}}}}  # fmt: skip
+    assert Fusion.from_config(config, 64) == Fusion(0.2, 0.2, 0.7, 0.4)  # its own settings, the rest inherited
+    assert Fusion.from_config(config, 32) == Fusion.from_config(config, 128) == Fusion.from_config(config) == Fusion(0.5, 0.1, 0.7, 0.4)
 
 
 def test_meaningless_queries_return_nothing(tmp_path: Path) -> None:

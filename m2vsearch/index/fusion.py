@@ -8,12 +8,16 @@
 - bm25_part: the BM25 score divided by the best BM25 score of the query's candidates (1 = the best
   keyword match);
 - a query with no keyword match anywhere (only punctuation, unknown words, or words in over half
-  of the chunks, which FTS5 gives a near-zero weight) ranks by dense_part alone; hits scoring 0 (no keyword match and no cosine above `unrelated`) are dropped,
-  so a meaningless query returns nothing.
+  of the chunks, which FTS5 gives a near-zero weight) ranks by dense_part alone, and keeps only
+  hits whose cosine beats 99% of unrelated pairs (`noise`: with no keyword to support it, a
+  cosine a random passage often reaches is no match); hits scoring 0 are dropped, so a meaningless
+  query returns nothing.
 
 The weight and calibration travel with the model (config.json "hybrid"), chosen for it by
 measurement on the development sets (`benchmarks/hybrid_weight.py`); models without them get the
-defaults below.
+defaults below. Cosines of truncated (Matryoshka) vectors sit higher and are less reliable, so the
+section may hold other settings per index dims under "by_dims" ({"64": {"dense_weight": ...,
+"unrelated": ..., "related": ..., "noise": ...}}); an index uses those of its own dims when present.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 DEFAULT_DENSE_WEIGHT = 0.3
 DEFAULT_UNRELATED = 0.15
 DEFAULT_RELATED = 0.75
+DEFAULT_NOISE = 0.3
 MIN_BM25 = 1e-3  # FTS5 floors the IDF of words in over half the chunks at 1e-6: no real match
 
 
@@ -34,21 +39,19 @@ class Fusion:
     dense_weight: float = DEFAULT_DENSE_WEIGHT
     unrelated: float = DEFAULT_UNRELATED
     related: float = DEFAULT_RELATED
+    noise: float = DEFAULT_NOISE
 
     @classmethod
-    def from_config(cls, config: Any) -> Fusion:
-        """The model config's "hybrid" section, or the defaults for what it lacks or gets wrong."""
+    def from_config(cls, config: Any, dims: int | None = None) -> Fusion:
+        """The model config's "hybrid" section (its "by_dims" entry for `dims` where there is one),
+        or the defaults for what it lacks or gets wrong."""
         section = config.get("hybrid") if isinstance(config, dict) else None
         if not isinstance(section, dict):
             return cls()
-        values = {}
-        for key in ("dense_weight", "unrelated", "related"):
-            value = section.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                values[key] = float(value)
-        fusion = cls(**values)
-        if not 0 <= fusion.dense_weight <= 1 or fusion.related <= fusion.unrelated:
-            return cls()
+        fusion = _valid(cls(**_numbers(section)))
+        by_dims = section.get("by_dims")
+        if dims is not None and isinstance(by_dims, dict) and isinstance(by_dims.get(str(dims)), dict):
+            fusion = _valid(cls(**{**fusion.to_config(), **_numbers(by_dims[str(dims)])}), fusion)
         return fusion
 
     def dense_part(self, cosine: float) -> float:
@@ -60,7 +63,7 @@ class Fusion:
         sparse = {key: value for key, value in sparse.items() if value > MIN_BM25}
         top = max(sparse.values(), default=0.0)
         if top <= 0:
-            return {key: value for key, value in dense_parts.items() if value > 0}
+            return {key: value for key, value in dense_parts.items() if value > 0 and dense[key] > self.noise}
         weight = self.dense_weight
         fused = {
             key: weight * dense_parts.get(key, 0.0) + (1 - weight) * sparse.get(key, 0.0) / top
@@ -69,4 +72,21 @@ class Fusion:
         return {key: value for key, value in fused.items() if value > 0}
 
     def to_config(self) -> dict[str, float]:
-        return {"dense_weight": self.dense_weight, "unrelated": self.unrelated, "related": self.related}
+        return {"dense_weight": self.dense_weight, "unrelated": self.unrelated, "related": self.related, "noise": self.noise}
+
+
+def _numbers(section: dict[str, Any]) -> dict[str, float]:
+    """The fusion settings among a config section's values (numbers only)."""
+    values = {}
+    for key in ("dense_weight", "unrelated", "related", "noise"):
+        value = section.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            values[key] = float(value)
+    return values
+
+
+def _valid(fusion: Fusion, fallback: Fusion | None = None) -> Fusion:
+    """`fusion` if its settings make sense, else `fallback` (default: the built-in defaults)."""
+    if not 0 <= fusion.dense_weight <= 1 or fusion.related <= fusion.unrelated:
+        return fallback or Fusion()
+    return fusion

@@ -253,7 +253,7 @@ class Index:
                 try:
                     handle = self._handle()  # the pool thread loading FAISS must use this snapshot
                     load = lambda: self._vector_index(handle=handle)  # noqa: E731
-                    fusion = Fusion.from_config(getattr(self.model, "config", None)) if mode == "hybrid" else None
+                    fusion = Fusion.from_config(getattr(self.model, "config", None), self.dims) if mode == "hybrid" else None
                     return run_search(handle.store, load, self.embed, query, k, mode, filter, fusion)
                 except FileNotFoundError:
                     continue
