@@ -285,3 +285,19 @@ def test_filtered_search_equals_unfiltered_then_filtered(tmp_path: Path, monkeyp
             expected = [(h.id, round(h.score, 5)) for h in everything if "/notes/" in h.path][:5]
             got = [(h.id, round(h.score, 5)) for h in index.search(query, k=5, mode=mode, filter="notes/*")]
             assert got == expected, (query, mode)
+
+
+def test_filters_follow_renames_in_long_lived_indexes(tmp_path: Path) -> None:
+    """Filter results are cached per snapshot version: a rename (no new vectors) must still show."""
+    docs = write_docs(tmp_path / "docs")
+    with Index.create(tmp_path / "idx") as writer, Index.open(tmp_path / "idx") as reader:
+        writer.add_path(docs)
+        for index in (writer, reader):
+            assert [h.path for h in index.search("sourdough bread", k=3, mode="bm25", filter="bread.md")]
+        generation = writer.meta["generation"]
+        (docs / "bread.md").rename(docs / "loaf.md")
+        writer.add_path(docs)
+        assert writer.info()["generation"] == int(generation)  # a move: no new vectors
+        for index in (writer, reader):
+            assert index.search("sourdough bread", k=3, mode="bm25", filter="bread.md") == []
+            assert [h.path for h in index.search("sourdough bread", k=3, filter="loaf.md")][0].endswith("loaf.md")

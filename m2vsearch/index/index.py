@@ -29,6 +29,7 @@ from m2vsearch.index.failures import VectorsUnusable, damaged_db, sqlite_failure
 from m2vsearch.index.handle import Handle, identity, open_handle
 from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, try_writer_lock, writer_lock
 from m2vsearch.index.fusion import Fusion
+from m2vsearch.index.pathfilter import FilterCache
 from m2vsearch.index.search import run_search
 from m2vsearch.index.store import Store, meta_problem
 from m2vsearch.index.swap import backup_path, foreign_entries, new_staging, own_paths, recover, swap_in_new
@@ -60,6 +61,7 @@ class Index:
         self._lock_folder = lock_folder or self.folder  # a staging index locks the folder it replaces
         self._models: dict[str, Any] = {} if model is None else {model.fingerprint: model}
         self._vectors: dict[tuple[Any, ...], Any] = {}  # (file identity, generation, writable) -> FAISS
+        self._filters = FilterCache()  # --filter globs resolved per snapshot version
         self._local = threading.local()
         self._handles: list[Handle] = []
         self._guard = threading.Lock()
@@ -254,7 +256,9 @@ class Index:
                     handle = self._handle()  # the pool thread loading FAISS must use this snapshot
                     load = lambda: self._vector_index(handle=handle)  # noqa: E731
                     fusion = Fusion.from_config(getattr(self.model, "config", None), self.dims) if mode == "hybrid" else None
-                    return run_search(handle.store, load, self.embed, query, k, mode, filter, fusion)
+                    version = (handle.identity, self.meta["generation"], self.meta.get("writes"))
+                    files = self._filters.of(handle.store, filter, version) if filter is not None else None
+                    return run_search(handle.store, load, self.embed, query, k, mode, files, fusion)
                 except FileNotFoundError:
                     continue
         raise VectorsUnusable(self.folder / f"vectors-{self.meta['generation']}.faiss", "missing")
@@ -327,7 +331,8 @@ class Index:
                     new_file = self.folder / f"vectors-{generation + 1}.faiss"
                     vectors.write(updated, new_file)
                     generation += 1
-                self.store.set_meta({**tx.meta, "generation": str(generation), "updated_at": now()})
+                writes = str(int(self.meta.get("writes", "0")) + 1 if self.meta.get("writes", "0").isdigit() else 1)
+                self.store.set_meta({**tx.meta, "generation": str(generation), "updated_at": now(), "writes": writes})
                 handle.conn.execute("COMMIT")
             except BaseException as exc:
                 if handle.conn.in_transaction:

@@ -46,6 +46,25 @@ class PathFilter:
         return kept[:k] if len(kept) >= k or (exhaustive and len(found) < fetch) else None
 
 
+class FilterCache:
+    """PathFilters by (snapshot version, glob): resolving a broad glob over 10k files costs more
+    than the search itself, and the files only change with a write (which changes the version)."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._filters: dict[tuple[Any, str], PathFilter] = {}
+
+    def of(self, store: Store, glob: str, version: Any) -> PathFilter:
+        key = (version, glob)
+        found = self._filters.get(key)
+        if found is None:
+            found = PathFilter.of(store, glob)
+            if len(self._filters) >= self.size:
+                self._filters.clear()
+            self._filters[key] = found
+        return found
+
+
 def dense_search(store: Store, faiss_index: Any, query_vector: np.ndarray, k: int,
                  path_filter: PathFilter | None) -> Ranked:  # fmt: skip
     """Top-k (chunk id, cosine), within the filter's files when there is one."""

@@ -23,14 +23,14 @@ def run_search(
     query: str,
     k: int,
     mode: str,
-    path_glob: str | None,
+    path_filter: PathFilter | None,
     fusion: Fusion | None = None,
 ) -> list[Hit]:
-    """Top-k hits of one query in one mode (call inside one read snapshot of the store)."""
+    """Top-k hits of one query in one mode (call inside one read snapshot of the store);
+    `path_filter` (the files of a --filter glob, from that snapshot) restricts them."""
     if k <= 0 or not query.strip():
         return []
     depth = k if mode != "hybrid" else max(k, CANDIDATES)
-    path_filter = PathFilter.of(store, path_glob) if path_glob is not None else None
     if path_filter is not None and not path_filter.files:
         return []
     dense: dict[int, float] = {}
