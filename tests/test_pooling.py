@@ -80,3 +80,14 @@ def test_segment_sums_handles_empty_runs() -> None:
     table = np.arange(12, dtype=np.float32).reshape(4, 3)
     sums = segment_sums(table, np.array([1, 2, 3]), np.array([0, 2, 0, 1]))
     np.testing.assert_array_equal(sums, [[0, 0, 0], table[1] + table[2], [0, 0, 0], table[3]])
+
+
+def test_empty_texts_anywhere_in_a_batch() -> None:
+    """An empty (or all-unknown) text, also the last one of a batch, encodes to zeros and leaves
+    its neighbours exactly as they are alone."""
+    model = random_model()
+    batches = [["search engine", ""], ["", ""], [""], ["", "search engine", ""], ["index", "", "model", ""]]
+    for texts in batches:
+        vectors = model.encode(texts)
+        for text, vector in zip(texts, vectors):
+            np.testing.assert_allclose(vector, model.encode([text])[0] if text else np.zeros(model.dim), atol=1e-6)

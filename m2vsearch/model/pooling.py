@@ -152,10 +152,11 @@ class MeanPooler:
         ends = np.append(np.flatnonzero(piece_ids == 0) + 1, len(piece_ids))
         starts = ends - np.diff(ends, prepend=0)
         kept = self._kept[piece_ids]
-        text_kept = np.add.reduceat(kept, starts) if len(piece_ids) else np.zeros(len(texts), np.int64)
+        # Sums per text over [start, next start); a trailing 0 keeps an empty last text in range.
+        text_kept = np.add.reduceat(np.append(kept, 0), starts)
         too_long = np.zeros(len(texts), dtype=bool)
-        if self.max_length is not None and len(piece_ids):
-            too_long = np.add.reduceat(self._all[piece_ids], starts) > self.max_length
+        if self.max_length is not None:
+            too_long = np.add.reduceat(np.append(self._all[piece_ids], 0), starts) > self.max_length
         # Ragged gather: the kept token ids of every piece, in order.
         total = int(kept.sum())
         shift = np.repeat(self._first[piece_ids] - (np.cumsum(kept) - kept), kept)
