@@ -237,3 +237,54 @@ def test_calibrate_command_stores_the_hybrid_settings(tmp_path: Path) -> None:
     for args in (["--dense-weight-at", "4:0.1"], ["--dense-weight-at", "4=3"], ["--dims", "x"]):
         bad = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), *args])
         assert bad.exit_code == 2, args
+
+
+XQUAD = {  # three parallel paragraphs and questions in three languages
+    "en": (["The database index speeds up queries.", "Bread needs yeast and a long rise.", "Heavy rain is expected tomorrow."],
+           ["What speeds up database queries?", "What does bread need?", "What is expected tomorrow?"]),
+    "de": (["Der Datenbankindex beschleunigt Abfragen.", "Brot braucht Hefe und lange Gare.", "Morgen wird starker Regen erwartet."],
+           ["Was beschleunigt Datenbankabfragen?", "Was braucht Brot?", "Was wird morgen erwartet?"]),
+    "zh": (["数据库索引可以加快查询速度。", "面包需要酵母和长时间发酵。", "明天预计会有大雨。"],
+           ["什么可以加快数据库查询速度？", "面包需要什么？", "明天预计会有什么？"]),
+}  # fmt: skip
+
+
+def write_xquad(root: Path) -> Path:
+    for lang, (paragraphs, questions) in XQUAD.items():
+        folder = root / lang
+        folder.mkdir(parents=True)
+        (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"p{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(paragraphs)), encoding="utf-8")
+        (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(questions)), encoding="utf-8")
+        (folder / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\tp{i}\t1\n" for i in range(3)))
+    return root
+
+
+def test_xquad_monolingual_and_cross_lingual_sets(tmp_path: Path) -> None:
+    from m2vsearch.eval.datasets import load_xquad
+
+    root = write_xquad(tmp_path / "xquad")
+    sets = {s.name: s for s in load_xquad(root, ["de", "zh"], cross_lingual=True)}
+    assert sorted(sets) == ["xquad-de", "xquad-de-en", "xquad-zh", "xquad-zh-en"]
+    assert sets["xquad-zh-en"].corpus == load_beir(root / "en").corpus  # English paragraphs ...
+    assert sets["xquad-zh-en"].queries == sets["xquad-zh"].queries  # ... searched with Chinese questions
+    assert sets["xquad-zh-en"].relevant == {f"q{i}": {f"p{i}"} for i in range(3)}
+    with pytest.raises(DatasetError, match="no language fr"):
+        load_xquad(root, ["fr"])
+    (root / "de" / "qrels.tsv").write_text("q0\tp9\t1\n")
+    with pytest.raises(DatasetError, match="not parallel"):
+        load_xquad(root, ["de"], cross_lingual=True)
+
+
+def test_eval_xquad_command_uses_trigram_bm25_for_chinese(tmp_path: Path) -> None:
+    root = write_xquad(tmp_path / "xquad")
+    random_model(dim=8).save_pretrained(tmp_path / "model")
+    out = tmp_path / "xquad.json"
+    result = CliRunner().invoke(cli, ["eval", "--xquad", str(root), "--langs", "en,zh", "--cross-lingual", "--model",
+                                      str(tmp_path / "model"), "--dims", "8", "--json", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = {(r["dataset"], r["mode"]): r["metrics"]["ndcg@10"] for r in json.loads(out.read_text())["results"]}
+    assert {d for d, _ in rows} == {"xquad-en", "xquad-zh", "xquad-zh-en"}
+    assert rows[("xquad-zh", "bm25")] > 0.9  # whole-sentence "words" under unicode61 would match nothing
+    assert rows[("xquad-zh-en", "bm25")] < 0.9  # Chinese questions share no words with English text
+    bad = CliRunner().invoke(cli, ["eval", "--beir", str(root / "en"), "--cross-lingual"])
+    assert bad.exit_code == 2 and "go with --xquad" in bad.output

@@ -35,6 +35,8 @@ def _index_folder(given: Path | None) -> Path:
 @click.option("--include", multiple=True, help="Index only files matching this pattern (gitignore syntax; repeatable; remembered).")
 @click.option("--exclude", multiple=True, help="Skip files matching this pattern (gitignore syntax; repeatable; remembered).")
 @click.option("--index-type", type=click.Choice(["auto", "flat", "ivf"]), help="FAISS layout (new index).")
+@click.option("--fts", "fts_tokenizer", type=click.Choice(["porter", "trigram"]),
+              help="Full-text tokenizer (new index): porter (default) or trigram (Chinese, Japanese, Thai).")
 @click.option("--rebuild", is_flag=True, help="Start over (for another model or dims); atomic.")
 @click.option("--wait", "wait", default=60.0, show_default=True, type=float,
               help="Seconds to wait for another indexer of the same index (negative: forever).")
@@ -42,8 +44,8 @@ def _index_folder(given: Path | None) -> Path:
 @click.option("-v", "--verbose", is_flag=True, help="List every skipped file.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, dims: int | None,
-                  include: tuple[str, ...], exclude: tuple[str, ...], index_type: str | None, rebuild: bool,
-                  wait: float, watch: bool, verbose: bool, quiet: bool) -> None:  # fmt: skip
+                  include: tuple[str, ...], exclude: tuple[str, ...], index_type: str | None, fts_tokenizer: str | None,
+                  rebuild: bool, wait: float, watch: bool, verbose: bool, quiet: bool) -> None:  # fmt: skip
     """Index files and folders (only what changed since the last run); no PATH: refresh the known ones."""
     from m2vsearch.index.manage import run_index
 
@@ -59,7 +61,7 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
     def run_once(roots: list[Path], again: bool) -> None:
         run = run_index(folder, roots, model if not again else None, dims if not again else None, include,
                         exclude, index_type if not again else None, rebuild and not again, progress,
-                        wait=wait, notice=notice)  # fmt: skip
+                        wait=wait, notice=notice, fts_tokenizer=fts_tokenizer if not again else None)  # fmt: skip
         progress.close()
         if quiet:
             return

@@ -267,13 +267,16 @@ def _csv(text: str, allowed: tuple[str, ...] | None = None) -> list[str]:
               help="NanoBEIR (13 sets) from DIR, or from the Hugging Face cache when DIR is omitted.")
 @click.option("--beir", "beir", multiple=True, type=click.Path(path_type=Path), help="A BEIR-layout folder (repeatable).")
 @click.option("--datasets", help="NanoBEIR subset, comma-separated (e.g. scifact,nfcorpus).")
+@click.option("--xquad", type=click.Path(path_type=Path, file_okay=False), help="XQuAD folder (one BEIR folder per language).")
+@click.option("--langs", help="XQuAD languages, comma-separated (default: all 12).")
+@click.option("--cross-lingual", is_flag=True, help="Also XQuAD questions of each language against the English paragraphs.")
 @click.option("--model", help="Static model folder or 'default'; a sentence-transformers folder for a reference row.")
 @click.option("--dims", default="32,64,128,256", show_default=True, help="Comma-separated Matryoshka dims.")
 @click.option("--mode", "modes", default="dense,bm25,hybrid", show_default=True, help="Comma-separated modes.")
 @click.option("--json", "json_file", type=click.Path(path_type=Path), help="Also write the results as JSON here.")
 def eval_command(
-    nanobeir: str | None, beir: tuple[Path, ...], datasets: str | None, model: str | None,
-    dims: str, modes: str, json_file: Path | None,
+    nanobeir: str | None, beir: tuple[Path, ...], datasets: str | None, xquad: Path | None, langs: str | None,
+    cross_lingual: bool, model: str | None, dims: str, modes: str, json_file: Path | None,
 ) -> None:  # fmt: skip
     """Measure retrieval quality (nDCG@10 and more) through the real index and search."""
     import json
@@ -291,8 +294,12 @@ def eval_command(
         folder = Path(nanobeir) if nanobeir else loaders.default_nanobeir_folder()
         names = loaders.nanobeir_names(datasets)
         sets += loaders.load_nanobeir(folder, names) if folder else loaders.load_nanobeir_hub(names)
+    if xquad is not None:
+        sets += loaders.load_xquad(xquad, _csv(langs) if langs else None, cross_lingual)
+    elif langs or cross_lingual:
+        raise click.UsageError("--langs and --cross-lingual go with --xquad DIR")
     if not sets:
-        raise click.UsageError("give --beir DIR and/or --nanobeir [DIR]")
+        raise click.UsageError("give --beir DIR, --nanobeir [DIR] and/or --xquad DIR")
     encoder = load_encoder(model)
     too_big = [d for d in dims_list if not 1 <= d <= encoder.dim]
     if too_big:

@@ -79,6 +79,35 @@ def load_beir(folder: str | Path) -> RetrievalSet:
     return RetrievalSet(folder.name, corpus, queries, relevant)
 
 
+XQUAD_LANGS = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
+
+
+def load_xquad(folder: str | Path, langs: list[str] | None = None, cross_lingual: bool = False) -> list[RetrievalSet]:
+    """XQuAD as BEIR folders `folder/<lang>` (paragraph and question ids parallel across languages):
+    one monolingual set per language (`xquad-de`), and with `cross_lingual` one set per non-English
+    language whose questions search the English paragraphs (`xquad-de-en`)."""
+    folder = Path(folder)
+    langs = list(langs or XQUAD_LANGS)
+    unknown = [lang for lang in langs if lang not in XQUAD_LANGS]
+    if unknown:
+        raise DatasetError(f"XQuAD has no language {', '.join(unknown)}; it has {', '.join(XQUAD_LANGS)}")
+    loaded = {lang: load_beir(folder / lang) for lang in dict.fromkeys([*langs, *(["en"] if cross_lingual else [])])}
+    sets = [RetrievalSet(f"xquad-{lang}", *_parts(loaded[lang])) for lang in langs]
+    if cross_lingual:
+        english = loaded["en"]
+        for lang in (lang for lang in langs if lang != "en"):
+            questions = loaded[lang]
+            missing = {d for docs in questions.relevant.values() for d in docs} - english.corpus.keys()
+            if missing:
+                raise DatasetError(f"{folder / lang}: paragraph ids {sorted(missing)[:3]} are not in {folder / 'en'}: not parallel")
+            sets.append(RetrievalSet(f"xquad-{lang}-en", english.corpus, questions.queries, questions.relevant))
+    return sets
+
+
+def _parts(data: RetrievalSet) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
+    return data.corpus, data.queries, data.relevant
+
+
 NANOBEIR = {
     "climatefever": "ClimateFEVER", "dbpedia": "DBPedia", "fever": "FEVER", "fiqa2018": "FiQA2018",
     "hotpotqa": "HotpotQA", "msmarco": "MSMARCO", "nfcorpus": "NFCorpus", "nq": "NQ",

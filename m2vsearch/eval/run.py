@@ -13,6 +13,7 @@ import numpy as np
 
 from m2vsearch.eval.datasets import RetrievalSet
 from m2vsearch.eval.metrics import mean_metrics
+from m2vsearch.index.fulltext import suggested_tokenizer
 from m2vsearch.index.index import Index
 from m2vsearch.model.static import StaticModel, normalize_rows
 from m2vsearch.progress import Progress, no_progress
@@ -94,9 +95,11 @@ def evaluate_set(
     doc_ids = list(data.corpus)
     query_ids = list(data.queries)
     bm25_metrics: dict[str, float] | None = None
+    tokenizer = suggested_tokenizer(data.corpus[d] for d in doc_ids[:2000])  # trigram for zh, th, ja
     with tempfile.TemporaryDirectory(prefix="m2vsearch-eval-") as tmp:
         for dims in dims_list:
-            with Index.create(Path(tmp) / f"d{dims}", model=encoder, dims=dims) as index:  # type: ignore[arg-type]
+            with Index.create(Path(tmp) / f"d{dims}", model=encoder, dims=dims,  # type: ignore[arg-type]
+                              fts_tokenizer=tokenizer) as index:  # fmt: skip
                 chunk_ids = index.add_texts([data.corpus[d] for d in doc_ids])
                 to_doc = dict(zip(chunk_ids, doc_ids))
                 for mode in modes:

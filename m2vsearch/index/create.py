@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from m2vsearch.index import vectors
+from m2vsearch.index.fulltext import DEFAULT_TOKENIZER, TOKENIZERS
 from m2vsearch.index.store import connect, create_schema
 from m2vsearch.index.types import DB_FILE, IGNORE_FILE, IndexFolderError, now
 from m2vsearch.model.static import DEFAULT_MODEL_NAME, StaticModel
@@ -24,27 +25,30 @@ def resolve_model(model: str | Path | StaticModel | None) -> tuple[StaticModel, 
     return StaticModel.from_pretrained(name), name
 
 
-def build_empty(folder: Path, static: StaticModel, name: str, dims: int | None, index_type: str) -> None:
+def build_empty(folder: Path, static: StaticModel, name: str, dims: int | None, index_type: str,
+                fts_tokenizer: str = DEFAULT_TOKENIZER) -> None:  # fmt: skip
     """Write a new, empty index into the (empty) folder `folder`."""
     if index_type not in vectors.INDEX_TYPES:
         raise IndexFolderError(f"index type must be one of {', '.join(vectors.INDEX_TYPES)}")
+    if fts_tokenizer not in TOKENIZERS:
+        raise IndexFolderError(f"the full-text tokenizer must be one of {', '.join(TOKENIZERS)}, got {fts_tokenizer!r}")
     dims = static.dim if dims is None else int(dims)
     if not 1 <= dims <= static.dim:
         raise IndexFolderError(f"--dims must be between 1 and {static.dim} for this model, got {dims}")
     try:
-        _write_empty(folder, static, name, dims, index_type)
+        _write_empty(folder, static, name, dims, index_type, fts_tokenizer)
     except sqlite3.OperationalError as exc:
         raise IndexFolderError(f"cannot create an index in {folder}: {exc}") from None
     except OSError as exc:
         raise IndexFolderError(f"cannot create an index in {folder}: {exc.strerror or exc}") from None
 
 
-def _write_empty(folder: Path, static: StaticModel, name: str, dims: int, index_type: str) -> None:
+def _write_empty(folder: Path, static: StaticModel, name: str, dims: int, index_type: str, fts_tokenizer: str) -> None:
     conn = connect(folder / DB_FILE, create=True)
     try:
         meta = {
             "model": name, "model_fingerprint": static.fingerprint, "model_dim": str(static.dim),
-            "dims": str(dims), "index_type": index_type, "generation": "0",
+            "dims": str(dims), "index_type": index_type, "fts_tokenizer": fts_tokenizer, "generation": "0",
             "created_at": now(), "updated_at": now(), "roots": "[]", "include": "[]",
         }  # fmt: skip
         create_schema(conn, meta)

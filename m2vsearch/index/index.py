@@ -122,8 +122,10 @@ class Index:
     # -- opening -----------------------------------------------------------------------------
     @classmethod
     def create(cls, folder: str | Path, model: str | Path | StaticModel | None = None, dims: int | None = None,
-               index_type: str = "auto", lock_wait: float = DEFAULT_WAIT_SECONDS) -> Index:  # fmt: skip
-        """Create an empty index (atomically: built beside `folder`, then renamed into place)."""
+               index_type: str = "auto", lock_wait: float = DEFAULT_WAIT_SECONDS,
+               fts_tokenizer: str = "porter") -> Index:  # fmt: skip
+        """Create an empty index (atomically: built beside `folder`, then renamed into place);
+        `fts_tokenizer` "trigram" serves languages written without spaces (`index/fulltext.py`)."""
         folder = Path(folder).expanduser().resolve()
         static, name = resolve_model(model)
         with writer_lock(folder, lock_wait):
@@ -136,7 +138,7 @@ class Index:
                 raise IndexFolderError(f"{folder} {what}; use `m2vsearch index --rebuild` or another folder")
             staging = new_staging(folder)
             try:
-                build_empty(staging, static, name, dims, index_type)
+                build_empty(staging, static, name, dims, index_type, fts_tokenizer)
                 swap_in_new(staging, folder)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -292,7 +294,7 @@ class Index:
                 return {
                     "index": str(self.folder), "model": meta["model"], "model_fingerprint": meta["model_fingerprint"],
                     "dims": self.dims, "model_dim": int(meta["model_dim"]), "index_type": meta["index_type"],
-                    "vector_layout": layout, "files": files, "chunks": chunks, "bytes": _folder_bytes(self.folder),
+                    "fts_tokenizer": self.store.tokenizer, "vector_layout": layout, "files": files, "chunks": chunks, "bytes": _folder_bytes(self.folder),
                     "created_at": meta["created_at"], "updated_at": meta["updated_at"],
                     "generation": int(meta["generation"]), "roots": json.loads(meta.get("roots", "[]")),
                 }  # fmt: skip

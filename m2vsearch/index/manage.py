@@ -40,6 +40,7 @@ class _OldSettings:
     roots: list[Path] = field(default_factory=list)
     texts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # added with add_texts
     include: list[str] = field(default_factory=list)  # remembered --include patterns
+    fts_tokenizer: str | None = None
 
 
 IndexProgress = Callable[[str, int, int, int], None]  # (folder, files done, files total, chunks added)
@@ -60,6 +61,7 @@ def _old_settings(folder: Path) -> _OldSettings:
             with old.reading():
                 settings.texts = old.store.free_texts()
             settings.include = json.loads(old.meta.get("include", "[]"))
+            settings.fts_tokenizer = old.meta.get("fts_tokenizer", "porter")
             return settings
     except (IndexFolderError, sqlite3.DatabaseError):
         return _OldSettings()
@@ -75,7 +77,8 @@ def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], excl
 
 
 def _rebuild(folder: Path, paths: list[Path], model: str | None, dims: int | None, include: Sequence[str],
-             exclude: Sequence[str], index_type: str | None, progress: IndexProgress | None) -> IndexRun:  # fmt: skip
+             exclude: Sequence[str], index_type: str | None, progress: IndexProgress | None,
+             fts_tokenizer: str | None = None) -> IndexRun:  # fmt: skip
     """Build a complete new index beside `folder` and swap it in, whatever state `folder` is in."""
     foreign = foreign_entries(folder)
     if foreign:
@@ -97,7 +100,8 @@ def _rebuild(folder: Path, paths: list[Path], model: str | None, dims: int | Non
         dims = old.dims
     staging = new_staging(folder)
     try:
-        build_empty(staging, static, name, dims, index_type or old.index_type or "auto")
+        build_empty(staging, static, name, dims, index_type or old.index_type or "auto",
+                    fts_tokenizer or old.fts_tokenizer or "porter")  # fmt: skip
         copy_ignore_file(folder, staging)
         with Index(staging, static, lock_folder=folder) as index:
             reports = _index_all(index, paths, [*old.include, *include], exclude, progress)
@@ -122,6 +126,7 @@ def run_index(
     progress: IndexProgress | None = None,
     wait: float = DEFAULT_WAIT_SECONDS,
     notice: WaitNotice | None = None,
+    fts_tokenizer: str | None = None,
 ) -> IndexRun:
     """Index `paths` (or the index's known roots when none are given) into `folder`."""
     folder = folder.expanduser().resolve()  # a symlinked index folder is rebuilt where it points
@@ -133,7 +138,7 @@ def run_index(
     with writer_lock(folder, wait, notice):
         recover(folder)
         if rebuild:
-            return _rebuild(folder, list(paths), model, dims, include, exclude, index_type, progress)
+            return _rebuild(folder, list(paths), model, dims, include, exclude, index_type, progress, fts_tokenizer)
         if not (folder / DB_FILE).is_file():
             if folder.exists() and any(folder.iterdir()) and not foreign_entries(folder):
                 raise IndexDamagedError(
@@ -141,11 +146,16 @@ def run_index(
                 )
             if not paths:
                 raise IndexFolderError(f"no index at {folder}; give the files or folders to index")
-            index = Index.create(folder, model=model, dims=dims, index_type=index_type or "auto", lock_wait=wait)
+            index = Index.create(folder, model=model, dims=dims, index_type=index_type or "auto", lock_wait=wait,
+                                 fts_tokenizer=fts_tokenizer or "porter")  # fmt: skip
         else:
             index = Index.open(folder, model=model, dims=dims, lock_wait=wait)
         run = IndexRun()
         with index:
+            if fts_tokenizer and fts_tokenizer != index.store.tokenizer:
+                raise IndexFolderError(
+                    f"the index at {folder} uses the {index.store.tokenizer} full-text tokenizer; use --rebuild to change it"
+                )
             if index_type and index_type != index.meta["index_type"]:
                 raise IndexFolderError(
                     f"the index at {folder} uses index type {index.meta['index_type']}; use --rebuild to change it"

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from m2vsearch.index.fulltext import DEFAULT_TOKENIZER, STOPWORDS, TOKENIZERS, fts_query, has_content_words
 from m2vsearch.ingest.patterns import filter_regex, sql_glob
+
+__all__ = ["STOPWORDS", "ChunkRow", "FileRow", "Store", "connect", "create_schema", "has_content_words", "meta_problem"]
 
 FORMAT_VERSION = "1"
 REQUIRED_META = ("format_version", "model", "model_fingerprint", "model_dim", "dims", "index_type", "generation")
@@ -41,14 +44,6 @@ CREATE TABLE chunks (
 );
 CREATE INDEX chunks_file ON chunks(file_id);
 """
-STOPWORDS = frozenset(
-    "a an and are as at be but by for from has have he her his i if in into is it its of on or "
-    "our she so such that the their them then there these they this to was we were what when "
-    "where which who will with you your do does did how can not no".split()
-)
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
 @dataclass
 class FileRow:
     """What the index remembers about a file, for change detection."""
@@ -72,18 +67,6 @@ class ChunkRow:
     metadata: dict[str, Any]
 
 
-def has_content_words(text: str) -> bool:
-    """Whether `text` has a word that is not a stopword (else hybrid search ignores BM25)."""
-    return any(w.lower() not in STOPWORDS for w in _WORD.findall(text))
-
-
-def fts_query(text: str) -> str:
-    """An FTS5 query that ORs the quoted words of `text`, stopwords dropped (empty if none)."""
-    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
-    kept = [w for w in words if w not in STOPWORDS] or words
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in kept)
-
-
 def meta_problem(meta: dict[str, str]) -> str | None:
     """What is wrong with an index's meta rows, or None when they are usable."""
     missing = [key for key in REQUIRED_META if key not in meta]
@@ -101,6 +84,8 @@ def meta_problem(meta: dict[str, str]) -> str | None:
         return f"meta dims {meta['dims']} is outside 1..{meta['model_dim']}"
     if meta["index_type"] not in ("auto", "flat", "ivf"):
         return f"meta index_type is {meta['index_type']!r}"
+    if meta.get("fts_tokenizer", DEFAULT_TOKENIZER) not in TOKENIZERS:
+        return f"meta fts_tokenizer is {meta['fts_tokenizer']!r}, not one of {', '.join(TOKENIZERS)}"
     for key in ("roots", "include"):
         try:
             value = json.loads(meta.get(key, "[]"))
@@ -140,7 +125,7 @@ def create_schema(conn: sqlite3.Connection, meta: dict[str, str]) -> None:
 
     conn.executescript(SCHEMA)
     db = sqlite_utils.Database(conn)
-    db["chunks"].enable_fts(["text"], tokenize="porter unicode61 remove_diacritics 2", create_triggers=True)
+    db["chunks"].enable_fts(["text"], tokenize=TOKENIZERS[meta.get("fts_tokenizer", DEFAULT_TOKENIZER)], create_triggers=True)
     # Inserts reach FTS5 in bulk from add_chunks (4x faster than a row trigger); the delete and
     # update triggers stay.
     conn.execute("DROP TRIGGER chunks_ai")
@@ -165,6 +150,15 @@ class Store:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self._tokenizer: str | None = None  # fixed when the index is created
+
+    @property
+    def tokenizer(self) -> str:
+        """The full-text tokenizer of this index (`fulltext.TOKENIZERS`)."""
+        if self._tokenizer is None:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'fts_tokenizer'").fetchone()
+            self._tokenizer = str(row[0]) if row and row[0] in TOKENIZERS else DEFAULT_TOKENIZER
+        return self._tokenizer
 
     # -- meta ------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
@@ -307,7 +301,7 @@ class Store:
     def bm25(self, query: str, k: int, file_ids: Sequence[int] | None = None) -> list[tuple[int, float]]:
         """Top-k (chunk id, BM25 score) for a free-text query; higher is better. `file_ids` keeps
         chunks of those files (joined per match, so FTS5 runs its query once)."""
-        match = fts_query(query)
+        match = fts_query(query, self.tokenizer)
         if not match:
             return []
         if file_ids is None:
