@@ -234,9 +234,22 @@ def test_calibrate_command_stores_the_hybrid_settings(tmp_path: Path) -> None:
     assert (at12.dense_weight, at8.dense_weight, full.dense_weight) == (0.1, 0.35, 0.35)
     assert full == fusion == Fusion.from_config(config, 4)
     assert at8.unrelated > at12.unrelated > full.unrelated  # shorter random vectors agree more by chance
-    for args in (["--dense-weight-at", "4:0.1"], ["--dense-weight-at", "4=3"], ["--dims", "x"]):
+    for args in (["--dense-weight-at", "4:0.1"], ["--dense-weight-at", "4=3"], ["--dims", "x"], ["--dense-weight", "nan"],
+                 ["--dims", "0"], ["--dims", "16"], ["--dims", "8,8"], ["--dims", "8", "--dense-weight-at", "12=0.5"],
+                 ["--dims", "8", "--dense-weight-at", "8=0.5", "--dense-weight-at", "8=0.6"]):  # fmt: skip
         bad = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), *args])
-        assert bad.exit_code == 2, args
+        assert bad.exit_code == 2 and "Traceback" not in bad.output, args
+    # Recalibrating one dims keeps the others' settings.
+    result = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), "--dims", "8"])
+    assert result.exit_code == 0 and "kept the stored settings for 12 dims" in result.output, result.output
+    assert Fusion.from_config(StaticModel.from_pretrained(tmp_path / "model").config, 12) == at12
+    # Pairs that do not match (one passage for every query) cannot calibrate: an error, nothing written.
+    before = (tmp_path / "model" / "config.json").read_text()
+    queries = [json.loads(line)["query"] for line in (tmp_path / "pairs.jsonl").read_text().splitlines()]
+    (tmp_path / "bad.jsonl").write_text("".join(json.dumps({"query": q, "positive": "the same passage"}) + "\n" for q in queries))
+    result = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "bad.jsonl")])
+    assert result.exit_code == 1 and "do not separate" in str(result.exception)
+    assert (tmp_path / "model" / "config.json").read_text() == before
 
 
 XQUAD = {  # three parallel paragraphs and questions in three languages

@@ -221,7 +221,7 @@ def test_sqlite_file_is_plain_sqlite(tmp_path: Path) -> None:
 
 
 def test_hybrid_fusion_scale() -> None:
-    from m2vsearch.index.fusion import Fusion
+    from m2vsearch.index.fusion import Fusion, usable
 
     fusion = Fusion(dense_weight=0.25, unrelated=0.2, related=0.6)
     dense = {1: 0.9, 2: 0.4, 3: 0.1}
@@ -241,6 +241,11 @@ def test_hybrid_fusion_scale() -> None:
     config = {"hybrid": {"dense_weight": 0.5, "unrelated": 0.1, "related": 0.7,
                          "noise": 0.4, "by_dims": {"64": {"dense_weight": 0.2, "unrelated": 0.2}, "32": {"related": -1}}}}  # fmt: skip
     assert Fusion.from_config(config, 64) == Fusion(0.2, 0.2, 0.7, 0.4)  # its own settings, the rest inherited
+    for junk in ({"related": 10**400}, {"related": float("nan")}, {"unrelated": float("-inf")}, {"noise": float("nan")},
+                 {"noise": -5}, {"dense_weight": float("nan")}, {"related": 2.0}):  # fmt: skip
+        broken = {"hybrid": {**config["hybrid"], "by_dims": {"64": junk}}}
+        assert Fusion.from_config(broken, 64) == Fusion(0.5, 0.1, 0.7, 0.4), junk  # falls back to the full-dims settings
+        assert usable(Fusion.from_config({"hybrid": {"dense_weight": 0.5, "unrelated": 0.1, "related": 0.7, **junk}})), junk
     assert Fusion.from_config(config, 32) == Fusion.from_config(config, 128) == Fusion.from_config(config) == Fusion(0.5, 0.1, 0.7, 0.4)
 
 
@@ -301,3 +306,28 @@ def test_filters_follow_renames_in_long_lived_indexes(tmp_path: Path) -> None:
         for index in (writer, reader):
             assert index.search("sourdough bread", k=3, mode="bm25", filter="bread.md") == []
             assert [h.path for h in index.search("sourdough bread", k=3, filter="loaf.md")][0].endswith("loaf.md")
+
+
+def test_filter_cache_ignores_rolled_back_writes_and_writers_without_the_counter(tmp_path: Path) -> None:
+    docs = write_docs(tmp_path / "docs")
+    with Index.create(tmp_path / "idx") as index:
+        index.add_path(docs)
+        file_id = index.conn.execute("SELECT id FROM files WHERE path LIKE '%bread.md'").fetchone()[0]
+        with pytest.raises(RuntimeError), index.transaction() as tx:
+            tx.remove(index.store.remove_file(file_id))
+            assert index.search("sourdough bread", k=3, mode="bm25", filter="bread.md") == []  # inside the write
+            raise RuntimeError("roll back")
+        assert index.search("sourdough bread", k=3, mode="bm25", filter="bread.md")  # the row is back
+        # A writer that does not bump "writes" (an older release) still changes updated_at.
+        conn = sqlite3.connect(tmp_path / "idx" / "index.sqlite")
+        conn.execute("UPDATE files SET path = replace(path, 'bread.md', 'loaf.md') WHERE id = ?", (file_id,))
+        conn.execute("UPDATE meta SET value = '2000-01-01T00:00:00+00:00' WHERE key = 'updated_at'")
+        conn.commit()
+        assert index.search("sourdough bread", k=3, mode="bm25", filter="bread.md") == []
+        # An index without the counter is never cached.
+        conn.execute("DELETE FROM meta WHERE key = 'writes'")
+        conn.execute("UPDATE files SET path = replace(path, 'loaf.md', 'bun.md') WHERE id = ?", (file_id,))
+        conn.commit()
+        conn.close()
+        assert index.search("sourdough bread", k=3, mode="bm25", filter="loaf.md") == []
+        assert index.search("sourdough bread", k=3, mode="bm25", filter="bun.md")

@@ -101,6 +101,7 @@ def test_soup_is_the_weighted_mean_of_tables_and_an_ensemble_of_encodings(tmp_pa
     pooled = 0.75 * a._pooler.pool(texts) + 0.25 * b._pooler.pool(texts)
     np.testing.assert_allclose(mixed.encode(texts), pooled / np.linalg.norm(pooled, axis=1, keepdims=True), atol=1e-6)
     assert mixed.config["trained"][-1]["weights"] == [0.75, 0.25]
+    assert "hybrid" not in soup([StaticModel(a.table, a.tokenizer, {"hybrid": {"dense_weight": 0.4}}), b]).config
     with pytest.raises(ModelError, match="another vocabulary or dims"):
         soup([a, random_model(dim=8)])
     with pytest.raises(ModelError, match="at least two"):
@@ -126,7 +127,9 @@ def test_rotation_helps_truncated_dims_and_leaves_full_dims_alone(tmp_path: Path
     # The first 16 dims carry no information (the same value for every token): a rotation must
     # bring informative directions forward for the 8- and 16-dim prefixes to retrieve anything.
     model = random_model(dim=32, seed=5)
-    model = StaticModel(np.hstack([np.ones_like(model.table[:, :16]), model.table[:, 16:]]), model.tokenizer, {}, name="skewed")
+    hybrid = {"dense_weight": 0.5, "unrelated": 0.1, "related": 0.7, "by_dims": {"8": {"unrelated": 0.3}}}
+    model = StaticModel(np.hstack([np.ones_like(model.table[:, :16]), model.table[:, 16:]]), model.tokenizer,
+                        {"hybrid": hybrid}, name="skewed")  # fmt: skip
     train, held_out = make_pairs(600, seed=1), make_pairs(100, seed=2)
     rotated = rotate(model, train, dims=(8, 16), steps=150)
     # Full dims: every cosine is unchanged (the rotation is orthogonal).
@@ -138,6 +141,8 @@ def test_rotation_helps_truncated_dims_and_leaves_full_dims_alone(tmp_path: Path
     for dims in (8, 16):
         assert recall_at_1_dims(rotated, held_out, dims) > recall_at_1_dims(model, held_out, dims) + 0.08
     assert rotated.config["trained"][-1]["matryoshka_rotation"]["dims"] == [8, 16]
+    assert rotated.config["hybrid"] == {"dense_weight": 0.5, "unrelated": 0.1, "related": 0.7}  # truncated dims: stale
+    assert rotate(model, train, dims=(16, 8, 16), steps=1).config["trained"][-1]["matryoshka_rotation"]["dims"] == [8, 16]
     with pytest.raises(ModelError, match="below the model's 32"):
         rotate(model, train, dims=(32,))
     model.save_pretrained(tmp_path / "base", dtype="float32")

@@ -174,48 +174,48 @@ def rotate(model: str, pairs: tuple[Path, ...], out_dir: Path, dims: str, steps:
 
 
 @cli.command(section="models")
-@click.argument("model_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.argument("pairs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--dense-weight", type=click.FloatRange(0, 1), help="Hybrid dense weight to store (chosen on dev sets).")
-@click.option("--dims", default="32,64,128", show_default=True, help="Truncated dims to calibrate as well (Matryoshka).")
+@click.option("--dims", help="Truncated dims to calibrate as well (default: those of 32,64,128 below the model's).")
 @click.option("--dense-weight-at", "weights_at", multiple=True, metavar="DIMS=W",
               help="Dense weight for indexes truncated to DIMS (repeatable; default: --dense-weight).")  # fmt: skip
 @click.option("--limit", default=5000, show_default=True, type=click.IntRange(10), help="Pairs to sample.")
-def calibrate(model_dir: Path, pairs: tuple[Path, ...], dense_weight: float | None, dims: str,
+def calibrate(model_dir: Path, pairs: tuple[Path, ...], dense_weight: float | None, dims: str | None,
               weights_at: tuple[str, ...], limit: int) -> None:  # fmt: skip
     """Store a model's hybrid score calibration (cosines of unrelated and matching pairs from
     held-out PAIRS files, at full and at truncated dims) and dense weights in its config.json."""
-    from m2vsearch.eval.calibrate import calibrate as measure
-    from m2vsearch.eval.calibrate import write_fusion
-    from m2vsearch.index.fusion import Fusion
+    from m2vsearch.eval.calibrate import calibrate_model, write_fusion
     from m2vsearch.model.static import StaticModel
     from m2vsearch.model.train import read_pairs
 
+    if dense_weight is not None and dense_weight != dense_weight:
+        raise click.BadParameter("--dense-weight must be a number in [0, 1], not nan")
     try:
-        dim_list = sorted({int(d) for d in dims.split(",") if d.strip()})
-        weights = {int(k): float(v) for k, v in (item.split("=", 1) for item in weights_at)}
+        dim_list = [int(d) for d in dims.split(",") if d.strip()] if dims is not None else []
+        items = [item.split("=", 1) for item in weights_at]
+        weights = {int(k): float(v) for k, v in items}
     except ValueError:
         raise click.BadParameter("--dims takes whole numbers and --dense-weight-at DIMS=W (e.g. 64=0.3)") from None
+    if len(weights) < len(items) or len(set(dim_list)) < len(dim_list):
+        raise click.BadParameter("each dims may be given once (--dims, --dense-weight-at)")
     if any(not 0 <= w <= 1 for w in weights.values()):
         raise click.BadParameter("--dense-weight-at weights must lie in [0, 1]")
     model = StaticModel.from_pretrained(model_dir)
-    rows = read_pairs(list(pairs))
-    current = Fusion.from_config(model.config)
-    weight = current.dense_weight if dense_weight is None else dense_weight
-    fusion = Fusion(weight, *measure(model, rows, sample=limit))
-    click.echo(f"{model_dir}: {model.dim} dims: unrelated cosine {fusion.unrelated:.4f} (99%: {fusion.noise:.4f}), "
-               f"related {fusion.related:.4f}, dense weight {weight:g}")  # fmt: skip
-    by_dims = {}
-    for d in (d for d in dim_list if 0 < d < model.dim):
-        at = Fusion(weights.get(d, Fusion.from_config(model.config, d).dense_weight if dense_weight is None else weight),
-                    *measure(model, rows, sample=limit, dims=d))  # fmt: skip
-        line = f"{model_dir}: {d} dims: unrelated cosine {at.unrelated:.4f} (99%: {at.noise:.4f}), related {at.related:.4f}"
-        if at.related <= at.unrelated:
-            click.echo(f"{line}: no separation, not stored (indexes at {d} dims use the full-dims settings)")
-            continue
-        by_dims[d] = at
-        click.echo(f"{line}, dense weight {at.dense_weight:g}")
-    write_fusion(model_dir, fusion, by_dims)
+    if dims is None:
+        dim_list = [d for d in (32, 64, 128) if d < model.dim]
+    outside = [d for d in dim_list if not 0 < d < model.dim]
+    if outside:
+        raise click.BadParameter(f"--dims {outside}: truncated dims lie in 1..{model.dim - 1} for this model")
+    unused = sorted(set(weights) - set(dim_list))
+    if unused:
+        raise click.BadParameter(f"--dense-weight-at {unused}: add them to --dims (full dims take --dense-weight)")
+    fusion, by_dims, lines = calibrate_model(model, read_pairs(list(pairs)), dense_weight, sorted(dim_list), weights, limit)
+    for line in lines:
+        click.echo(f"{model_dir}: {line}")
+    kept = write_fusion(model_dir, fusion, by_dims, replaced=dim_list)
+    if kept:
+        click.echo(f"{model_dir}: kept the stored settings for {', '.join(map(str, kept))} dims")
 
 
 @cli.command(section="models")

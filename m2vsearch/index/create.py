@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ def _write_empty(folder: Path, static: StaticModel, name: str, dims: int, index_
         meta = {
             "model": name, "model_fingerprint": static.fingerprint, "model_dim": str(static.dim),
             "dims": str(dims), "index_type": index_type, "fts_tokenizer": fts_tokenizer, "generation": "0",
-            "created_at": now(), "updated_at": now(), "roots": "[]", "include": "[]",
+            "created_at": now(), "updated_at": now(), "roots": "[]", "include": "[]", "uid": uuid.uuid4().hex, "writes": "0",
         }  # fmt: skip
         create_schema(conn, meta)
     finally:

@@ -22,6 +22,7 @@ section may hold other settings per index dims under "by_dims" ({"64": {"dense_w
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,17 +77,27 @@ class Fusion:
 
 
 def _numbers(section: dict[str, Any]) -> dict[str, float]:
-    """The fusion settings among a config section's values (numbers only)."""
+    """The fusion settings among a config section's values (finite numbers only)."""
     values = {}
     for key in ("dense_weight", "unrelated", "related", "noise"):
         value = section.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            values[key] = float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # a 400-digit integer
+                continue
+            if math.isfinite(number):
+                values[key] = number
     return values
+
+
+def usable(fusion: Fusion) -> bool:
+    """Whether the settings make sense: a weight in [0, 1], cosines in [-1, 1], related > unrelated."""
+    numbers = (fusion.dense_weight, fusion.unrelated, fusion.related, fusion.noise)
+    return (all(math.isfinite(n) for n in numbers) and 0 <= fusion.dense_weight <= 1
+            and all(-1 <= n <= 1 for n in numbers[1:]) and fusion.related > fusion.unrelated)  # fmt: skip
 
 
 def _valid(fusion: Fusion, fallback: Fusion | None = None) -> Fusion:
     """`fusion` if its settings make sense, else `fallback` (default: the built-in defaults)."""
-    if not 0 <= fusion.dense_weight <= 1 or fusion.related <= fusion.unrelated:
-        return fallback or Fusion()
-    return fusion
+    return fusion if usable(fusion) else fallback or Fusion()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import sqlite3
 import threading
@@ -252,14 +253,15 @@ class Index:
             raise IndexFolderError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if not is_utf8(query) or (filter is not None and not is_utf8(filter)):
             raise IndexFolderError("the query and the filter must be valid UTF-8 text")
+        inside_write = self.conn.in_transaction  # its uncommitted rows are no snapshot to cache
         for _ in range(5):  # a writer retired the snapshot's FAISS file, or a rebuild replaced it all
             with self.reading():
                 try:
                     handle = self._handle()  # the pool thread loading FAISS must use this snapshot
                     load = lambda: self._vector_index(handle=handle)  # noqa: E731
                     fusion = Fusion.from_config(getattr(self.model, "config", None), self.dims) if mode == "hybrid" else None
-                    version = (handle.identity, self.meta["generation"], self.meta.get("writes"))
-                    files = self._filters.of(handle.store, filter, version) if filter is not None else None
+                    files = None if filter is None else self._filters.of(handle.store, filter, handle.identity, handle.meta,
+                                                                          cache=not inside_write)  # fmt: skip
                     return run_search(handle.store, load, self.embed, query, k, mode, files, fusion)
                 except FileNotFoundError:
                     continue
@@ -333,7 +335,8 @@ class Index:
                     new_file = self.folder / f"vectors-{generation + 1}.faiss"
                     vectors.write(updated, new_file)
                     generation += 1
-                writes = str(int(self.meta.get("writes", "0")) + 1 if self.meta.get("writes", "0").isdigit() else 1)
+                count = self.meta.get("writes", "0")
+                writes = str(int(count) + 1 if re.fullmatch(r"[0-9]{1,18}", count) else 1)
                 self.store.set_meta({**tx.meta, "generation": str(generation), "updated_at": now(), "writes": writes})
                 handle.conn.execute("COMMIT")
             except BaseException as exc:

@@ -48,14 +48,20 @@ class PathFilter:
 
 class FilterCache:
     """PathFilters by (snapshot version, glob): resolving a broad glob over 10k files costs more
-    than the search itself, and the files only change with a write (which changes the version)."""
+    than the search itself, and the files only change with a write. The version: the database
+    file's identity, the index's creation id, its FAISS generation, the writes counter and the
+    commit time (which writers of older releases also set). Not cached inside a write (its rows
+    may roll back) or for an index without the counter."""
 
     def __init__(self, size: int = 64) -> None:
         self.size = size
-        self._filters: dict[tuple[Any, str], PathFilter] = {}
+        self._filters: dict[tuple[Any, ...], PathFilter] = {}
 
-    def of(self, store: Store, glob: str, version: Any) -> PathFilter:
-        key = (version, glob)
+    def of(self, store: Store, glob: str, identity: Any, meta: dict[str, str], cache: bool = True) -> PathFilter:
+        if not cache or "writes" not in meta:
+            return PathFilter.of(store, glob)
+        key = (identity, meta.get("uid", meta.get("created_at")), meta.get("generation"), meta["writes"],
+               meta.get("updated_at"), glob)  # fmt: skip
         found = self._filters.get(key)
         if found is None:
             found = PathFilter.of(store, glob)

@@ -64,7 +64,7 @@ def learn_rotation(queries: np.ndarray, positives: np.ndarray, dims: Sequence[in
 def rotate(model: StaticModel, pairs: Sequence[tuple[str, str]], dims: Sequence[int] = (32, 64, 128),
            steps: int = 1000, seed: int = 0, progress: Progress = no_progress) -> StaticModel:  # fmt: skip
     """A copy of `model` whose table is rotated so its Matryoshka prefixes retrieve better."""
-    dims = [d for d in dims if 0 < d < model.dim]
+    dims = sorted({d for d in dims if 0 < d < model.dim})
     if not dims:
         raise ModelError(f"give Matryoshka dims below the model's {model.dim} to optimise")
     if len(pairs) < 2:
@@ -74,5 +74,7 @@ def rotate(model: StaticModel, pairs: Sequence[tuple[str, str]], dims: Sequence[
     rotation = learn_rotation(queries, positives, dims, steps=steps, seed=seed, progress=progress)
     table = (model.table.astype(np.float64) @ rotation).astype(np.float32)
     config = with_stage(model.config, {"matryoshka_rotation": {"pairs": len(pairs), "dims": list(dims), "steps": steps}})
+    if isinstance(config.get("hybrid"), dict):  # truncated cosines changed: their calibration is stale
+        config["hybrid"] = {k: v for k, v in config["hybrid"].items() if k != "by_dims"}
     return StaticModel(table, model.tokenizer, config, max_length=model.max_length,
                        storage_dtype=model.storage_dtype, name=f"{model.name}+rotated")  # fmt: skip

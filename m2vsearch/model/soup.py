@@ -37,5 +37,6 @@ def soup(models: Sequence[StaticModel], weights: Sequence[float] | None = None) 
     # its own training history, so the soup's config tells how every member was made.
     members = [{"name": Path(m.name).name if m.name else "", "trained": m.config.get("trained", [])} for m in models]
     stage = {"soup": members, "weights": [w / total for w in weights]}
-    return StaticModel(np.asarray(table, dtype=np.float32), first.tokenizer, with_stage(first.config, stage),
+    config = {k: v for k, v in with_stage(first.config, stage).items() if k != "hybrid"}  # a new table: recalibrate
+    return StaticModel(np.asarray(table, dtype=np.float32), first.tokenizer, config,
                        max_length=first.max_length, storage_dtype=first.storage_dtype, name="soup")  # fmt: skip
