@@ -23,6 +23,7 @@ from m2vsearch.model.io import STORAGE_DTYPES
 @click.option("--sif", default=1e-4, show_default=True, type=float, help="SIF coefficient (0 turns it off).")
 @click.option("--dtype", default="float16", show_default=True, type=click.Choice(STORAGE_DTYPES))
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
+@click.option("--keep-tokens", type=click.IntRange(1), help="SentencePiece teachers: keep the N most probable pieces.")
 def distill(
     teacher: Path,
     out_dir: Path,
@@ -32,6 +33,7 @@ def distill(
     sif: float,
     dtype: str,
     batch_size: int,
+    keep_tokens: int | None,
 ) -> None:
     """Distil a static model from a local Sentence Transformer folder TEACHER."""
     try:
@@ -49,6 +51,7 @@ def distill(
         sif=sif or None,
         batch_size=batch_size,
         progress=progress,
+        keep_tokens=keep_tokens,
     )
     model.save_pretrained(out_dir, dtype=dtype)  # type: ignore[arg-type]
     seconds = time.perf_counter() - started

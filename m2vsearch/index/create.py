@@ -12,7 +12,7 @@ from m2vsearch.index import vectors
 from m2vsearch.index.fulltext import DEFAULT_TOKENIZER, TOKENIZERS
 from m2vsearch.index.store import connect, create_schema
 from m2vsearch.index.types import DB_FILE, IGNORE_FILE, IndexFolderError, now
-from m2vsearch.model.static import DEFAULT_MODEL_NAME, StaticModel
+from m2vsearch.model.static import DEFAULT_MODEL_NAME, PACKAGED_MODELS, StaticModel
 
 
 def resolve_model(model: str | Path | StaticModel | None) -> tuple[StaticModel, str]:
@@ -21,7 +21,7 @@ def resolve_model(model: str | Path | StaticModel | None) -> tuple[StaticModel, 
     if isinstance(model, StaticModel) or (not isinstance(model, (str, Path)) and hasattr(model, "fingerprint")):
         return model, getattr(model, "name", "") or "in-memory"  # type: ignore[return-value]
     name = DEFAULT_MODEL_NAME if model is None else str(model)
-    if name != DEFAULT_MODEL_NAME:
+    if name not in PACKAGED_MODELS:
         name = str(Path(name).expanduser().resolve())
     return StaticModel.from_pretrained(name), name
 

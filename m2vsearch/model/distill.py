@@ -20,6 +20,7 @@ from m2vsearch.errors import ModelError
 from m2vsearch.model.io import module_dir
 from m2vsearch.progress import Progress, no_progress
 from m2vsearch.model.static import StaticModel
+from m2vsearch.model.unigram import is_unigram, prune_unigram
 
 UNUSED_TOKENS = r"\[unused\d+\]"
 
@@ -92,7 +93,7 @@ def _teacher_inputs(
 ) -> list[list[int]]:
     """Teacher ids for each token: [CLS] token [SEP], new words via the teacher's sub-tokens."""
     vocab = teacher_tokenizer.get_vocab()
-    cls_id, sep_id = vocab.get("[CLS]"), vocab.get("[SEP]")
+    cls_id, sep_id = vocab.get("[CLS]", vocab.get("<s>")), vocab.get("[SEP]", vocab.get("</s>"))  # BERT or XLM-R
     prefix = [cls_id] if cls_id is not None else []
     suffix = [sep_id] if sep_id is not None else []
     plain = Tokenizer.from_str(teacher_tokenizer.to_str())
@@ -169,18 +170,31 @@ def distill(
     remove_pattern: str | None = UNUSED_TOKENS,
     batch_size: int = 256,
     progress: Progress = no_progress,
+    keep_tokens: int | None = None,
 ) -> StaticModel:
-    """Distil a StaticModel from a local Sentence Transformer folder."""
+    """Distil a StaticModel from a local Sentence Transformer folder. A Unigram (SentencePiece)
+    teacher vocabulary is pruned to `keep_tokens` pieces (`model/unigram.py`) and weighted by its
+    own piece probabilities; a WordPiece one takes `extra_words`."""
     if sif is not None and not 0 < sif < 1:
         raise ModelError(f"sif must be between 0 and 1, got {sif}")
     transformer_dir, teacher_tokenizer = teacher_parts(Path(teacher))
-    tokenizer, tokens, added = build_vocabulary(teacher_tokenizer, extra_words or [], remove_pattern)
+    probability = None
+    if is_unigram(teacher_tokenizer):
+        if extra_words:
+            raise ModelError("extra words need a WordPiece teacher; this one is Unigram (SentencePiece): use keep_tokens")
+        tokenizer, tokens, probability = prune_unigram(teacher_tokenizer, keep_tokens)
+        added: list[str] = []
+    else:
+        if keep_tokens is not None:
+            raise ModelError("pruning to keep_tokens needs a Unigram (SentencePiece) teacher")
+        tokenizer, tokens, added = build_vocabulary(teacher_tokenizer, extra_words or [], remove_pattern)
     inputs = _teacher_inputs(teacher_tokenizer, tokens, set(added))
-    pad_id = teacher_tokenizer.token_to_id("[PAD]") or 0
+    pad_id = teacher_tokenizer.token_to_id("[PAD]") or teacher_tokenizer.token_to_id("<pad>") or 0
     vectors = embed_tokens(transformer_dir, inputs, pad_id, batch_size, progress)
     table = pca(vectors, dims)
     if sif is not None:
-        table *= zipf_sif_weights(len(table), sif)[:, None]
+        weights = zipf_sif_weights(len(table), sif) if probability is None else sif / (sif + probability)
+        table *= weights.astype(np.float32)[:, None]
     config = {
         "tokenizer_name": Path(teacher).name,
         "apply_pca": dims,

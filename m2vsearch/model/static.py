@@ -17,11 +17,12 @@ from m2vsearch.model.pooling import MeanPooler
 
 DEFAULT_MAX_LENGTH = 512
 DEFAULT_MODEL_NAME = "default"
+PACKAGED_MODELS = (DEFAULT_MODEL_NAME, "multilingual")  # folders under m2vsearch/models/
 
 
-def default_model_dir() -> Path:
-    """The folder of the model shipped inside the package."""
-    return Path(str(resources.files("m2vsearch") / "models" / DEFAULT_MODEL_NAME))
+def default_model_dir(name: str = DEFAULT_MODEL_NAME) -> Path:
+    """The folder of a model shipped inside the package ("default" or "multilingual")."""
+    return Path(str(resources.files("m2vsearch") / "models" / name))
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:
@@ -67,15 +68,19 @@ class StaticModel:
     # -- loading and saving ------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path_or_name: str | Path | None = None) -> StaticModel:
-        """Load a model folder (model2vec or sentence-transformers static), or "default"."""
-        if path_or_name is None or str(path_or_name) == DEFAULT_MODEL_NAME:
-            folder, name = default_model_dir(), DEFAULT_MODEL_NAME
+        """Load a model folder (model2vec or sentence-transformers static), or a packaged model:
+        "default" (English) or "multilingual"."""
+        if path_or_name is None or str(path_or_name) in PACKAGED_MODELS:
+            name = str(path_or_name or DEFAULT_MODEL_NAME)
+            folder = default_model_dir(name)
+            if not folder.is_dir():
+                raise ModelError(f"the packaged model '{name}' is not part of this installation of m2vsearch")
         else:
             folder, name = Path(path_or_name).expanduser(), str(path_or_name)
             if not folder.exists():
                 raise ModelError(
                     f"no model folder at {folder} (m2vsearch never downloads models: "
-                    f"pass a local folder or '{DEFAULT_MODEL_NAME}')"
+                    f"pass a local folder, '{DEFAULT_MODEL_NAME}' or 'multilingual')"
                 )
         stored = read_folder(folder)
         dtype = str(np.dtype(stored.embeddings.dtype))
