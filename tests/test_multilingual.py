@@ -99,3 +99,39 @@ def test_distilling_a_sentencepiece_teacher(tmp_path: Path, unigram_teacher: Pat
                                       "--keep-tokens", str(full.vocab_size - 5), "--dtype", "float32"])  # fmt: skip
     assert result.exit_code == 0, result.output
     np.testing.assert_allclose(StaticModel.from_pretrained(tmp_path / "m").table, pruned.table, atol=1e-6)
+
+
+NOTES = {
+    "zh-bread.md": "面包需要酵母和面粉，在烤箱里烤一个小时。", "zh-rain.md": "明天下午会下大雨，出门记得带伞。",
+    "ru-cat.md": "Кошка спит на диване весь день.", "ru-train.md": "Поезд в Москву отправляется в восемь утра.",
+    "ar-sea.md": "البحر هادئ اليوم والسفن تبحر إلى الميناء.", "ar-school.md": "يذهب الأطفال إلى المدرسة كل صباح لتعلم القراءة.",
+    "de-bread.md": "Das Brot wird mit Sauerteig gebacken und braucht viele Stunden im Ofen.",
+    "de-car.md": "Das Auto steht in der Garage und braucht neue Reifen.",
+}  # fmt: skip
+QUERIES = {"烤面包": "zh-bread.md", "下雨天要带雨伞": "zh-rain.md", "кот на диване": "ru-cat.md", "поезд в Москву": "ru-train.md",
+           "السفن في البحر": "ar-sea.md", "الأطفال في المدرسة": "ar-school.md", "Brot backen": "de-bread.md",
+           "Reifen für das Auto": "de-car.md"}  # fmt: skip
+
+
+def test_packaged_multilingual_model_finds_notes_in_four_scripts(tmp_path: Path) -> None:
+    """`index --model multilingual` (shipped, no download): each query finds its note among notes
+    in four languages and scripts, by meaning (dense) and with the trigram full text (hybrid)."""
+    from test_cli import run
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for name, text in NOTES.items():
+        (notes / name).write_text(text + "\n", encoding="utf-8")
+    index = str(tmp_path / "idx")
+    created = run("index", str(notes), "--index", index, "--model", "multilingual", "--fts", "trigram", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    result = run("query", "烤面包", "--index", index, "-k", "1", "--json", cwd=tmp_path)
+    assert json.loads(result.stdout)["hits"][0]["path"].endswith("zh-bread.md"), result.stdout
+    assert "model: multilingual" in run("info", "--index", index, cwd=tmp_path).stdout
+    from m2vsearch.index.index import Index
+
+    with Index.open(index) as opened:
+        for query, expected in QUERIES.items():
+            for mode in ("dense", "hybrid"):
+                hits = opened.search(query, k=1, mode=mode)
+                assert hits and hits[0].path.endswith(expected), (query, mode, hits)
