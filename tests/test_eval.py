@@ -301,3 +301,9 @@ def test_eval_xquad_command_uses_trigram_bm25_for_chinese(tmp_path: Path) -> Non
     assert rows[("xquad-zh-en", "bm25")] < 0.9  # Chinese questions share no words with English text
     bad = CliRunner().invoke(cli, ["eval", "--beir", str(root / "en"), "--cross-lingual"])
     assert bad.exit_code == 2 and "go with --xquad" in bad.output
+    for langs in ("", ","):
+        bad = CliRunner().invoke(cli, ["eval", "--xquad", str(root), "--langs", langs])
+        assert bad.exit_code == 2 and "names no language" in bad.output
+    twice = CliRunner().invoke(cli, ["eval", "--xquad", str(root), "--langs", "en,en", "--model", str(tmp_path / "model"),
+                                     "--dims", "8", "--mode", "bm25"])  # fmt: skip
+    assert twice.exit_code == 0 and twice.output.count("xquad-en ") == 1, twice.output

@@ -36,6 +36,9 @@ def test_trigram_queries() -> None:
     assert fts_query('say "hello"', "trigram") == '"say" OR "hel" OR "ell" OR "llo"'
     assert fts_query("ค้นหา!", "trigram") == '"ค้น" OR "้นห" OR "นหา"'  # combining marks stay in the run
     assert fts_query("酵母", "trigram") == ""  # two characters: a trigram index cannot match them
+    assert fts_query("the of", "trigram") == '"the"'  # only stopwords: keep them, as porter does
+    long = "please tell me absolutely everything you might know regarding wonderful historical capital cities runners"
+    assert '"ers"' in fts_query(long, "trigram")  # round-robin over the words: the last one keeps trigrams
     assert fts_query("x" * 10 + " " + "".join(chr(0x4E00 + i) for i in range(200)), "trigram").count(" OR ") == MAX_TRIGRAMS - 1
     assert suggested_tokenizer(ZH.values()) == "trigram" == suggested_tokenizer(TH.values())
     assert suggested_tokenizer(["Sourdough needs an active starter.", "数据"]) == "porter"
@@ -70,6 +73,23 @@ def test_cli_keeps_the_tokenizer_and_refuses_a_silent_change(tmp_path: Path) -> 
     assert "fts_tokenizer: porter" in run("info", "--index", idx, cwd=tmp_path).stdout
     bad = run("index", str(root), "--index", str(tmp_path / "other"), "--fts", "bigram", cwd=tmp_path)
     assert bad.returncode == 2 and "bigram" in bad.stderr
+
+
+def test_the_fts_table_is_the_truth_and_a_damaged_index_rebuilds_with_its_tokenizer(tmp_path: Path) -> None:
+    root = write(tmp_path / "docs", ZH)
+    idx = tmp_path / "idx"
+    assert run("index", str(root), "--index", str(idx), "--fts", "trigram", cwd=tmp_path).returncode == 0
+    conn = sqlite3.connect(idx / "index.sqlite")
+    conn.execute("UPDATE meta SET value = 'porter' WHERE key = 'fts_tokenizer'")  # meta disagrees with the table
+    conn.commit()
+    with Index.open(idx) as index:
+        assert index.search("查询速度", k=1, mode="bm25")[0].path.endswith("db.md")
+    conn.execute("UPDATE meta SET value = 'Trigram' WHERE key = 'fts_tokenizer'")  # damaged: --rebuild is the fix
+    conn.commit()
+    conn.close()
+    assert run("query", "查询速度", "--index", str(idx), cwd=tmp_path).returncode != 0
+    assert run("index", str(root), "--index", str(idx), "--rebuild", cwd=tmp_path).returncode == 0
+    assert "fts_tokenizer: trigram" in run("info", "--index", str(idx), cwd=tmp_path).stdout
 
 
 def test_unknown_tokenizer_in_meta_is_a_damaged_index(tmp_path: Path) -> None:

@@ -93,7 +93,7 @@ def test_distilling_a_sentencepiece_teacher(tmp_path: Path, unigram_teacher: Pat
     assert pruned.vocab_size == full.vocab_size - 5
     vectors = pruned.encode(list(SAMPLES.values()))
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
-    with pytest.raises(ModelError, match="WordPiece"):
+    with pytest.raises(ModelError, match="need a WordPiece teacher"):
         distill(unigram_teacher, dims=8, extra_words=["hello"])
     result = CliRunner().invoke(cli, ["distill", str(unigram_teacher), "--out", str(tmp_path / "m"), "--dims", "8",
                                       "--keep-tokens", str(full.vocab_size - 5), "--dtype", "float32"])  # fmt: skip

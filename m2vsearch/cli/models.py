@@ -273,7 +273,7 @@ def _csv(text: str, allowed: tuple[str, ...] | None = None) -> list[str]:
 @click.option("--xquad", type=click.Path(path_type=Path, file_okay=False), help="XQuAD folder (one BEIR folder per language).")
 @click.option("--langs", help="XQuAD languages, comma-separated (default: all 12).")
 @click.option("--cross-lingual", is_flag=True, help="Also XQuAD questions of each language against the English paragraphs.")
-@click.option("--model", help="Static model folder or 'default'; a sentence-transformers folder for a reference row.")
+@click.option("--model", help="Static model folder, 'default' or 'multilingual'; a sentence-transformers folder for a reference row.")
 @click.option("--dims", default="32,64,128,256", show_default=True, help="Comma-separated Matryoshka dims.")
 @click.option("--mode", "modes", default="dense,bm25,hybrid", show_default=True, help="Comma-separated modes.")
 @click.option("--json", "json_file", type=click.Path(path_type=Path), help="Also write the results as JSON here.")
@@ -298,7 +298,10 @@ def eval_command(
         names = loaders.nanobeir_names(datasets)
         sets += loaders.load_nanobeir(folder, names) if folder else loaders.load_nanobeir_hub(names)
     if xquad is not None:
-        sets += loaders.load_xquad(xquad, _csv(langs) if langs else None, cross_lingual)
+        lang_list = list(dict.fromkeys(_csv(langs))) if langs is not None else None
+        if lang_list == []:
+            raise click.BadParameter("--langs names no language (e.g. --langs de,zh)")
+        sets += loaders.load_xquad(xquad, lang_list, cross_lingual)
     elif langs or cross_lingual:
         raise click.UsageError("--langs and --cross-lingual go with --xquad DIR")
     if not sets:

@@ -11,7 +11,9 @@ The choice is fixed when an index is created and kept in its meta (`fts_tokenize
 
 from __future__ import annotations
 
+import itertools
 import re
+import sqlite3
 from collections.abc import Iterable
 
 TOKENIZERS = {"porter": "porter unicode61 remove_diacritics 2", "trigram": "trigram"}
@@ -43,12 +45,30 @@ def fts_query(text: str, tokenizer: str = DEFAULT_TOKENIZER) -> str:
     """An FTS5 query that ORs the words (or, for `trigram`, the trigrams) of `text`, stopwords
     dropped; empty when nothing can match."""
     if tokenizer == "trigram":  # runs between spaces and punctuation, combining marks kept (Thai, Hindi)
-        runs = [r for r in dict.fromkeys(_RUN.findall(text.lower())) if r not in STOPWORDS]
-        grams = dict.fromkeys(r[i : i + 3] for r in runs for i in range(len(r) - 2))  # under 3 chars: no match
-        return _quoted(list(grams)[:MAX_TRIGRAMS])
+        runs = list(dict.fromkeys(_RUN.findall(text.lower())))
+        runs = [r for r in runs if r not in STOPWORDS] or runs
+        per_run = [[r[i : i + 3] for i in range(len(r) - 2)] for r in runs]  # under 3 chars: no match
+        # Round-robin over the runs, so a long query keeps some trigrams of every word.
+        interleaved = [g for round_ in itertools.zip_longest(*per_run) for g in round_ if g is not None]
+        return _quoted(list(dict.fromkeys(interleaved))[:MAX_TRIGRAMS])
     words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
     kept = [w for w in words if w not in STOPWORDS] or words
     return _quoted(kept)
+
+
+def table_tokenizer(conn: sqlite3.Connection) -> str | None:
+    """The tokenizer the FTS5 table was really created with (its SQL), or None if unknown."""
+    try:
+        row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()
+    except sqlite3.Error:
+        return None
+    if not row or not row[0]:
+        return None
+    match = re.search(r"tokenize\s*=\s*['\"]([^'\"]*)['\"]", row[0])
+    for name, spec in TOKENIZERS.items():
+        if match and match.group(1).strip() == spec:
+            return name
+    return None
 
 
 def unspaced_share(texts: Iterable[str]) -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from m2vsearch.index.fulltext import DEFAULT_TOKENIZER, STOPWORDS, TOKENIZERS, fts_query, has_content_words
+from m2vsearch.index.fulltext import DEFAULT_TOKENIZER, STOPWORDS, TOKENIZERS, fts_query, has_content_words, table_tokenizer
 from m2vsearch.ingest.patterns import filter_regex, sql_glob
 
 __all__ = ["STOPWORDS", "ChunkRow", "FileRow", "Store", "connect", "create_schema", "has_content_words", "meta_problem"]
@@ -155,9 +155,10 @@ class Store:
     @property
     def tokenizer(self) -> str:
         """The full-text tokenizer of this index (`fulltext.TOKENIZERS`)."""
-        if self._tokenizer is None:
+        if self._tokenizer is None:  # the FTS5 table's own definition wins over meta
             row = self.conn.execute("SELECT value FROM meta WHERE key = 'fts_tokenizer'").fetchone()
-            self._tokenizer = str(row[0]) if row and row[0] in TOKENIZERS else DEFAULT_TOKENIZER
+            stored = str(row[0]) if row and row[0] in TOKENIZERS else DEFAULT_TOKENIZER
+            self._tokenizer = table_tokenizer(self.conn) or stored
         return self._tokenizer
 
     # -- meta ------------------------------------------------------------------------------

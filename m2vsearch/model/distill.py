@@ -181,12 +181,12 @@ def distill(
     probability = None
     if is_unigram(teacher_tokenizer):
         if extra_words:
-            raise ModelError("extra words need a WordPiece teacher; this one is Unigram (SentencePiece): use keep_tokens")
+            raise ModelError("extra words (--vocab) need a WordPiece teacher; this one is Unigram (SentencePiece): use --keep-tokens")
         tokenizer, tokens, probability = prune_unigram(teacher_tokenizer, keep_tokens)
         added: list[str] = []
     else:
         if keep_tokens is not None:
-            raise ModelError("pruning to keep_tokens needs a Unigram (SentencePiece) teacher")
+            raise ModelError("--keep-tokens needs a Unigram (SentencePiece) teacher; this one is WordPiece")
         tokenizer, tokens, added = build_vocabulary(teacher_tokenizer, extra_words or [], remove_pattern)
     inputs = _teacher_inputs(teacher_tokenizer, tokens, set(added))
     pad_id = teacher_tokenizer.token_to_id("[PAD]") or teacher_tokenizer.token_to_id("<pad>") or 0

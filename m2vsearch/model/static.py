@@ -76,6 +76,8 @@ class StaticModel:
             if not folder.is_dir():
                 raise ModelError(f"the packaged model '{name}' is not part of this installation of m2vsearch")
         else:
+            if not str(path_or_name).strip():
+                raise ModelError("the model name is empty: give a folder, 'default' or 'multilingual'")
             folder, name = Path(path_or_name).expanduser(), str(path_or_name)
             if not folder.exists():
                 raise ModelError(
