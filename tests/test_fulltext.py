@@ -59,6 +59,21 @@ def test_trigram_index_finds_words_inside_unspaced_text(tmp_path: Path, docs: di
             assert index.search(query, k=3, mode="bm25") == []
 
 
+def test_short_words_in_a_trigram_index_are_found_by_substring(tmp_path: Path) -> None:
+    """Most Chinese words have 1-2 characters, which FTS5's trigram index cannot MATCH: they are
+    found by a substring scan, scored by how many of the query's short words a chunk holds."""
+    root = write(tmp_path / "docs", ZH)
+    with Index.create(tmp_path / "tri", fts_tokenizer="trigram") as index:
+        index.add_path(root)
+        hits = index.search("酵母", k=3, mode="bm25")
+        assert [h.path.endswith("bread.md") for h in hits] == [True] and hits[0].score == 1.0
+        assert index.search("酵母 大雨", k=3, mode="bm25")[0].score == 1.0  # each holds one of the two
+        assert index.search("酵母", k=3, mode="bm25", filter="rain.md") == []
+        assert index.search("酵母", k=3, mode="hybrid")[0].path.endswith("bread.md")
+        assert index.search("的", k=3, mode="bm25")  # one character still matches
+        assert index.search("ox", k=3, mode="bm25") == []  # nothing holds it
+
+
 def test_cli_keeps_the_tokenizer_and_refuses_a_silent_change(tmp_path: Path) -> None:
     root = write(tmp_path / "docs", ZH)
     idx = str(tmp_path / "idx")

@@ -56,6 +56,13 @@ def fts_query(text: str, tokenizer: str = DEFAULT_TOKENIZER) -> str:
     return _quoted(kept)
 
 
+def short_runs(text: str, limit: int = 8) -> list[str]:
+    """The 1- and 2-character runs of a query (not stopwords), which a trigram index cannot MATCH:
+    most Chinese and Japanese words are that short."""
+    runs = [r for r in dict.fromkeys(_RUN.findall(text.lower())) if len(r) < 3 and r not in STOPWORDS]
+    return runs[:limit]
+
+
 def table_tokenizer(conn: sqlite3.Connection) -> str | None:
     """The tokenizer the FTS5 table was really created with (its SQL), or None if unknown."""
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from m2vsearch.index.fulltext import DEFAULT_TOKENIZER, STOPWORDS, TOKENIZERS, fts_query, has_content_words, table_tokenizer
+from m2vsearch.index.fulltext import DEFAULT_TOKENIZER, STOPWORDS, TOKENIZERS, fts_query, has_content_words, short_runs, table_tokenizer
 from m2vsearch.ingest.patterns import filter_regex, sql_glob
 
 __all__ = ["STOPWORDS", "ChunkRow", "FileRow", "Store", "connect", "create_schema", "has_content_words", "meta_problem"]
@@ -304,7 +304,7 @@ class Store:
         chunks of those files (joined per match, so FTS5 runs its query once)."""
         match = fts_query(query, self.tokenizer)
         if not match:
-            return []
+            return self._substring_matches(short_runs(query), k, file_ids) if self.tokenizer == "trigram" else []
         if file_ids is None:
             sql = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?"
             params: list[Any] = [match, int(k)]
@@ -315,6 +315,21 @@ class Store:
             )
             params = [match, json.dumps(list(file_ids)), int(k)]
         return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, params)]
+
+    def _substring_matches(self, runs: Sequence[str], k: int, file_ids: Sequence[int] | None) -> list[tuple[int, float]]:
+        """Chunks holding 1-2 character runs that a trigram index cannot MATCH (a scan of the
+        chunk texts): the score is how many of the runs a chunk holds (not BM25), best first."""
+        if not runs:
+            return []
+        held = " + ".join("(instr(lower(text), ?) > 0)" for _ in runs)
+        where = " OR ".join("instr(lower(text), ?) > 0" for _ in runs)
+        sql = f"SELECT id, {held} AS score FROM chunks WHERE ({where})"
+        params: list[Any] = [*runs, *runs]
+        if file_ids is not None:
+            sql += " AND file_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(list(file_ids)))
+        sql += " ORDER BY score DESC, id LIMIT ?"
+        return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, [*params, int(k)])]
 
     def generation(self) -> str:
         """The live FAISS generation (read inside the caller's snapshot)."""
