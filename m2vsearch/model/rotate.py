@@ -11,13 +11,12 @@ with Adam on fixed pooled vectors (cheap: the table is not touched until the end
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from m2vsearch.errors import ModelError
 from m2vsearch.model.static import StaticModel
-from m2vsearch.model.train import with_stage
+from m2vsearch.model.train import mnrl_loss, with_stage
 from m2vsearch.progress import Progress, no_progress
 
 
@@ -42,18 +41,10 @@ def learn_rotation(queries: np.ndarray, positives: np.ndarray, dims: Sequence[in
     q_all, p_all = torch.from_numpy(queries), torch.from_numpy(positives)
     generator = torch.Generator().manual_seed(seed)
     batch_size = min(batch_size, len(queries))
-    labels = torch.arange(batch_size)
     for _ in progress(range(steps), steps, "learning the Matryoshka rotation"):
         rotation = torch.linalg.matrix_exp(skew - skew.T)
         rows = torch.randint(0, len(q_all), (batch_size,), generator=generator)
-        q, p = q_all[rows] @ rotation, p_all[rows] @ rotation
-        loss: Any = 0.0
-        for d in dims:
-            a = torch.nn.functional.normalize(q[:, :d], dim=1, eps=1e-8)
-            b = torch.nn.functional.normalize(p[:, :d], dim=1, eps=1e-8)
-            logits = scale * a @ b.T
-            loss = loss + 0.5 * (torch.nn.functional.cross_entropy(logits, labels)
-                                 + torch.nn.functional.cross_entropy(logits.T, labels))  # fmt: skip
+        loss = mnrl_loss(torch, q_all[rows] @ rotation, p_all[rows] @ rotation, dims, scale, average=False)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

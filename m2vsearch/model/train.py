@@ -76,8 +76,8 @@ def with_stage(config: dict[str, Any], stage: dict[str, Any]) -> dict[str, Any]:
     return {**config, "trained": [*(before if isinstance(before, list) else [before]), stage]}
 
 
-def mnrl_loss(torch: Any, queries: Any, positives: Any, dims: Sequence[int], scale: float) -> Any:
-    """Symmetric in-batch contrastive loss, averaged over Matryoshka dims."""
+def mnrl_loss(torch: Any, queries: Any, positives: Any, dims: Sequence[int], scale: float, average: bool = True) -> Any:
+    """Symmetric in-batch contrastive loss, averaged (or summed) over Matryoshka dims."""
     labels = torch.arange(len(queries))
     total = 0.0
     for dim in dims:
@@ -87,7 +87,7 @@ def mnrl_loss(torch: Any, queries: Any, positives: Any, dims: Sequence[int], sca
         total = total + 0.5 * (
             torch.nn.functional.cross_entropy(logits, labels) + torch.nn.functional.cross_entropy(logits.T, labels)
         )
-    return total / len(dims)
+    return total / len(dims) if average else total
 
 
 def train_pairs(
