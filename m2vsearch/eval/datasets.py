@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from m2vsearch.errors import M2VSearchError
@@ -92,7 +92,7 @@ def load_xquad(folder: str | Path, langs: list[str] | None = None, cross_lingual
     if unknown:
         raise DatasetError(f"XQuAD has no language {', '.join(unknown)}; it has {', '.join(XQUAD_LANGS)}")
     loaded = {lang: load_beir(folder / lang) for lang in dict.fromkeys([*langs, *(["en"] if cross_lingual else [])])}
-    sets = [RetrievalSet(f"xquad-{lang}", *_parts(loaded[lang])) for lang in langs]
+    sets = [replace(loaded[lang], name=f"xquad-{lang}") for lang in langs]
     if cross_lingual:
         english = loaded["en"]
         for lang in (lang for lang in langs if lang != "en"):
@@ -102,10 +102,6 @@ def load_xquad(folder: str | Path, langs: list[str] | None = None, cross_lingual
                 raise DatasetError(f"{folder / lang}: paragraph ids {sorted(missing)[:3]} are not in {folder / 'en'}: not parallel")
             sets.append(RetrievalSet(f"xquad-{lang}-en", english.corpus, questions.queries, questions.relevant))
     return sets
-
-
-def _parts(data: RetrievalSet) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
-    return data.corpus, data.queries, data.relevant
 
 
 NANOBEIR = {

@@ -6,20 +6,19 @@ The whole run holds the index's writer lock, so a second `index` waits instead o
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from m2vsearch.errors import M2VSearchError
 from m2vsearch.index.create import build_empty, resolve_model
 from m2vsearch.index.fulltext import table_tokenizer
 from m2vsearch.index.index import Index
 from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, writer_lock
+from m2vsearch.index.store import connect
 from m2vsearch.index.swap import copy_ignore_file, foreign_entries, new_staging, recover, swap_in
 from m2vsearch.index.types import DB_FILE, IndexDamagedError, IndexFolderError, is_utf8, printable
 from m2vsearch.index.update import IndexReport, index_path
@@ -73,8 +72,8 @@ def _old_settings(folder: Path) -> _OldSettings:
 def _readable_tokenizer(db: Path) -> str | None:
     """The full-text tokenizer of a damaged index, if its FTS5 table can still be read."""
     try:
-        conn = sqlite3.connect(f"file:{quote(os.fsencode(db.absolute()))}?mode=ro", uri=True)
-    except sqlite3.Error:
+        conn = connect(db, read_only=True)
+    except (OSError, sqlite3.Error):
         return None
     try:
         return table_tokenizer(conn)

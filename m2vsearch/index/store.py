@@ -156,9 +156,10 @@ class Store:
     def tokenizer(self) -> str:
         """The full-text tokenizer of this index (`fulltext.TOKENIZERS`)."""
         if self._tokenizer is None:  # the FTS5 table's own definition wins over meta
+            self._tokenizer = table_tokenizer(self.conn)
+        if self._tokenizer is None:
             row = self.conn.execute("SELECT value FROM meta WHERE key = 'fts_tokenizer'").fetchone()
-            stored = str(row[0]) if row and row[0] in TOKENIZERS else DEFAULT_TOKENIZER
-            self._tokenizer = table_tokenizer(self.conn) or stored
+            self._tokenizer = str(row[0]) if row and row[0] in TOKENIZERS else DEFAULT_TOKENIZER
         return self._tokenizer
 
     # -- meta ------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from m2vsearch.errors import ModelError
 
 
 def is_unigram(tokenizer: Tokenizer) -> bool:
-    return json.loads(tokenizer.to_str())["model"].get("type") == "Unigram"
+    return type(tokenizer.model).__name__ == "Unigram"
 
 
 def prune_unigram(tokenizer: Tokenizer, keep: int | None) -> tuple[Tokenizer, list[str], np.ndarray]:
