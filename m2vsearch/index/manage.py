@@ -20,8 +20,8 @@ from m2vsearch.index.index import Index
 from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, writer_lock
 from m2vsearch.index.store import connect
 from m2vsearch.index.swap import copy_ignore_file, foreign_entries, new_staging, recover, swap_in
-from m2vsearch.index.types import DB_FILE, IndexDamagedError, IndexFolderError, is_utf8, printable
-from m2vsearch.index.update import IndexReport, index_path
+from m2vsearch.index.types import DB_FILE, SHARDS_FILE, IndexDamagedError, IndexFolderError, is_utf8, printable
+from m2vsearch.index.update import IndexReport, PrepareMany, index_path
 
 __all__ = ["IndexRun", "recover", "run_index"]
 
@@ -46,6 +46,7 @@ class _OldSettings:
 
 
 IndexProgress = Callable[[str, int, int, int], None]  # (folder, files done, files total, chunks added)
+Preparer = Callable[[Index], PrepareMany]  # files prepared elsewhere (m2vsearch.distributed.ray_index)
 
 
 def _labelled(progress: IndexProgress | None, label: str) -> Callable[[int, int, int], None] | None:
@@ -82,17 +83,18 @@ def _readable_tokenizer(db: Path) -> str | None:
 
 
 def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], exclude: Sequence[str],
-               progress: IndexProgress | None) -> list[tuple[str, IndexReport]]:  # fmt: skip
+               progress: IndexProgress | None, preparer: Preparer | None = None) -> list[tuple[str, IndexReport]]:  # fmt: skip
     reports = []
+    prepare_many = preparer(index) if preparer is not None else None
     for path in paths:
         hook = _labelled(progress, f"indexing {printable(str(path))}")
-        reports.append((str(path), index_path(index, path, include, exclude, progress=hook)))
+        reports.append((str(path), index_path(index, path, include, exclude, progress=hook, prepare_many=prepare_many)))
     return reports
 
 
 def _rebuild(folder: Path, paths: list[Path], model: str | None, dims: int | None, include: Sequence[str],
              exclude: Sequence[str], index_type: str | None, progress: IndexProgress | None,
-             fts_tokenizer: str | None = None) -> IndexRun:  # fmt: skip
+             fts_tokenizer: str | None = None, preparer: Preparer | None = None) -> IndexRun:  # fmt: skip
     """Build a complete new index beside `folder` and swap it in, whatever state `folder` is in."""
     foreign = foreign_entries(folder)
     if foreign:
@@ -118,7 +120,7 @@ def _rebuild(folder: Path, paths: list[Path], model: str | None, dims: int | Non
                     fts_tokenizer or old.fts_tokenizer or "porter")  # fmt: skip
         copy_ignore_file(folder, staging)
         with Index(staging, static, lock_folder=folder) as index:
-            reports = _index_all(index, paths, [*old.include, *include], exclude, progress)
+            reports = _index_all(index, paths, [*old.include, *include], exclude, progress, preparer)
             if old.texts:  # texts added through the Python API are no files: carry them over
                 index.add_texts([text for text, _ in old.texts], [meta for _, meta in old.texts])
         swap_in(staging, folder)
@@ -141,18 +143,22 @@ def run_index(
     wait: float = DEFAULT_WAIT_SECONDS,
     notice: WaitNotice | None = None,
     fts_tokenizer: str | None = None,
+    preparer: Preparer | None = None,
 ) -> IndexRun:
-    """Index `paths` (or the index's known roots when none are given) into `folder`."""
+    """Index `paths` (or the index's known roots when none are given) into `folder`; `preparer`
+    reads, chunks and embeds elsewhere (a Ray cluster)."""
     folder = folder.expanduser().resolve()  # a symlinked index folder is rebuilt where it points
     for path in paths:
         if not path.exists():
             raise IndexFolderError(f"no such file or folder: {printable(str(path))}")
         if not is_utf8(str(path.resolve())):
             raise IndexFolderError(f"cannot index {printable(str(path))}: its name is not valid UTF-8")
+    if not (folder / DB_FILE).exists() and (folder / SHARDS_FILE).is_file():
+        raise IndexFolderError(f"{folder} holds a sharded index; update it with m2vsearch.distributed.build.run_sharded_index")
     with writer_lock(folder, wait, notice):
         recover(folder)
         if rebuild:
-            return _rebuild(folder, list(paths), model, dims, include, exclude, index_type, progress, fts_tokenizer)
+            return _rebuild(folder, list(paths), model, dims, include, exclude, index_type, progress, fts_tokenizer, preparer)
         if not (folder / DB_FILE).is_file():
             if folder.exists() and any(folder.iterdir()) and not foreign_entries(folder):
                 raise IndexDamagedError(
@@ -186,5 +192,5 @@ def run_index(
             if problem is not None:
                 count = index.repair_vectors()
                 run.notes.append(f"repaired the vectors: {problem}; re-embedded the {count} stored chunks")
-            run.reports = _index_all(index, paths, include, exclude, progress)
+            run.reports = _index_all(index, paths, include, exclude, progress, preparer)
         return run

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -16,9 +14,8 @@ import numpy as np
 
 from m2vsearch.index.store import FileRow, Store
 from m2vsearch.index.types import IndexFolderError, Transaction, is_utf8, now, printable
-from m2vsearch.ingest.chunk import chunk_text
-from m2vsearch.ingest.readers import Skip, read_bytes, read_document
 from m2vsearch.ingest.patterns import pattern_error
+from m2vsearch.ingest.prepare import DOCUMENT, READ, PreparedFile, digest, prepare_file
 from m2vsearch.ingest.walk import IgnoreRules, discover
 
 
@@ -39,6 +36,9 @@ BATCH_CHUNKS = 4096  # chunks embedded and inserted at a time
 COMMIT_MIN_CHUNKS = 8192  # a long run commits at least this many changed chunks at a time
 COMMIT_SHARE = 0.25  # ... or this share of the index, whichever is more
 ProgressHook = Callable[[int, int, int], None]  # (files done, files total, chunks added so far)
+# Given the files that may need reading (in order), how to get each one prepared: in-process by
+# default; m2vsearch.distributed streams them from a Ray cluster, embedded already.
+PrepareMany = Callable[[list[Path]], Callable[[Path], PreparedFile]]
 
 
 @dataclass
@@ -56,8 +56,7 @@ class IndexReport:
     seconds: float = 0.0
 
 
-def digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+__all__ = ["IndexReport", "PrepareMany", "digest", "index_path"]
 
 
 def read_ignore_file(index: Index) -> list[str]:
@@ -133,16 +132,18 @@ class _Pending:
         self.index, self.tx = index, tx
         self.files: list[tuple[int, str, str, int, int, str]] = []
         self.rows: list[tuple[int | None, str, int | None, int | None, str]] = []
+        self.vectors: list[np.ndarray | None] = []  # per row: embedded already, or None
         self.count = 0  # chunks inserted so far
         self.next_file_id = index.store.next_ids("files", 1)[0]
 
-    def add_file(self, path: str, content_hash: str, stat: os.stat_result, stamp: str, text: str, kind: str) -> None:
+    def add_file(self, prepared: PreparedFile, stamp: str) -> None:
         file_id = self.next_file_id
         self.next_file_id += 1
-        self.files.append((file_id, path, content_hash, stat.st_mtime_ns, stat.st_size, stamp))
-        for chunk in chunk_text(text, kind):
-            meta = json.dumps({"heading": chunk.heading} if chunk.heading else {})
-            self.rows.append((file_id, chunk.text, chunk.start_line, chunk.end_line, meta))
+        self.files.append((file_id, prepared.path, prepared.hash, prepared.mtime_ns, prepared.size, stamp))
+        given = prepared.vectors is not None and len(prepared.vectors) == len(prepared.chunks)
+        for number, (text, start, end, meta) in enumerate(prepared.chunks):
+            self.rows.append((file_id, text, start, end, meta))
+            self.vectors.append(prepared.vectors[number] if given else None)  # type: ignore[index]
         if len(self.rows) >= BATCH_CHUNKS:
             self.flush()
 
@@ -157,9 +158,13 @@ class _Pending:
         if not self.rows:
             return
         ids = self.index.store.add_chunks(self.rows)
-        self.tx.add(ids, self.index.embed([row[1] for row in self.rows]))
+        missing = [i for i, vector in enumerate(self.vectors) if vector is None]
+        if missing:
+            for i, vector in zip(missing, self.index.embed([self.rows[i][1] for i in missing])):
+                self.vectors[i] = vector
+        self.tx.add(ids, np.stack(self.vectors).astype(np.float32, copy=False))  # type: ignore[arg-type]
         self.count += len(ids)
-        self.rows = []
+        self.rows, self.vectors = [], []
 
 
 def commit_size(index: Index) -> int:
@@ -175,9 +180,13 @@ def index_path(
     exclude: Sequence[str] = (),
     progress: ProgressHook | None = None,
     when: str = "",
+    prepare_many: PrepareMany | None = None,
+    owns: Callable[[str], bool] | None = None,
 ) -> IndexReport:
     """Bring the index up to date with the files under `root`, committing in batches (each one
-    atomic: its SQLite rows and a FAISS generation), so a kill loses at most the current batch."""
+    atomic: its SQLite rows and a FAISS generation), so a kill loses at most the current batch.
+    `prepare_many` prepares the files elsewhere (see PrepareMany); `owns(path)` keeps the files
+    that belong to this index (one shard of several)."""
     started = time.perf_counter()
     root = root.expanduser().resolve()
     if not is_utf8(str(root)):
@@ -194,6 +203,8 @@ def index_path(
         include = remember_includes(index, include)
         rules = IgnoreRules().with_file(root, read_ignore_file(index))
         files = list(discover(root, rules, include, skip_dirs=list(index.own_paths()), on_skip=skipped))
+        if owns is not None:
+            files = [path for path in files if owns(path.as_posix())]
         stamp = when or now()
         if progress is not None and not files:
             progress(0, 0, 0)
@@ -201,6 +212,7 @@ def index_path(
         seen = {path.as_posix() for path in files}
         gone = {path: row for path, row in known.items() if path not in seen}
         gone_by_hash = {row.hash: row for row in gone.values()}
+        prepare = prepare_file if prepare_many is None else prepare_many([p for p in files if _may_change(p, known)])
         queue = iter(enumerate(files, 1))
         first, finished = True, False
         while not finished:
@@ -214,7 +226,8 @@ def index_path(
                 pending = _Pending(index, tx)
                 finished = True
                 for number, path in queue:
-                    _update_file(index, tx, pending, path, known.get(path.as_posix()), gone, gone_by_hash, report, stamp)
+                    _update_file(index, tx, pending, path, known.get(path.as_posix()), gone, gone_by_hash, report, stamp,
+                                 prepare)  # fmt: skip
                     if progress is not None:
                         progress(number, len(files), report.chunks_added + pending.size)
                     if pending.size + len(tx.removed) >= limit:
@@ -232,6 +245,16 @@ def index_path(
     return report
 
 
+def _may_change(path: Path, known: dict[str, FileRow]) -> bool:
+    """Whether a file may need reading (not known with the same mtime and size)."""
+    old = known.get(path.as_posix())
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return old is None or old.mtime_ns != stat.st_mtime_ns or old.size != stat.st_size
+
+
 def _update_file(
     index: Index,
     tx: Transaction,
@@ -242,6 +265,7 @@ def _update_file(
     gone_by_hash: dict[str, FileRow],
     report: IndexReport,
     stamp: str,
+    prepare: Callable[[Path], PreparedFile] = prepare_file,
 ) -> None:
     """Bring one discovered file up to date: unchanged, renamed, changed, added or skipped."""
     key = path.as_posix()
@@ -250,34 +274,31 @@ def _update_file(
         return
     try:
         stat = path.stat()
-        if old is not None and old.mtime_ns == stat.st_mtime_ns and old.size == stat.st_size:
-            report.unchanged += 1
-            return
-        data = read_bytes(path)
     except FileNotFoundError:
         report.skipped.append((key, "vanished before it was read"))
         return
     except OSError as exc:
         report.skipped.append((key, f"unreadable ({exc.strerror})"))
         return
-    except Skip as skip:
-        report.skipped.append((key, str(skip)))
-        return
-    content_hash = digest(data)
-    if old is not None and old.hash == content_hash:
-        index.store.touch_file(old.id, stat.st_mtime_ns, stat.st_size)
+    if old is not None and old.mtime_ns == stat.st_mtime_ns and old.size == stat.st_size:
         report.unchanged += 1
         return
-    moved = gone_by_hash.get(content_hash) if old is None else None
+    prepared = prepare(path)
+    if prepared.stage == READ:
+        report.skipped.append((key, prepared.problem))
+        return
+    if old is not None and old.hash == prepared.hash:
+        index.store.touch_file(old.id, prepared.mtime_ns, prepared.size)
+        report.unchanged += 1
+        return
+    moved = gone_by_hash.get(prepared.hash) if old is None else None
     if moved is not None and moved.path in gone:  # a rename: keep its chunks and vectors
-        index.store.move_file(moved.id, key, stat.st_mtime_ns, stat.st_size)
+        index.store.move_file(moved.id, key, prepared.mtime_ns, prepared.size)
         del gone[moved.path]
         report.renamed.append((moved.path, key))
         return
-    try:
-        document = read_document(path, data)
-    except Skip as skip:
-        report.skipped.append((key, str(skip)))
+    if prepared.stage == DOCUMENT:
+        report.skipped.append((key, prepared.problem))
         if old is not None:  # indexed before, unreadable now: drop it
             gone[key] = old
         return
@@ -288,4 +309,4 @@ def _update_file(
         report.changed.append(key)
     else:
         report.added.append(key)
-    pending.add_file(key, content_hash, stat, stamp, document.text, document.kind)
+    pending.add_file(prepared, stamp)

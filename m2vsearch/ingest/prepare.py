@@ -1,0 +1,61 @@
+"""One file read, hashed, parsed and chunked, without an index: the per-file work of indexing, which
+`index/update.py` does in-process and `m2vsearch.distributed` spreads over a Ray cluster."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from m2vsearch.ingest.chunk import chunk_text
+from m2vsearch.ingest.readers import Skip, read_bytes, read_document
+
+READ, DOCUMENT = "read", "document"  # where a skipped file stopped: before or after it was hashed
+PreparedChunk = tuple[str, int | None, int | None, str]  # text, start line, end line, metadata JSON
+
+
+@dataclass
+class PreparedFile:
+    """A file ready to be written to an index: its stat, hash and chunks, or why it is skipped.
+    `vectors` (one row per chunk, at the index's dims) when they were embedded elsewhere."""
+
+    path: str
+    mtime_ns: int = 0
+    size: int = 0
+    hash: str = ""
+    problem: str = ""
+    stage: str = ""
+    chunks: list[PreparedChunk] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+
+
+def digest(data: bytes) -> str:
+    """The content hash an index keeps for change and rename detection."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def prepare_file(path: Path) -> PreparedFile:
+    """Read, hash, parse and chunk one file (never raises for the file's own problems)."""
+    key = path.as_posix()
+    try:
+        stat = path.stat()
+        data = read_bytes(path)
+    except FileNotFoundError:
+        return PreparedFile(key, problem="vanished before it was read", stage=READ)
+    except OSError as exc:
+        return PreparedFile(key, problem=f"unreadable ({exc.strerror})", stage=READ)
+    except Skip as skip:
+        return PreparedFile(key, problem=str(skip), stage=READ)
+    found = PreparedFile(key, stat.st_mtime_ns, stat.st_size, digest(data))
+    try:
+        document = read_document(path, data)
+    except Skip as skip:
+        found.problem, found.stage = str(skip), DOCUMENT
+        return found
+    for chunk in chunk_text(document.text, document.kind):
+        meta = json.dumps({"heading": chunk.heading} if chunk.heading else {})
+        found.chunks.append((chunk.text, chunk.start_line, chunk.end_line, meta))
+    return found
