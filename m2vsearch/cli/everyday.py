@@ -41,15 +41,28 @@ def _index_folder(given: Path | None) -> Path:
 @click.option("--wait", "wait", default=60.0, show_default=True, type=float,
               help="Seconds to wait for another indexer of the same index (negative: forever).")
 @click.option("--watch", is_flag=True, help="Keep running and index changes as they happen (Ctrl-C stops).")
+@click.option("--shards", type=click.IntRange(1), help="Build a sharded index of N shards (new index; see docs/scale.md).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Read, chunk and embed on a Ray cluster: ADDRESS ('auto', 'ray://host:10001') or none for a local one.")
 @click.option("-v", "--verbose", is_flag=True, help="List every skipped file.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, dims: int | None,
                   include: tuple[str, ...], exclude: tuple[str, ...], index_type: str | None, fts_tokenizer: str | None,
-                  rebuild: bool, wait: float, watch: bool, verbose: bool, quiet: bool) -> None:  # fmt: skip
+                  rebuild: bool, wait: float, watch: bool, shards: int | None, ray_address: str | None,
+                  verbose: bool, quiet: bool) -> None:  # fmt: skip
     """Index files and folders (only what changed since the last run); no PATH: refresh the known ones."""
+    from m2vsearch.distributed import is_sharded
     from m2vsearch.index.manage import run_index
 
     folder = _index_folder(index_dir)
+    if shards is not None or is_sharded(folder) or ray_address is not None:
+        from m2vsearch.cli.distributed import index_distributed
+
+        if watch or (rebuild and (shards is not None or is_sharded(folder))):
+            raise M2VSearchError("--watch and --rebuild do not work with a sharded index (build a new one in another folder)")
+        index_distributed(folder, list(paths), shards, ray_address, model, dims, include, exclude, index_type,
+                          fts_tokenizer, rebuild, wait, verbose, quiet)  # fmt: skip
+        return
     if wait != wait or wait >= 1e9:  # NaN, infinity, absurdly long: wait for ever
         wait = -1.0
     progress = IndexingProgress(quiet)
@@ -101,13 +114,13 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
 def query(text: str, index_dir: Path | None, k: int, mode: str, dims: int | None, path_glob: str | None,
           as_json: bool, explain: bool) -> None:  # fmt: skip
     """Search the index for TEXT."""
-    from m2vsearch.index.index import Index
+    from m2vsearch.distributed import open_index
     from m2vsearch.index.types import is_utf8
 
     if not is_utf8(text) or (path_glob is not None and not is_utf8(path_glob)):
         raise M2VSearchError("the query and --filter must be valid UTF-8 text")
     folder = _index_folder(index_dir)
-    with Index.open(folder, dims=dims) as index:
+    with open_index(folder, dims=dims) as index:
         hits = index.search(text, k=k, mode=mode, filter=path_glob)
     if as_json:
         document = {"query": text, "mode": mode, "k": k, "index": str(folder.resolve()), "hits": [h.to_dict() for h in hits]}
@@ -132,15 +145,16 @@ def query(text: str, index_dir: Path | None, k: int, mode: str, dims: int | None
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (sizes in bytes).")
 def info(index_dir: Path | None, as_json: bool) -> None:
     """Show which index is used, its model, dims, counts, size and times."""
-    from m2vsearch.index.index import Index
+    from m2vsearch.distributed import open_index
 
-    with Index.open(_index_folder(index_dir)) as index:
+    with open_index(_index_folder(index_dir)) as index:
         details = index.info()
     if as_json:
         click.echo(json.dumps(details))
         return
     for key, value in details.items():
-        click.echo(f"{key}: {size(value) if key == 'bytes' else value}")
+        if key != "shard_info":
+            click.echo(f"{key}: {size(value) if key == 'bytes' else value}")
 
 
 @cli.command()

@@ -41,19 +41,23 @@ def _quoted(terms: Iterable[str]) -> str:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
-def fts_query(text: str, tokenizer: str = DEFAULT_TOKENIZER) -> str:
-    """An FTS5 query that ORs the words (or, for `trigram`, the trigrams) of `text`, stopwords
-    dropped; empty when nothing can match."""
+def fts_terms(text: str, tokenizer: str = DEFAULT_TOKENIZER) -> list[str]:
+    """The phrases BM25 ORs for `text`: its words (or, for `trigram`, its trigrams), stopwords
+    dropped unless that is all there is; empty when nothing can match."""
     if tokenizer == "trigram":  # runs between spaces and punctuation, combining marks kept (Thai, Hindi)
         runs = list(dict.fromkeys(_RUN.findall(text.lower())))
         runs = [r for r in runs if r not in STOPWORDS] or runs
         per_run = [[r[i : i + 3] for i in range(len(r) - 2)] for r in runs]  # under 3 chars: no match
         # Round-robin over the runs, so a long query keeps some trigrams of every word.
         interleaved = [g for round_ in itertools.zip_longest(*per_run) for g in round_ if g is not None]
-        return _quoted(list(dict.fromkeys(interleaved))[:MAX_TRIGRAMS])
+        return list(dict.fromkeys(interleaved))[:MAX_TRIGRAMS]
     words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
-    kept = [w for w in words if w not in STOPWORDS] or words
-    return _quoted(kept)
+    return [w for w in words if w not in STOPWORDS] or words
+
+
+def fts_query(text: str, tokenizer: str = DEFAULT_TOKENIZER) -> str:
+    """An FTS5 query that ORs the phrases of `text` (`fts_terms`); empty when nothing can match."""
+    return _quoted(fts_terms(text, tokenizer))
 
 
 def short_runs(text: str, limit: int = 8) -> list[str]:

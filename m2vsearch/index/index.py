@@ -17,32 +17,73 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from m2vsearch.errors import M2VSearchError
 from m2vsearch.index import vectors
 from m2vsearch.index.create import build_empty, resolve_model
-from m2vsearch.index.failures import VectorsUnusable, damaged_db, sqlite_failure, write_error
-from m2vsearch.index.handle import Handle, identity, open_handle
-from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, try_writer_lock, writer_lock
+from m2vsearch.index.failures import (
+    VectorsUnusable,
+    damaged_db,
+    sqlite_failure,
+    write_error,
+)
 from m2vsearch.index.fusion import Fusion
-from m2vsearch.index.pathfilter import FilterCache
+from m2vsearch.index.handle import Handle, identity, open_handle
+from m2vsearch.index.lock import (
+    DEFAULT_WAIT_SECONDS,
+    WaitNotice,
+    try_writer_lock,
+    writer_lock,
+)
+from m2vsearch.index.pathfilter import FilterCache, PathFilter
 from m2vsearch.index.search import run_search
 from m2vsearch.index.store import Store, meta_problem
-from m2vsearch.index.swap import backup_path, foreign_entries, new_staging, own_paths, recover, swap_in_new
+from m2vsearch.index.swap import (
+    backup_path,
+    foreign_entries,
+    new_staging,
+    own_paths,
+    recover,
+    swap_in_new,
+)
 from m2vsearch.index.types import (
-    CANDIDATES, DB_FILE, IGNORE_FILE, MODES, Hit, IndexDamagedError, IndexFolderError, IndexLockedError,
-    Transaction, is_utf8, now,
+    CANDIDATES,
+    DB_FILE,
+    IGNORE_FILE,
+    MODES,
+    SHARDS_FILE,
+    Hit,
+    IndexDamagedError,
+    IndexFolderError,
+    IndexLockedError,
+    Transaction,
+    is_utf8,
+    now,
 )  # fmt: skip
 from m2vsearch.model.static import StaticModel
 
-__all__ = ["CANDIDATES", "DB_FILE", "Fusion", "IGNORE_FILE", "MODES", "Hit", "Index", "IndexDamagedError",
-           "IndexFolderError", "IndexLockedError", "Transaction", "build_empty", "now"]  # fmt: skip
+__all__ = [
+    "CANDIDATES",
+    "DB_FILE",
+    "IGNORE_FILE",
+    "MODES",
+    "Fusion",
+    "Hit",
+    "Index",
+    "IndexDamagedError",
+    "IndexFolderError",
+    "IndexLockedError",
+    "Transaction",
+    "build_empty",
+    "now",
+]  # fmt: skip
 EMBED_BATCH = 4096
+T = TypeVar("T")
 
 
 class _Replaced(FileNotFoundError):
@@ -155,6 +196,9 @@ class Index:
             with try_writer_lock(folder) as free:  # a rebuild swap was interrupted: repair it
                 if free:
                     recover(folder)
+        if not (folder / DB_FILE).exists() and (folder / SHARDS_FILE).is_file():
+            raise IndexFolderError(f"{folder} holds a sharded index ({SHARDS_FILE}): open it with m2vsearch.open_index(); "
+                                   "`m2vsearch index` cannot add to it (rebuild it with --ray --shards)")  # fmt: skip
         index = cls(folder, lock_wait=lock_wait)
         if dims is not None and int(dims) != index.dims:
             index.close()
@@ -247,25 +291,34 @@ class Index:
             if own and self.conn.in_transaction:
                 self.conn.execute("COMMIT")
 
+    def in_snapshot(self, work: Callable[[Store, Callable[[], Any], Callable[[str], PathFilter]], T]) -> T:
+        """`work(store, load_vectors, path_filter_of)` inside one read snapshot: its rows, the FAISS
+        generation it names (`load_vectors()`), and --filter globs resolved in it (cached)."""
+        inside_write = self.conn.in_transaction  # its uncommitted rows are no snapshot to cache
+        for _ in range(5):  # a writer retired the snapshot's FAISS file, or a rebuild replaced it all
+            with self.reading():
+                try:
+                    handle = self._handle()  # the pool thread loading FAISS must use this snapshot
+                    load = lambda: self._vector_index(handle=handle)
+                    files = lambda glob: self._filters.of(handle.store, glob, handle.identity, handle.meta,
+                                                          cache=not inside_write)  # fmt: skip
+                    return work(handle.store, load, files)
+                except FileNotFoundError:
+                    continue
+        raise VectorsUnusable(self.folder / f"vectors-{self.meta['generation']}.faiss", "missing")
+
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None) -> list[Hit]:
         """Top-k hits for `query`: "hybrid" (default), "dense" or "bm25"; `filter` globs paths."""
         if mode not in MODES:
             raise IndexFolderError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if not is_utf8(query) or (filter is not None and not is_utf8(filter)):
             raise IndexFolderError("the query and the filter must be valid UTF-8 text")
-        inside_write = self.conn.in_transaction  # its uncommitted rows are no snapshot to cache
-        for _ in range(5):  # a writer retired the snapshot's FAISS file, or a rebuild replaced it all
-            with self.reading():
-                try:
-                    handle = self._handle()  # the pool thread loading FAISS must use this snapshot
-                    load = lambda: self._vector_index(handle=handle)  # noqa: E731
-                    fusion = Fusion.from_config(getattr(self.model, "config", None), self.dims) if mode == "hybrid" else None
-                    files = None if filter is None else self._filters.of(handle.store, filter, handle.identity, handle.meta,
-                                                                          cache=not inside_write)  # fmt: skip
-                    return run_search(handle.store, load, self.embed, query, k, mode, files, fusion)
-                except FileNotFoundError:
-                    continue
-        raise VectorsUnusable(self.folder / f"vectors-{self.meta['generation']}.faiss", "missing")
+
+        def work(store: Store, load: Callable[[], Any], files: Callable[[str], PathFilter]) -> list[Hit]:
+            fusion = Fusion.from_config(getattr(self.model, "config", None), self.dims) if mode == "hybrid" else None
+            return run_search(store, load, self.embed, query, k, mode, None if filter is None else files(filter), fusion)
+
+        return self.in_snapshot(work)
 
     def get_chunks(self, ids: Sequence[int]) -> list[Hit]:
         """Stored chunks by id (those that exist, in the order asked; score 0)."""
@@ -285,22 +338,20 @@ class Index:
 
     def info(self) -> dict[str, Any]:
         """Model, dims, counts, sizes and times."""
-        for _ in range(5):
-            with self.reading():
-                try:
-                    layout = vectors.kind_of(self._vector_index())
-                except FileNotFoundError:
-                    continue
-                files, chunks = self.store.counts()
-                meta = self.meta
-                return {
-                    "index": str(self.folder), "model": meta["model"], "model_fingerprint": meta["model_fingerprint"],
-                    "dims": self.dims, "model_dim": int(meta["model_dim"]), "index_type": meta["index_type"],
-                    "fts_tokenizer": self.store.tokenizer, "vector_layout": layout, "files": files, "chunks": chunks, "bytes": _folder_bytes(self.folder),
-                    "created_at": meta["created_at"], "updated_at": meta["updated_at"],
-                    "generation": int(meta["generation"]), "roots": json.loads(meta.get("roots", "[]")),
-                }  # fmt: skip
-        raise VectorsUnusable(self.folder / f"vectors-{self.meta['generation']}.faiss", "missing")
+
+        def work(store: Store, load: Callable[[], Any], _: object) -> dict[str, Any]:
+            layout = vectors.kind_of(load())
+            files, chunks = store.counts()
+            meta = self.meta
+            return {
+                "index": str(self.folder), "model": meta["model"], "model_fingerprint": meta["model_fingerprint"],
+                "dims": self.dims, "model_dim": int(meta["model_dim"]), "index_type": meta["index_type"],
+                "fts_tokenizer": store.tokenizer, "vector_layout": layout, "files": files, "chunks": chunks,
+                "bytes": _folder_bytes(self.folder), "created_at": meta["created_at"], "updated_at": meta["updated_at"],
+                "generation": int(meta["generation"]), "roots": json.loads(meta.get("roots", "[]")),
+            }  # fmt: skip
+
+        return self.in_snapshot(work)
 
     # -- writing -----------------------------------------------------------------------------
     @contextlib.contextmanager

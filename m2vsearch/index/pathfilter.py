@@ -84,9 +84,12 @@ def dense_search(store: Store, faiss_index: Any, query_vector: np.ndarray, k: in
     return vectors.subset_search(faiss_index, query_vector, k, store.chunks_of_files(path_filter.files))
 
 
-def bm25_search(store: Store, query: str, k: int, path_filter: PathFilter | None) -> Ranked:
-    """Top-k (chunk id, BM25), within the filter's files when there is one."""
+def bm25_search(store: Store, query: str, k: int, path_filter: PathFilter | None,
+                scorer: Callable[[str, int, list[int] | None], Ranked] | None = None) -> Ranked:  # fmt: skip
+    """Top-k (chunk id, BM25), within the filter's files when there is one. `scorer(query, k,
+    file_ids)` replaces FTS5's own ranking (sharded search scores with collection statistics)."""
+    rank = scorer or (lambda text, n, file_ids=None: store.bm25(text, n, file_ids))
     if path_filter is None:
-        return store.bm25(query, k)
-    kept = path_filter.post_filtered(store, lambda n: store.bm25(query, n), k, 1 << 62)
-    return kept if kept is not None else store.bm25(query, k, path_filter.files)
+        return rank(query, k, None)
+    kept = path_filter.post_filtered(store, lambda n: rank(query, n, None), k, 1 << 62)
+    return kept if kept is not None else rank(query, k, path_filter.files)

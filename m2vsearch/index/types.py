@@ -14,6 +14,7 @@ from m2vsearch.errors import M2VSearchError
 
 DB_FILE = "index.sqlite"
 IGNORE_FILE = "ignore"
+SHARDS_FILE = "shards.json"  # a sharded index: its manifest (m2vsearch.distributed)
 MODES = ("hybrid", "dense", "bm25")
 CANDIDATES = 100  # hybrid fuses the top CANDIDATES of each side
 
@@ -43,13 +44,15 @@ class Hit:
     metadata: dict[str, Any] = field(default_factory=dict)
     dense: float | None = None  # cosine similarity, when the chunk was a dense candidate
     bm25: float | None = None  # BM25 score, when the chunk was a BM25 candidate
+    shard: str | None = None  # the shard holding it, in a sharded index (ids are per shard)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found = {
             "id": self.id, "score": self.score, "path": self.path, "start_line": self.start_line,
             "end_line": self.end_line, "text": self.text, "metadata": self.metadata,
             "dense": self.dense, "bm25": self.bm25,
         }  # fmt: skip
+        return found if self.shard is None else {**found, "shard": self.shard}
 
 
 class Transaction:

@@ -1,0 +1,47 @@
+"""`m2vsearch index --shards N` and `--ray [ADDRESS]`: sharded indexes and indexing on Ray."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from m2vsearch.cli.output import IndexingProgress, print_report, shown
+
+
+def index_distributed(folder: Path, paths: list[Path], shards: int | None, ray_address: str | None, model: str | None,
+                      dims: int | None, include: Sequence[str], exclude: Sequence[str], index_type: str | None,
+                      fts_tokenizer: str | None, rebuild: bool, wait: float, verbose: bool, quiet: bool) -> None:  # fmt: skip
+    """Index into a sharded index, or into a single one with the work done on a Ray cluster."""
+    from m2vsearch.distributed import is_sharded
+    from m2vsearch.distributed.build import run_sharded_index
+    from m2vsearch.index.manage import run_index
+
+    preparer, started = None, False
+    if ray_address is not None:
+        from m2vsearch.distributed.ray_index import connect, import_ray, ray_preparer
+
+        started = connect(ray_address)
+        preparer = ray_preparer()
+    progress = IndexingProgress(quiet)
+    try:
+        if shards is not None or is_sharded(folder):
+            reports = run_sharded_index(folder, paths, shards, model, dims, include, exclude, index_type,
+                                        fts_tokenizer, preparer, progress, wait)  # fmt: skip
+            notes: list[str] = []
+        else:
+            run = run_index(folder, paths, model, dims, include, exclude, index_type, rebuild, progress, wait=wait,
+                            fts_tokenizer=fts_tokenizer, preparer=preparer)  # fmt: skip
+            reports, notes = run.reports, run.notes
+    finally:
+        progress.close()
+        if started:
+            import_ray().shutdown()
+    if quiet:
+        return
+    for note in notes:
+        click.echo(note)
+    for label, report in reports:
+        print_report(label, report, verbose)
+    click.echo(f"index: {shown(str(folder))}")

@@ -1,0 +1,35 @@
+"""Beyond one index file: sharded indexes (a manifest of ordinary index folders, searched as one
+with collection-wide BM25 statistics) and indexing on a Ray cluster.
+
+- `open_index(folder)`: an `Index`, or a `ShardedIndex` where the folder holds shards.json;
+- `build.run_sharded_index`: create or update a sharded index (files routed by path hash);
+- `ray_index`: read, chunk and embed on Ray Data workers (the `distributed` extra);
+- `ray_shards.open_on_ray`: one Ray actor per shard.
+Only the `ray_*` modules import Ray.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from m2vsearch.distributed.sharded import ShardedIndex
+from m2vsearch.index.index import Index
+from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS
+from m2vsearch.index.types import DB_FILE, SHARDS_FILE
+from m2vsearch.model.static import StaticModel
+
+__all__ = ["ShardedIndex", "is_sharded", "open_index"]
+
+
+def is_sharded(folder: str | Path) -> bool:
+    """Whether `folder` holds a sharded index (a manifest and no single index)."""
+    folder = Path(folder).expanduser()
+    return not (folder / DB_FILE).exists() and (folder / SHARDS_FILE).is_file()
+
+
+def open_index(folder: str | Path, model: str | Path | StaticModel | None = None, dims: int | None = None,
+               lock_wait: float = DEFAULT_WAIT_SECONDS) -> Index | ShardedIndex:  # fmt: skip
+    """Open the index at `folder`, single or sharded; both have search, info and close."""
+    if is_sharded(folder):
+        return ShardedIndex.open(folder, model, dims)
+    return Index.open(folder, model, dims, lock_wait)

@@ -1,0 +1,94 @@
+"""One shard of a sharded index, behind a small protocol a remote shard can also provide.
+
+Everything crossing the protocol is plain data (ids, floats, lists, dicts, one numpy vector), so
+a shard can live in another process or on another machine: `ray_shards.RemoteShard` forwards the
+same calls to a Ray actor holding a `LocalShard`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from m2vsearch.distributed.globalbm25 import TermStats, query_phrases, score_chunks, shard_stats
+from m2vsearch.index.index import Index
+from m2vsearch.index.pathfilter import PathFilter, bm25_search, dense_search
+from m2vsearch.index.store import Store
+
+Ranked = list[tuple[int, float]]
+ChunkRecord = tuple[int, str, "str | None", "int | None", "int | None", dict]  # id, text, path, lines, metadata
+
+
+class Shard(Protocol):
+    """What sharded search needs of a shard."""
+
+    def describe(self) -> dict[str, Any]: ...
+    def term_stats(self, query: str) -> dict[str, Any]: ...
+    def dense(self, vector: np.ndarray, k: int, path_glob: str | None) -> Ranked: ...
+    def bm25(self, query: str, k: int, path_glob: str | None, stats: dict[str, Any]) -> Ranked: ...
+    def chunks(self, ids: list[int]) -> list[ChunkRecord]: ...
+    def info(self) -> dict[str, Any]: ...
+    def close(self) -> None: ...
+
+
+def _files(pick: Any, path_glob: str | None) -> PathFilter | None:
+    return None if path_glob is None else pick(path_glob)
+
+
+class LocalShard:
+    """A shard that is an index folder on this machine (opened read-and-write like any index)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.index = Index.open(folder)
+
+    def describe(self) -> dict[str, Any]:
+        """The shard's model, dims and full-text tokenizer (which every shard must share)."""
+        with self.index.reading():
+            meta = self.index.meta
+            return {"model": meta["model"], "model_fingerprint": meta["model_fingerprint"], "dims": int(meta["dims"]),
+                    "fts_tokenizer": self.index.store.tokenizer}  # fmt: skip
+
+    def term_stats(self, query: str) -> dict[str, Any]:
+        """This shard's BM25 statistics for `query` (`globalbm25.shard_stats`)."""
+        return self.index.in_snapshot(lambda store, _load, _files: shard_stats(store, query)).to_dict()
+
+    def dense(self, vector: np.ndarray, k: int, path_glob: str | None) -> Ranked:
+        """Top-k (chunk id, cosine) of this shard for a query vector."""
+
+        def work(store: Store, load: Any, pick: Any) -> Ranked:
+            files = _files(pick, path_glob)
+            if files is not None and not files.files:
+                return []
+            return dense_search(store, load(), np.asarray(vector, dtype=np.float32), k, files)
+
+        return self.index.in_snapshot(work)
+
+    def bm25(self, query: str, k: int, path_glob: str | None, stats: dict[str, Any]) -> Ranked:
+        """Top-k (chunk id, BM25) of this shard, scored with the whole collection's `stats`."""
+        collection = TermStats.from_dict(stats)
+
+        def work(store: Store, _load: Any, pick: Any) -> Ranked:
+            files = _files(pick, path_glob)
+            if files is not None and not files.files:
+                return []
+
+            def scorer(text: str, n: int, file_ids: list[int] | None) -> Ranked:
+                if not query_phrases(store, text):  # a trigram query of 1-2 character words: a substring scan
+                    return store.bm25(text, n, file_ids)
+                return score_chunks(store, text, n, collection, file_ids)
+
+            return bm25_search(store, query, k, files, scorer)
+
+        return self.index.in_snapshot(work)
+
+    def chunks(self, ids: list[int]) -> list[ChunkRecord]:
+        """Stored chunks by id (those that exist)."""
+        return [(h.id, h.text, h.path, h.start_line, h.end_line, h.metadata) for h in self.index.get_chunks(ids)]
+
+    def info(self) -> dict[str, Any]:
+        return self.index.info()
+
+    def close(self) -> None:
+        self.index.close()

@@ -1,0 +1,156 @@
+"""Search over several shards as if they were one index.
+
+- dense: the query is embedded once here; each shard returns its top-k, and the best k overall
+  are kept (the same hits as one index of all chunks when the shards search exactly, i.e. a
+  `flat` layout; with IVF each shard is approximate on its own);
+- bm25: two phases with collection-wide statistics (`globalbm25.py`), so scores equal those of
+  one index of all chunks;
+- hybrid: the same fusion as one index (`index/fusion.py`) over the merged candidates.
+Hit ids are per shard: `Hit.shard` says which one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from m2vsearch.distributed.globalbm25 import TermStats
+from m2vsearch.distributed.manifest import Manifest, read_manifest
+from m2vsearch.distributed.shard import LocalShard, Ranked, Shard
+from m2vsearch.index.create import resolve_model
+from m2vsearch.index.fusion import Fusion
+from m2vsearch.index.fulltext import has_content_words
+from m2vsearch.index.types import CANDIDATES, MODES, Hit, IndexFolderError, is_utf8
+from m2vsearch.model.static import StaticModel
+
+T = TypeVar("T")
+Key = tuple[int, int]  # (shard number, chunk id)
+
+
+def _merged(lists: Sequence[Ranked], depth: int) -> dict[Key, float]:
+    """The best `depth` (shard, id) -> score over every shard's list."""
+    flat = [((number, key), score) for number, ranked in enumerate(lists) for key, score in ranked]
+    flat.sort(key=lambda item: (-item[1], item[0]))
+    return dict(flat[:depth])
+
+
+class ShardedIndex:
+    """A sharded index: `ShardedIndex.open(folder)` for the shards its manifest lists, or
+    `ShardedIndex(shards, ...)` for shards that live elsewhere (`ray_shards.open_on_ray`)."""
+
+    def __init__(self, shards: Sequence[Shard], names: Sequence[str], model: StaticModel, dims: int,
+                 folder: Path | None = None) -> None:  # fmt: skip
+        if not shards:
+            raise IndexFolderError("a sharded index needs at least one shard")
+        self.shards, self.names, self.model, self.dims, self.folder = list(shards), list(names), model, dims, folder
+        self._pool = ThreadPoolExecutor(max_workers=min(8, len(self.shards)), thread_name_prefix="m2vsearch-shards")
+
+    @classmethod
+    def open(cls, folder: str | Path, model: str | Path | StaticModel | None = None, dims: int | None = None) -> ShardedIndex:
+        """Open the shards listed in `folder`/shards.json (each a local index folder)."""
+        folder = Path(folder).expanduser().resolve()
+        manifest = read_manifest(folder)
+        shards: list[Shard] = []
+        try:
+            for path in manifest.shard_folders(folder):
+                shards.append(LocalShard(path))
+            return cls.checked(shards, manifest, folder, model, dims)
+        except BaseException:
+            for shard in shards:
+                shard.close()
+            raise
+
+    @classmethod
+    def checked(cls, shards: Sequence[Shard], manifest: Manifest, folder: Path | None,
+                model: str | Path | StaticModel | None = None, dims: int | None = None) -> ShardedIndex:  # fmt: skip
+        """A ShardedIndex once every shard agrees with the manifest (model, dims, tokenizer)."""
+        expected = {"model_fingerprint": manifest.model_fingerprint, "dims": manifest.dims,
+                    "fts_tokenizer": manifest.fts_tokenizer}  # fmt: skip
+        for name, shard in zip(manifest.shards, shards):
+            found = shard.describe()
+            for key, value in expected.items():
+                if found[key] != value:
+                    raise IndexFolderError(f"shard {name} has {key} {found[key]!r}, the manifest says {value!r}; "
+                                           "rebuild the sharded index")  # fmt: skip
+        if dims is not None and int(dims) != manifest.dims:
+            raise IndexFolderError(f"the sharded index has {manifest.dims} dims, not {dims}")
+        static, name = resolve_model(model if model is not None else manifest.model)
+        if static.fingerprint != manifest.model_fingerprint:
+            what = "changed since the index was built" if model is None else f"is not the index's ({manifest.model})"
+            raise IndexFolderError(f"the model {name} {what}; use the index's model or rebuild")
+        return cls(shards, manifest.shards, static, manifest.dims, folder)
+
+    def _each(self, call: Callable[[Shard], T]) -> list[T]:
+        return list(self._pool.map(call, self.shards))
+
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None) -> list[Hit]:
+        """Top-k hits over all shards (the same as one index of all their chunks; see the module)."""
+        if mode not in MODES:
+            raise IndexFolderError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not is_utf8(query) or (filter is not None and not is_utf8(filter)):
+            raise IndexFolderError("the query and the filter must be valid UTF-8 text")
+        if k <= 0 or not query.strip():
+            return []
+        depth = k if mode != "hybrid" else max(k, CANDIDATES)
+        dense: dict[Key, float] = {}
+        sparse: dict[Key, float] = {}
+        if mode == "bm25" or (mode == "hybrid" and has_content_words(query)):
+            stats = TermStats.merge(self._each(lambda shard: TermStats.from_dict(shard.term_stats(query)))).to_dict()
+            sparse = _merged(self._each(lambda shard: shard.bm25(query, depth, filter, stats)), depth)
+        if mode in ("dense", "hybrid"):
+            vector = self.model.encode([query], dims=self.dims)[0]
+            if vector.any():
+                dense = _merged(self._each(lambda shard: shard.dense(vector, depth, filter)), depth)
+        if mode == "dense":
+            scores = dense
+        elif mode == "bm25":
+            scores = sparse
+        else:
+            scores = Fusion.from_config(self.model.config, self.dims).fuse(dense, sparse)  # type: ignore[arg-type]
+        top = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+        wanted: dict[int, list[int]] = {}
+        for (number, key), _ in top:
+            wanted.setdefault(number, []).append(key)
+        found = dict(zip(wanted, self._pool.map(lambda n: self.shards[n].chunks(wanted[n]), wanted)))
+        rows = {(number, record[0]): record for number, records in found.items() for record in records}
+        return [
+            Hit(key, score, row[1], row[2], row[3], row[4], row[5], dense.get((number, key)), sparse.get((number, key)),
+                self.names[number])  # fmt: skip
+            for (number, key), score in top
+            if (row := rows.get((number, key))) is not None
+        ]
+
+    def get_chunks(self, refs: Sequence[tuple[str, int]]) -> list[Hit]:
+        """Stored chunks by (shard name, id), those that exist, in the order asked (score 0)."""
+        index = {name: number for number, name in enumerate(self.names)}
+        out = []
+        for name, key in refs:
+            if name not in index:
+                raise IndexFolderError(f"no shard named {name!r}")
+            for row in self.shards[index[name]].chunks([int(key)]):
+                out.append(Hit(row[0], 0.0, row[1], row[2], row[3], row[4], row[5], shard=name))
+        return out
+
+    def info(self) -> dict[str, Any]:
+        """Totals over the shards, and each shard's own info."""
+        parts = self._each(lambda shard: shard.info())
+        first = parts[0]
+        return {
+            "index": str(self.folder) if self.folder else None, "sharded": True, "model": first["model"],
+            "model_fingerprint": first["model_fingerprint"], "dims": self.dims, "fts_tokenizer": first["fts_tokenizer"],
+            "shards": len(parts), "files": sum(p["files"] for p in parts), "chunks": sum(p["chunks"] for p in parts),
+            "bytes": sum(p["bytes"] for p in parts), "shard_info": parts,
+        }  # fmt: skip
+
+    def close(self) -> None:
+        for shard in self.shards:
+            shard.close()
+        self._pool.shutdown(wait=False)
+
+    def __enter__(self) -> ShardedIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
