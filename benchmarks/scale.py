@@ -1,0 +1,126 @@
+"""One machine at scale: index N real chunks end to end and measure it (the 1M-chunk table).
+
+The corpus: paragraphs under ../shared/data/train (Wikipedia paragraphs first, then Wikipedia
+leads, OpenStax, the manuals...), written as markdown files of 100 sections (one chunk each) in
+100 folders, then indexed by the same code as `m2vsearch index` (walk, read, chunk, embed,
+SQLite + FTS5, FAISS, batched commits). Reports build time, chunks/s, peak memory (RSS), size on
+disk per file, and warm query p50/p95 in every mode, with and without a path filter (one folder
+in ten). The index is kept in --work for benchmarks/faiss_layouts.py.
+
+    python benchmarks/scale.py --data ../shared/data --chunks 1000000 --work ~/.cache/m2vsearch/scale \
+        --json benchmarks/results/scale_1m.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import shutil
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from m2vsearch import jsonl
+from m2vsearch.errors import M2VSearchError
+from m2vsearch.index.index import Index
+from m2vsearch.index.manage import run_index
+
+SOURCES = ["wikipedia/text.jsonl.gz", "wikipedia_leads/pairs.jsonl.gz", "openstax/text.jsonl", "python_docs/pairs.jsonl",
+           "postgresql_docs/pairs.jsonl", "manpages/pairs.jsonl", "medquad/pairs.jsonl", "debian_descriptions/pairs.jsonl",
+           "scitldr/pairs.jsonl", "nltk_sentences/text.jsonl"]  # fmt: skip
+PER_FILE, FILES_PER_FOLDER = 100, 100
+
+
+def texts(data: Path) -> Iterator[str]:
+    """Distinct paragraphs of at least 40 characters, in SOURCES order."""
+    seen: set[int] = set()
+    for name in SOURCES:
+        path = jsonl.with_gz(data / "train" / name)
+        if not path.is_file():
+            continue
+        for _, row in jsonl.read_jsonl(path, M2VSearchError, str(path)):
+            text = " ".join(str(row.get("text") or row.get("positive") or "").split())
+            if len(text) >= 40 and hash(text) not in seen:
+                seen.add(hash(text))
+                yield text
+
+
+def write_corpus(data: Path, folder: Path, count: int) -> int:
+    """Markdown files of PER_FILE sections; returns the number of sections written."""
+    written, batch, number = 0, [], 0
+    for text in texts(data):
+        batch.append(f"## Section {written}\n\n{text}\n")
+        written += 1
+        if len(batch) == PER_FILE or written == count:
+            target = folder / f"{number // FILES_PER_FOLDER:03d}" / f"f{number:05d}.md"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text("\n".join(batch), encoding="utf-8")
+            batch, number = [], number + 1
+        if written == count:
+            break
+    return written
+
+
+def folder_bytes(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in folder.iterdir() if p.is_file()}
+
+
+def latency_ms(index: Index, queries: list[str], mode: str, path_glob: str | None) -> dict[str, float]:
+    for query in queries[:20]:
+        index.search(query, k=10, mode=mode, filter=path_glob)
+    times = []
+    for query in queries:
+        started = time.perf_counter()
+        index.search(query, k=10, mode=mode, filter=path_glob)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {"p50": statistics.median(times), "p95": times[int(0.95 * (len(times) - 1))]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--chunks", type=int, default=1_000_000)
+    parser.add_argument("--dims", type=int, default=256)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--work", type=Path, required=True, help="folder for the corpus and the index (kept)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    docs, folder = args.work / "docs", args.work / "index"
+    result: dict[str, object] = {"dims": args.dims}
+    if not docs.is_dir():
+        started = time.perf_counter()
+        result["sections"] = write_corpus(args.data, docs, args.chunks)
+        result["corpus_write_s"] = time.perf_counter() - started
+    shutil.rmtree(folder, ignore_errors=True)
+    started, cpu = time.perf_counter(), time.process_time()
+    run = run_index(folder, [docs], None, args.dims, (), (), "auto", False)
+    seconds = time.perf_counter() - started
+    report = run.reports[0][1]
+    sizes = folder_bytes(folder)
+    result["build"] = {
+        "chunks": report.chunks_added, "files": len(report.added), "seconds": seconds, "cpu_seconds": time.process_time() - cpu,
+        "chunks_per_s": report.chunks_added / seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "bytes": sizes, "bytes_per_chunk": sum(sizes.values()) / max(report.chunks_added, 1),
+    }  # fmt: skip
+    print(json.dumps(result["build"], indent=1))
+    rng = random.Random(0)
+    pairs = [row for _, row in jsonl.read_jsonl(args.data / "train" / "debian_descriptions" / "pairs.jsonl", M2VSearchError, "")]
+    queries = [p["query"] for p in rng.sample(pairs, args.queries)]
+    latency: dict[str, dict[str, float]] = {}
+    with Index.open(folder) as index:
+        result["layout"] = index.info()["vector_layout"]
+        for mode in ("dense", "bm25", "hybrid"):
+            for label, glob in (("", None), (" filtered", "docs/00*/**")):
+                latency[mode + label] = latency_ms(index, queries, mode, glob)
+                print(f"{mode + label}: p50 {latency[mode + label]['p50']:.2f} ms, p95 {latency[mode + label]['p95']:.2f} ms", flush=True)
+    result["latency_ms"] = latency
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
