@@ -26,63 +26,22 @@ import numpy as np
 from m2vsearch.errors import M2VSearchError
 from m2vsearch.index import vectors
 from m2vsearch.index.create import build_empty, resolve_model
-from m2vsearch.index.failures import (
-    VectorsUnusable,
-    damaged_db,
-    sqlite_failure,
-    write_error,
-)
+from m2vsearch.index.failures import VectorsUnusable, damaged_db, sqlite_failure, write_error
 from m2vsearch.index.fusion import Fusion
 from m2vsearch.index.handle import Handle, identity, open_handle
-from m2vsearch.index.lock import (
-    DEFAULT_WAIT_SECONDS,
-    WaitNotice,
-    try_writer_lock,
-    writer_lock,
-)
+from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, try_writer_lock, writer_lock
 from m2vsearch.index.pathfilter import FilterCache, PathFilter
 from m2vsearch.index.search import run_search
 from m2vsearch.index.store import Store, meta_problem
-from m2vsearch.index.swap import (
-    backup_path,
-    foreign_entries,
-    new_staging,
-    own_paths,
-    recover,
-    swap_in_new,
-)
+from m2vsearch.index.swap import backup_path, foreign_entries, new_staging, own_paths, recover, swap_in_new
 from m2vsearch.index.types import (
-    CANDIDATES,
-    DB_FILE,
-    IGNORE_FILE,
-    MODES,
-    SHARDS_FILE,
-    Hit,
-    IndexDamagedError,
-    IndexFolderError,
-    IndexLockedError,
-    Transaction,
-    is_utf8,
-    now,
+    CANDIDATES, DB_FILE, IGNORE_FILE, MODES, SHARDS_FILE, Hit, IndexDamagedError, IndexFolderError, IndexLockedError,
+    Transaction, is_utf8, now,
 )  # fmt: skip
 from m2vsearch.model.static import StaticModel
 
-__all__ = [
-    "CANDIDATES",
-    "DB_FILE",
-    "IGNORE_FILE",
-    "MODES",
-    "Fusion",
-    "Hit",
-    "Index",
-    "IndexDamagedError",
-    "IndexFolderError",
-    "IndexLockedError",
-    "Transaction",
-    "build_empty",
-    "now",
-]  # fmt: skip
-EMBED_BATCH = 4096
+__all__ = ["CANDIDATES", "DB_FILE", "Fusion", "IGNORE_FILE", "MODES", "Hit", "Index", "IndexDamagedError",
+           "IndexFolderError", "IndexLockedError", "Transaction", "build_empty", "now"]  # fmt: skip
 T = TypeVar("T")
 
 
@@ -299,9 +258,9 @@ class Index:
             with self.reading():
                 try:
                     handle = self._handle()  # the pool thread loading FAISS must use this snapshot
-                    load = lambda: self._vector_index(handle=handle)
-                    files = lambda glob: self._filters.of(handle.store, glob, handle.identity, handle.meta,
-                                                          cache=not inside_write)  # fmt: skip
+                    load = lambda h=handle: self._vector_index(handle=h)
+                    files = lambda glob, h=handle: self._filters.of(h.store, glob, h.identity, h.meta,
+                                                                    cache=not inside_write)  # fmt: skip
                     return work(handle.store, load, files)
                 except FileNotFoundError:
                     continue
@@ -450,30 +409,6 @@ class Index:
     def own_paths(self) -> set[Path]:
         """The index's own files and folders (never indexed as documents)."""
         return own_paths(self._lock_folder) | {self.folder}
-
-    def vectors_problem(self) -> str | None:
-        """Why the live FAISS file does not hold exactly the stored chunks' ids, or None."""
-        with self.reading():
-            name = f"vectors-{self.meta['generation']}.faiss"
-            try:
-                loaded = self._vector_index()
-            except FileNotFoundError:
-                return f"{name} was missing"
-            except VectorsUnusable as exc:
-                return f"{name} was {exc.problem}"
-            stored = np.sort(np.fromiter((r[0] for r in self.conn.execute("SELECT id FROM chunks")), dtype=np.int64))
-            held = np.sort(vectors.ids_of(loaded))
-            if len(held) != len(stored) or not np.array_equal(held, stored):
-                return f"{name} held {len(held)} vectors for {len(stored)} chunks, not the same ids"
-        return None
-
-    def repair_vectors(self) -> int:
-        """Re-embed every stored chunk into a new FAISS generation; returns the number of chunks."""
-        with self.transaction(replace_all=True) as tx:
-            ids, texts = self.store.chunk_texts()
-            for start in range(0, len(ids), EMBED_BATCH):
-                tx.add(ids[start : start + EMBED_BATCH], self.embed(texts[start : start + EMBED_BATCH]))
-        return len(ids)
 
 
 def _folder_bytes(folder: Path) -> int:

@@ -18,6 +18,7 @@ from m2vsearch.index.create import build_empty, resolve_model
 from m2vsearch.index.fulltext import table_tokenizer
 from m2vsearch.index.index import Index
 from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, writer_lock
+from m2vsearch.index.repair import repair_vectors, vectors_problem
 from m2vsearch.index.store import connect
 from m2vsearch.index.swap import copy_ignore_file, foreign_entries, new_staging, recover, swap_in
 from m2vsearch.index.types import DB_FILE, SHARDS_FILE, IndexDamagedError, IndexFolderError, is_utf8, printable
@@ -188,9 +189,9 @@ def run_index(
                 if missing:
                     raise IndexFolderError(f"indexed folder {printable(str(missing[0]))} is gone; "
                                            "give the folders to index, or --rebuild PATH...")  # fmt: skip
-            problem = index.vectors_problem()
+            problem = vectors_problem(index)
             if problem is not None:
-                count = index.repair_vectors()
+                count = repair_vectors(index)
                 run.notes.append(f"repaired the vectors: {problem}; re-embedded the {count} stored chunks")
             run.reports = _index_all(index, paths, include, exclude, progress, preparer)
         return run
