@@ -39,8 +39,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, real_texts: list[str]) -> t
     base = tmp_path_factory.mktemp("sharded")
     docs = write_corpus(base / "docs", real_texts)
     run_index(base / "single", [docs], None, None, (), (), "flat", False)
-    reports = run_sharded_index(base / "sharded", [docs], shards=3, index_type="flat")
-    assert sum(r.chunks_added for _, r in reports) > 200
+    run = run_sharded_index(base / "sharded", [docs], shards=3, index_type="flat")
+    assert sum(r.chunks_added for _, r in run.reports) > 200
     return docs, base / "single", base / "sharded"
 
 
@@ -123,7 +123,7 @@ def test_update_routes_changes_to_their_shard(tmp_path: Path, real_texts: list[s
     target = next(docs.rglob("doc005.md"))
     target.write_text("# Changed\n\nA note about zebras and their stripes.\n", encoding="utf-8")
     (docs / "notes" / "doc001.md").unlink()
-    reports = run_sharded_index(folder, [])  # no paths: the known roots, the known shard count
+    reports = run_sharded_index(folder, []).reports  # no paths: the known roots, the known shard count
     changed = [(label, r) for label, r in reports if r.changed]
     assert len(changed) == 1 and changed[0][0].startswith(f"shard-{shard_of(target.as_posix(), 2):03d}")
     assert sum(len(r.removed) for _, r in reports) == 1
@@ -178,3 +178,54 @@ def test_cli_builds_queries_and_describes_a_sharded_index(tmp_path: Path, real_t
     assert cli("index", str(docs), "--index", str(single), "-q").returncode == 0
     mixed = cli("index", str(docs), "--index", str(single), "--shards", "2")
     assert mixed.returncode != 0 and "single index" in mixed.stderr and "Traceback" not in mixed.stderr
+
+
+def test_interrupted_first_build_resumes_and_new_roots_reach_every_shard(tmp_path: Path, real_texts: list[str]) -> None:
+    docs = write_corpus(tmp_path / "docs", real_texts, files=12)
+    folder = tmp_path / "sharded"
+    with pytest.raises(IndexFolderError, match="no folders yet"):
+        run_sharded_index(folder, [], shards=3)  # leaves shard folders and their lock files, no manifest
+    assert not (folder / "shards.json").exists() and any(p.name.startswith(".shard-") for p in folder.iterdir())
+    (folder / "shards.json.tmp").write_text("{")  # a manifest write cut short
+    run_sharded_index(folder, [docs], shards=3)
+    more = write_corpus(tmp_path / "more", real_texts[200:], files=9)
+    with Index.open(folder / "shard-000") as first:  # a run killed after the first shard took the new root
+        from m2vsearch.index.update import index_path
+
+        index_path(first, more, owns=lambda key: shard_of(key, 3) == 0)
+    run_sharded_index(folder, [])  # no paths: every root any shard knows
+    with open_index(folder) as index:
+        assert index.info()["files"] == 21
+
+
+def test_shards_refuse_direct_updates_and_never_index_themselves(tmp_path: Path, real_texts: list[str]) -> None:
+    docs = write_corpus(tmp_path / "docs", real_texts, files=6)
+    folder = docs / "index"  # inside the folder it indexes
+    run_sharded_index(folder, [docs], shards=2)
+    run_sharded_index(folder, [])
+    with open_index(folder) as index:
+        assert index.info()["files"] == 6
+        hits = index.search("m2vsearch-shards format version shard gitignore", k=50, mode="bm25")
+        assert hits and not any(h.path.startswith(str(folder)) for h in hits)
+    with pytest.raises(IndexFolderError, match="is shard 1/2 of the sharded index"):
+        run_index(folder / "shard-001", [docs], None, None, (), (), None, False)
+    manifest = folder / "shards.json"
+    good = manifest.read_text()
+    manifest.write_text(good.replace('"shard-001"', '"./shard-000"'))
+    with pytest.raises(IndexFolderError, match="listed twice"):
+        open_index(folder)
+    manifest.write_text(good)
+
+
+def test_sharded_update_repairs_a_shards_vectors(tmp_path: Path, real_texts: list[str]) -> None:
+    docs = write_corpus(tmp_path / "docs", real_texts, files=8)
+    folder = tmp_path / "sharded"
+    run_sharded_index(folder, [docs], shards=2)
+    for faiss_file in (folder / "shard-001").glob("vectors-*.faiss"):
+        faiss_file.write_bytes(faiss_file.read_bytes()[:1000])
+    with open_index(folder) as index, pytest.raises(IndexFolderError, match=f"shard shard-001: .*m2vsearch index --index {folder}"):
+        index.search("energy", mode="dense")
+    run = run_sharded_index(folder, [])
+    assert any(note.startswith("shard-001: repaired the vectors") for note in run.notes)
+    with open_index(folder) as index:
+        assert len(index.search("energy", k=5, mode="dense")) == 5

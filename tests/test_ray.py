@@ -90,3 +90,11 @@ def test_sharded_ray_build_and_ray_actor_shards(tmp_path: Path, real_texts: list
                     assert [(h.shard, h.id, round(h.score, 5)) for h in remote.search(query, k=10, mode=mode, filter="papers/*")] == want
         finally:
             remote.close()
+
+
+def test_unreachable_address_is_a_clear_error_at_once() -> None:
+    from m2vsearch.errors import M2VSearchError
+
+    for address in ("127.0.0.1:1", "ray://127.0.0.1:1", "not an address"):
+        with pytest.raises(M2VSearchError, match="cannot reach|not a Ray address"):
+            connect(address)

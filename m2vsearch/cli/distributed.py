@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from m2vsearch.cli.output import IndexingProgress, print_report, shown
+from m2vsearch.errors import M2VSearchError
 
 
 def index_distributed(folder: Path, paths: list[Path], shards: int | None, ray_address: str | None, model: str | None,
@@ -19,6 +20,9 @@ def index_distributed(folder: Path, paths: list[Path], shards: int | None, ray_a
     from m2vsearch.index.manage import run_index
 
     preparer, started = None, False
+    if ray_address is not None and ray_address != "local" and Path(ray_address).exists():
+        raise M2VSearchError(f"--ray took {ray_address!r} as the cluster address; write --ray=local (or --ray ADDRESS) "
+                             "before the paths, or put --ray last")  # fmt: skip
     if ray_address is not None:
         from m2vsearch.distributed.ray_index import connect, import_ray, ray_preparer
 
@@ -27,21 +31,19 @@ def index_distributed(folder: Path, paths: list[Path], shards: int | None, ray_a
     progress = IndexingProgress(quiet)
     try:
         if shards is not None or is_sharded(folder):
-            reports = run_sharded_index(folder, paths, shards, model, dims, include, exclude, index_type,
-                                        fts_tokenizer, preparer, progress, wait)  # fmt: skip
-            notes: list[str] = []
+            run = run_sharded_index(folder, paths, shards, model, dims, include, exclude, index_type,
+                                    fts_tokenizer, preparer, progress, wait)  # fmt: skip
         else:
             run = run_index(folder, paths, model, dims, include, exclude, index_type, rebuild, progress, wait=wait,
                             fts_tokenizer=fts_tokenizer, preparer=preparer)  # fmt: skip
-            reports, notes = run.reports, run.notes
     finally:
         progress.close()
         if started:
             import_ray().shutdown()
     if quiet:
         return
-    for note in notes:
+    for note in run.notes:
         click.echo(note)
-    for label, report in reports:
+    for label, report in run.reports:
         print_report(label, report, verbose)
     click.echo(f"index: {shown(str(folder))}")

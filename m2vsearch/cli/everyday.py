@@ -58,8 +58,10 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
     if shards is not None or is_sharded(folder) or ray_address is not None:
         from m2vsearch.cli.distributed import index_distributed
 
-        if watch or (rebuild and (shards is not None or is_sharded(folder))):
-            raise M2VSearchError("--watch and --rebuild do not work with a sharded index (build a new one in another folder)")
+        if watch:
+            raise M2VSearchError("--watch does not work with --shards or --ray (run the command again to pick up changes)")
+        if rebuild and (shards is not None or is_sharded(folder)):
+            raise M2VSearchError("--rebuild does not work with a sharded index (build a new one in another folder)")
         index_distributed(folder, list(paths), shards, ray_address, model, dims, include, exclude, index_type,
                           fts_tokenizer, rebuild, wait, verbose, quiet)  # fmt: skip
         return

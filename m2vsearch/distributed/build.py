@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from m2vsearch.distributed.manifest import Manifest, read_manifest, write_manife
 from m2vsearch.index.index import Index
 from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS
 from m2vsearch.index.types import DB_FILE, SHARDS_FILE, IndexFolderError, printable
-from m2vsearch.index.update import IndexReport, PrepareMany, index_path
+from m2vsearch.index.manage import IndexRun
+from m2vsearch.index.repair import repair_vectors, vectors_problem
+from m2vsearch.index.update import PrepareMany, index_path
 
 Preparer = Callable[[Index], PrepareMany]  # how files are prepared for one shard (Ray: ray_index.py)
 Progress = Callable[[str, int, int, int], None]  # (label, files done, files total, chunks added)
@@ -33,8 +36,11 @@ def shard_name(number: int) -> str:
     return f"shard-{number:03d}"
 
 
-def _shard_folders(folder: Path, shards: int | None) -> tuple[list[Path], bool]:
-    """The shard folders to write, and whether the sharded index exists already (a manifest)."""
+OWN_ENTRY = re.compile(r"^(shards\.json(\.tmp)?|\.?shard-\d{3,}(\..*)?)$")  # manifest, shards, their locks and staging
+
+
+def _shard_folders(folder: Path, shards: int | None) -> tuple[list[Path], Manifest | None]:
+    """The shard folders to write, and the manifest when the sharded index exists already."""
     if (folder / DB_FILE).exists():
         raise IndexFolderError(f"{folder} holds a single index; choose another folder for a sharded one")
     if (folder / SHARDS_FILE).is_file():
@@ -42,17 +48,49 @@ def _shard_folders(folder: Path, shards: int | None) -> tuple[list[Path], bool]:
         if shards is not None and shards != len(manifest.shards):
             raise IndexFolderError(f"the index at {folder} has {len(manifest.shards)} shards, not {shards} "
                                    "(build a new one in another folder to change the count)")  # fmt: skip
-        return manifest.shard_folders(folder), True
+        return manifest.shard_folders(folder), manifest
     if shards is None:
         raise IndexFolderError(f"no sharded index at {folder}; give --shards N to create one")
     if not 1 <= shards <= MAX_SHARDS:
         raise IndexFolderError(f"--shards must be between 1 and {MAX_SHARDS}, got {shards}")
-    expected = {shard_name(n) for n in range(shards)}
     if folder.exists():
-        other = sorted(p.name for p in folder.iterdir() if p.name not in expected)
+        other = sorted(p.name for p in folder.iterdir() if not OWN_ENTRY.match(p.name))
         if other:
             raise IndexFolderError(f"{folder} holds other files ({', '.join(other[:3])}); choose another folder")
-    return [folder / shard_name(n) for n in range(shards)], False
+    return [folder / shard_name(n) for n in range(shards)], None
+
+
+def _open_shard(folder: Path, number: int, count: int, manifest: Manifest | None, model: str | None,
+                dims: int | None, index_type: str | None, fts_tokenizer: str | None, wait: float) -> Index:  # fmt: skip
+    """One shard, opened or created, checked against the manifest and marked as shard k/N."""
+    marker = f"{number}/{count}"
+    if (folder / DB_FILE).exists():
+        index = Index.open(folder, model=model, dims=dims, lock_wait=wait)
+    elif manifest is not None:
+        raise IndexFolderError(f"shard {folder.name} of {folder.parent} is missing; build the sharded index again in a new folder")
+    else:
+        index = Index.create(folder, model=model, dims=dims, index_type=index_type or "auto", lock_wait=wait,
+                             fts_tokenizer=fts_tokenizer or "porter")  # fmt: skip
+    try:
+        with index.reading():
+            meta, tokenizer = dict(index.meta), index.store.tokenizer
+        if manifest is not None:
+            for key, value, found in (("model", manifest.model_fingerprint, meta["model_fingerprint"]),
+                                      ("dims", str(manifest.dims), meta["dims"]), ("full-text tokenizer", manifest.fts_tokenizer, tokenizer)):  # fmt: skip
+                if value != found:
+                    raise IndexFolderError(f"shard {folder.name} has another {key} than the sharded index at {folder.parent}; "
+                                           "build the sharded index again in a new folder")  # fmt: skip
+        if fts_tokenizer and fts_tokenizer != tokenizer:
+            raise IndexFolderError(f"the index at {folder.parent} uses the {tokenizer} full-text tokenizer")
+        if meta.get("shard", marker) != marker:
+            raise IndexFolderError(f"{folder} is shard {meta['shard']} of another sharded index")
+        if "shard" not in meta:
+            with index.transaction() as tx:
+                tx.meta["shard"] = marker
+        return index
+    except BaseException:
+        index.close()
+        raise
 
 
 def run_sharded_index(
@@ -68,49 +106,52 @@ def run_sharded_index(
     preparer: Preparer | None = None,
     progress: Progress | None = None,
     wait: float = DEFAULT_WAIT_SECONDS,
-) -> list[tuple[str, IndexReport]]:
+) -> IndexRun:
     """Index `paths` into the sharded index at `folder` (created with `shards` shards when new;
-    no paths: its known roots). Returns a report per (shard, root)."""
+    no paths: the roots any shard knows). Repairs a shard's vectors first where they do not match
+    its rows. Returns a report per (shard, root)."""
     folder = Path(folder).expanduser().resolve()
     for path in paths:
         if not path.exists():
             raise IndexFolderError(f"no such file or folder: {printable(str(path))}")
-    shard_folders, existing = _shard_folders(folder, shards)
+    shard_folders, manifest = _shard_folders(folder, shards)
     count = len(shard_folders)
     folder.mkdir(parents=True, exist_ok=True)
-    reports: list[tuple[str, IndexReport]] = []
-    described: Manifest | None = None
-    files = chunks = 0
-    for number, shard_folder in enumerate(shard_folders):
-        if (shard_folder / DB_FILE).exists():
-            index = Index.open(shard_folder, model=model, dims=dims, lock_wait=wait)
-        else:
-            if existing:
-                raise IndexFolderError(f"shard {shard_folder.name} of {folder} is missing; rebuild the sharded index")
-            index = Index.create(shard_folder, model=model, dims=dims, index_type=index_type or "auto",
-                                 lock_wait=wait, fts_tokenizer=fts_tokenizer or "porter")  # fmt: skip
-        with index:
-            if fts_tokenizer and fts_tokenizer != index.store.tokenizer:
-                raise IndexFolderError(f"the index at {folder} uses the {index.store.tokenizer} full-text tokenizer")
-            roots = list(paths) or [Path(p) for p in json.loads(index.meta.get("roots", "[]"))]
-            if not roots:
-                raise IndexFolderError(f"the index at {folder} has no folders yet; give some to index")
+    run = IndexRun()
+    opened: list[Index] = []
+    try:
+        for number, shard_folder in enumerate(shard_folders):
+            opened.append(_open_shard(shard_folder, number, count, manifest, model, dims, index_type, fts_tokenizer, wait))
+        roots = list(dict.fromkeys(Path(p) for p in paths)) or list(dict.fromkeys(
+            Path(root) for index in opened for root in json.loads(index.meta.get("roots", "[]"))))  # fmt: skip
+        if not roots:
+            raise IndexFolderError(f"the index at {folder} has no folders yet; give some to index")
+        missing = [root for root in roots if not root.exists()]
+        if missing:
+            raise IndexFolderError(f"indexed folder {printable(str(missing[0]))} is gone; give the folders to index")
+        files = chunks = 0
+        for number, (shard_folder, index) in enumerate(zip(shard_folders, opened)):
+            problem = vectors_problem(index)
+            if problem is not None:
+                run.notes.append(f"{shard_folder.name}: repaired the vectors: {problem}; re-embedded {repair_vectors(index)} chunks")
             prepare_many = preparer(index) if preparer is not None else None
             for root in roots:
                 label = f"{shard_folder.name}: {printable(str(root))}"
                 hook = None if progress is None else (lambda d, t, c, label=label: progress(label, d, t, c))
                 report = index_path(index, root, include, exclude, progress=hook, prepare_many=prepare_many,
-                                    owns=lambda key, n=number: shard_of(key, count) == n)  # fmt: skip
-                reports.append((label, report))
+                                    owns=lambda key, n=number: shard_of(key, count) == n, also_skip=[folder])  # fmt: skip
+                run.reports.append((label, report))
             with index.reading():
-                meta = index.meta
-                described = described or Manifest(meta["model"], meta["model_fingerprint"], int(meta["dims"]),
-                                                  index.store.tokenizer, [f.name for f in shard_folders])  # fmt: skip
                 shard_files, shard_chunks = index.store.counts()
             files, chunks = files + shard_files, chunks + shard_chunks
-    if described is not None:
-        if existing:
-            described.created_at = read_manifest(folder).created_at
-        described.files, described.chunks = files, chunks
+        with opened[0].reading():
+            meta = opened[0].meta
+            described = Manifest(meta["model"], meta["model_fingerprint"], int(meta["dims"]), opened[0].store.tokenizer,
+                                 [f.name for f in shard_folders], files=files, chunks=chunks)  # fmt: skip
+        if manifest is not None:
+            described.created_at = manifest.created_at
         write_manifest(folder, described)
-    return reports
+    finally:
+        for index in opened:
+            index.close()
+    return run

@@ -67,8 +67,10 @@ def _problem(data: Any) -> str | None:
     shards = data.get("shards")
     if not isinstance(shards, list) or not shards or not all(isinstance(s, str) and s for s in shards):
         return "no shard list"
-    if any(Path(s).is_absolute() or ".." in Path(s).parts for s in shards):
+    if any("\x00" in s or Path(s).is_absolute() or ".." in Path(s).parts for s in shards):
         return "a shard lies outside the manifest's folder"
+    if len({Path(s) for s in shards}) != len(shards):
+        return "a shard is listed twice"
     if not isinstance(data.get("dims"), int) or isinstance(data.get("dims"), bool) or data["dims"] < 1:
         return "dims is not a positive whole number"
     for key in ("model", "model_fingerprint", "fts_tokenizer"):

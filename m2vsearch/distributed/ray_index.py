@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Connect to the Ray cluster at `address` ("auto": the running one), or start a local one
     (with `num_cpus`); True when this call started it (and should shut it down)."""
     ray = import_ray()
+    if address and address not in ("local", "auto"):
+        _check_reachable(address)
     if ray.is_initialized():
         return False
     options: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False, "include_dashboard": False}
@@ -55,6 +58,17 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise M2VSearchError(f"cannot reach the Ray cluster at {address or 'a new local cluster'}: {exc}") from None
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """A clear error at once for an address nothing answers at (Ray itself retries for minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise M2VSearchError(f"{address!r} is not a Ray address (HOST:PORT, ray://HOST:PORT, auto, or none for a local cluster)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except (OSError, ValueError) as exc:
+        raise M2VSearchError(f"cannot reach the Ray cluster at {address}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 class PrepareBatch:

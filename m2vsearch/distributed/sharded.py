@@ -22,7 +22,7 @@ from m2vsearch.distributed.shard import LocalShard, Ranked, Shard
 from m2vsearch.index.create import resolve_model
 from m2vsearch.index.fusion import Fusion
 from m2vsearch.index.fulltext import has_content_words
-from m2vsearch.index.types import CANDIDATES, MODES, Hit, IndexFolderError, is_utf8
+from m2vsearch.index.types import CANDIDATES, MODES, Hit, IndexDamagedError, IndexFolderError, is_utf8
 from m2vsearch.model.static import StaticModel
 
 T = TypeVar("T")
@@ -83,7 +83,16 @@ class ShardedIndex:
         return cls(shards, manifest.shards, static, manifest.dims, folder)
 
     def _each(self, call: Callable[[Shard], T]) -> list[T]:
-        return list(self._pool.map(call, self.shards))
+        """`call` on every shard at once; a shard's failure names the shard and the fix."""
+
+        def named(number: int) -> T:
+            try:
+                return call(self.shards[number])
+            except IndexDamagedError as exc:
+                where = f"m2vsearch index --index {self.folder}" if self.folder else "an update of the sharded index"
+                raise IndexDamagedError(f"shard {self.names[number]}: {str(exc).split(';')[0]}; run `{where}` to repair it") from None
+
+        return list(self._pool.map(named, range(len(self.shards))))
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None) -> list[Hit]:
         """Top-k hits over all shards (the same as one index of all their chunks; see the module)."""

@@ -156,8 +156,8 @@ class Index:
                 if free:
                     recover(folder)
         if not (folder / DB_FILE).exists() and (folder / SHARDS_FILE).is_file():
-            raise IndexFolderError(f"{folder} holds a sharded index ({SHARDS_FILE}): open it with m2vsearch.open_index(); "
-                                   "`m2vsearch index` cannot add to it (rebuild it with --ray --shards)")  # fmt: skip
+            raise IndexFolderError(f"{folder} holds a sharded index ({SHARDS_FILE}): open it with m2vsearch.open_index() "
+                                   f"and update it with `m2vsearch index --index {folder}`")  # fmt: skip
         index = cls(folder, lock_wait=lock_wait)
         if dims is not None and int(dims) != index.dims:
             index.close()

@@ -83,6 +83,23 @@ def _readable_tokenizer(db: Path) -> str | None:
         conn.close()
 
 
+def _shard_of(db: Path) -> str | None:
+    """"k/N" when the index at `db` is one shard of a sharded index (its meta says so), else None."""
+    if not db.is_file():
+        return None
+    try:
+        conn = connect(db, read_only=True)
+    except (OSError, sqlite3.Error):
+        return None
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'shard'").fetchone()
+        return str(row[0]) if row else None
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
 def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], exclude: Sequence[str],
                progress: IndexProgress | None, preparer: Preparer | None = None) -> list[tuple[str, IndexReport]]:  # fmt: skip
     reports = []
@@ -154,6 +171,10 @@ def run_index(
             raise IndexFolderError(f"no such file or folder: {printable(str(path))}")
         if not is_utf8(str(path.resolve())):
             raise IndexFolderError(f"cannot index {printable(str(path))}: its name is not valid UTF-8")
+    shard = _shard_of(folder / DB_FILE)
+    if shard:
+        raise IndexFolderError(f"{folder} is shard {shard} of the sharded index at {folder.parent}; "
+                               f"update the whole index: m2vsearch index --index {folder.parent}")  # fmt: skip
     if not (folder / DB_FILE).exists() and (folder / SHARDS_FILE).is_file():
         raise IndexFolderError(f"{folder} holds a sharded index; update it with m2vsearch.distributed.build.run_sharded_index")
     with writer_lock(folder, wait, notice):

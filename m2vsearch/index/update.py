@@ -182,11 +182,13 @@ def index_path(
     when: str = "",
     prepare_many: PrepareMany | None = None,
     owns: Callable[[str], bool] | None = None,
+    also_skip: Sequence[Path] = (),
 ) -> IndexReport:
     """Bring the index up to date with the files under `root`, committing in batches (each one
     atomic: its SQLite rows and a FAISS generation), so a kill loses at most the current batch.
     `prepare_many` prepares the files elsewhere (see PrepareMany); `owns(path)` keeps the files
-    that belong to this index (one shard of several)."""
+    that belong to this index (one shard of several); `also_skip` are more folders never to index
+    (a sharded index's own folder)."""
     started = time.perf_counter()
     root = root.expanduser().resolve()
     if not is_utf8(str(root)):
@@ -202,7 +204,8 @@ def index_path(
         persist_excludes(index, exclude)
         include = remember_includes(index, include)
         rules = IgnoreRules().with_file(root, read_ignore_file(index))
-        files = list(discover(root, rules, include, skip_dirs=list(index.own_paths()), on_skip=skipped))
+        skip_dirs = [*index.own_paths(), *also_skip]
+        files = list(discover(root, rules, include, skip_dirs=skip_dirs, on_skip=skipped))
         if owns is not None:
             files = [path for path in files if owns(path.as_posix())]
         stamp = when or now()
