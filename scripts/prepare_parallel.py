@@ -1,0 +1,174 @@
+"""Build English <-> other-language parallel pairs from Debian (training data for cross-lingual search).
+
+    python scripts/prepare_parallel.py OUT [--langs de,es,...] [--holdout 500]
+
+Two sources, both from the Debian bookworm mirror (deb.debian.org), both DFSG-free:
+  1. package-description translations (dists/bookworm/main/i18n/Translation-<lang>), paired
+     with the English descriptions through their Description-md5;
+  2. the gettext catalogues (.mo) of the packages in PACKAGES: every msgid (English) with its
+     msgstr, markup and accelerators removed, at least two words long.
+Writes OUT/train-<lang>.jsonl and OUT/holdout-<lang>.jsonl ({"query": other, "positive": english}),
+so no English text of a held-out pair is in training, and for languages with at least 3x --dev
+translated package descriptions, dev sets from descriptions held out whole: dev-mono-<lang>.jsonl
+(short description -> long description, both in <lang>) and dev-cross-<lang>.jsonl (short in <lang>
+-> long in English). Downloads are cached in OUT/download/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import gettext
+import hashlib
+import json
+import lzma
+import random
+import re
+import subprocess
+import tempfile
+import urllib.request
+from pathlib import Path
+
+MIRROR = "http://deb.debian.org/debian/dists/bookworm/main/i18n"
+LANGS = ["ar", "de", "el", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh"]
+LOCALE_DIRS = {"zh": ["zh_CN", "zh_TW", "zh_HK", "zh"]}
+PACKAGES = [
+    "libgtk-3-common", "vlc-l10n", "gimp-data", "gnome-control-center-data", "nautilus-data",
+    "evolution-data-server-common", "libglib2.0-data", "gnome-shell-common", "util-linux-locales",
+    "coreutils", "apt", "dpkg", "tar", "gettext", "iso-codes", "inkscape", "gnucash-common",
+    "gedit-common", "totem-common", "gnome-software-common", "rhythmbox-data", "xfce4-panel",
+    "thunar-data", "shotwell-common", "transmission-common", "gparted", "evolution-common",
+    "gnome-calendar", "gnome-maps", "gnome-weather", "gnome-clocks", "gnome-contacts",
+    "libgweather-4-common", "gnome-disk-utility", "gnome-system-monitor", "file-roller",
+    "eog", "evince-common", "baobab", "gnome-terminal-data", "cheese-common", "simple-scan",
+    "gnome-online-accounts", "libgnome-desktop-3-20", "mousepad", "ristretto", "xfce4-settings",
+    "network-manager", "network-manager-gnome", "pulseaudio", "gnupg-l10n", "aptitude-common",
+    "synaptic", "brasero-common", "gnome-builder", "geany-common", "audacious", "pidgin-data",
+    "hexchat-common", "filezilla-common", "gramps", "anki", "kdenlive-data", "digikam-data",
+    "scribus-data", "gwenview", "okular", "dolphin", "konsole", "kate-data", "krita-data",
+]
+MARKUP = re.compile(r"<[^>]+>|%[-+ #0]*\d*(?:\.\d+)?[a-zA-Z]|%\(\w+\)[a-z]|\{\w*\}|\\n|\s+")
+
+
+def fetch(url: str, dest: Path) -> Path:
+    """Download url to dest once."""
+    if not dest.exists():
+        with urllib.request.urlopen(url, timeout=120) as response:
+            dest.write_bytes(response.read())
+    return dest
+
+
+def read_translations(raw: str, lang_field: str) -> dict[str, tuple[str, str]]:
+    """Description-md5 -> (short, long) description of one Translation file."""
+    out: dict[str, tuple[str, str]] = {}
+    for record in raw.split("\n\n"):
+        md5 = text = None
+        lines = record.split("\n")
+        for i, line in enumerate(lines):
+            if line.startswith("Description-md5: "):
+                md5 = line.split(": ", 1)[1].strip()
+            elif line.startswith(f"Description-{lang_field}: "):
+                body = [line.split(": ", 1)[1]]
+                for more in lines[i + 1:]:
+                    if not more.startswith(" "):
+                        break
+                    body.append("" if more.strip() == "." else more.strip())
+                text = (body[0].strip(), " ".join(part for part in body[1:] if part))
+        if md5 and text and text[0] and text[1]:
+            out[md5] = text
+    return out
+
+
+def descriptions(download: Path, lang: str) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+    """((short, long) in `lang`, (short, long) in English) of every translated package description."""
+    english = read_translations(
+        lzma.decompress(fetch(f"{MIRROR}/Translation-en.xz", download / "Translation-en.xz").read_bytes()).decode(),
+        "en")
+    pairs = []
+    for code in LOCALE_DIRS.get(lang, [lang]):
+        try:
+            raw = fetch(f"{MIRROR}/Translation-{code}.bz2", download / f"Translation-{code}.bz2")
+        except Exception:  # noqa: BLE001 - most languages have no file
+            continue
+        other = read_translations(bz2.decompress(raw.read_bytes()).decode(), code)
+        pairs += [(text, english[md5]) for md5, text in sorted(other.items()) if md5 in english]
+    return pairs
+
+
+def clean(text: str) -> str:
+    """A UI string without markup, accelerators or format placeholders."""
+    text = MARKUP.sub(" ", text.replace("_", "").replace("&", ""))
+    return " ".join(text.split())
+
+
+def catalogue_pairs(download: Path) -> dict[str, list[tuple[str, str]]]:
+    """lang -> (other, english) strings from the gettext catalogues of PACKAGES."""
+    debs = download / "debs"
+    debs.mkdir(exist_ok=True)
+    for package in PACKAGES:
+        if not list(debs.glob(f"{package}_*.deb")):
+            subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True)
+    by_lang: dict[str, dict[str, str]] = {lang: {} for lang in LANGS}
+    wanted = {code: lang for lang in LANGS for code in LOCALE_DIRS.get(lang, [lang])}
+    for deb in sorted(debs.glob("*.deb")):
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True)
+            for mo in sorted(Path(tmp).glob("usr/share/locale/*/LC_MESSAGES/*.mo")):
+                lang = wanted.get(mo.parent.parent.name)
+                if lang is None:
+                    continue
+                try:
+                    with mo.open("rb") as handle:
+                        catalogue = gettext.GNUTranslations(handle)._catalog  # noqa: SLF001
+                except Exception:  # noqa: BLE001 - a damaged catalogue is skipped
+                    continue
+                for msgid, msgstr in catalogue.items():
+                    if not isinstance(msgid, str) or not msgid or not msgstr:
+                        continue
+                    english, other = clean(msgid.split("\x04")[-1]), clean(msgstr)
+                    if len(english.split()) >= 2 and other and other != english:
+                        by_lang[lang].setdefault(english, other)
+    return {lang: [(other, english) for english, other in strings.items()] for lang, strings in by_lang.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--langs", default=",".join(LANGS))
+    parser.add_argument("--holdout", type=int, default=500, help="held-out pairs per language")
+    parser.add_argument("--dev", type=int, default=300, help="package descriptions held out per language as dev")
+    parser.add_argument("--download", type=Path, help="download cache (default: OUT/download)")
+    args = parser.parse_args()
+    download = args.download or args.out / "download"
+    download.mkdir(parents=True, exist_ok=True)
+    langs = [lang for lang in args.langs.split(",") if lang]
+    catalogues = catalogue_pairs(download)
+    for lang in langs:
+        described = sorted(set(descriptions(download, lang)))
+        random.Random(f"dev-{lang}").shuffle(described)
+        dev = described[: args.dev] if len(described) >= 3 * args.dev else []
+        dev_english = {english for _, english in dev}
+        pairs = [(f"{o[0]} {o[1]}", f"{e[0]} {e[1]}") for o, e in described if e not in dev_english]
+        dev_texts = {t for o, e in dev for t in (*o, *e)}
+        pairs += [pair for pair in catalogues.get(lang, []) if pair[0] not in dev_texts and pair[1] not in dev_texts]
+        unique = sorted(set(pairs))
+        random.Random(lang).shuffle(unique)
+        held_english = {english for _, english in unique[: args.holdout]}
+        holdout = unique[: args.holdout]
+        train = [pair for pair in unique[args.holdout:] if pair[1] not in held_english]
+        outputs = {"train": train, "holdout": holdout}
+        if dev:  # package descriptions held out whole: short description -> long one, same language or English
+            outputs["dev-mono"] = [(o[0], o[1]) for o, _ in dev]
+            outputs["dev-cross"] = [(o[0], e[1]) for o, e in dev]
+        for name, rows in outputs.items():
+            with (args.out / f"{name}-{lang}.jsonl").open("w", encoding="utf-8") as handle:
+                for other, english in rows:
+                    handle.write(json.dumps({"query": other, "positive": english}, ensure_ascii=False) + "\n")
+        print(f"{lang}: {len(train)} train, {len(holdout)} held out, {len(dev)} dev descriptions")
+    sums = [f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(download)}"
+            for path in sorted(download.rglob("*")) if path.is_file()]  # fmt: skip
+    (args.out / "sources.sha256").write_text("\n".join(sums) + "\n")  # what these pairs were made from
+
+
+if __name__ == "__main__":
+    main()
