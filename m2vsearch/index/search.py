@@ -35,19 +35,20 @@ def run_search(
         return []
     dense: dict[int, float] = {}
     sparse: dict[int, float] = {}
-    # BM25 (SQLite) and mapping the FAISS file run beside loading the model and encoding
+    # The FAISS side (mapping the file, searching) runs in a pool thread beside BM25 (SQLite), which
+    # runs here: it is usually the longer one, so its result needs no hand-over between threads.
     keywords = mode == "bm25" or (mode == "hybrid" and has_content_words(query))  # stopwords alone: no match
-    bm25 = _POOL.submit(bm25_search, store, query, depth, path_filter) if keywords else None
+    searching = None
+    if mode in ("dense", "hybrid"):
+        query_vector = embed([query])[0]
+        if query_vector.any():
+            searching = _POOL.submit(lambda: dense_search(store, load_vectors(), query_vector, depth, path_filter))
     try:
-        if mode in ("dense", "hybrid"):
-            loading = _POOL.submit(load_vectors)
-            query_vector = embed([query])[0]
-            faiss_index = loading.result()
-            if query_vector.any():
-                dense = dict(dense_search(store, faiss_index, query_vector, depth, path_filter))
+        if keywords:
+            sparse = dict(bm25_search(store, query, depth, path_filter))
     finally:
-        if bm25 is not None:
-            sparse = dict(bm25.result())  # always wait: the store's snapshot ends after this
+        if searching is not None:
+            dense = dict(searching.result())  # always wait: the store's snapshot ends after this
     if mode == "dense":
         scores = dense
     elif mode == "bm25":
