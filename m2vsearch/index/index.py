@@ -274,8 +274,10 @@ class Index:
             raise IndexFolderError("the query and the filter must be valid UTF-8 text")
 
         def work(store: Store, load: Callable[[], Any], files: Callable[[str], PathFilter]) -> list[Hit]:
-            fusion = Fusion.from_config(getattr(self.model, "config", None), self.dims) if mode == "hybrid" else None
-            return run_search(store, load, self.embed, query, k, mode, None if filter is None else files(filter), fusion)
+            model, dims = self.model, self.dims  # of this thread's snapshot, for the pool thread that embeds
+            fusion = Fusion.from_config(getattr(model, "config", None), dims) if mode == "hybrid" else None
+            embed = lambda texts: model.encode(list(texts), dims=dims)
+            return run_search(store, load, embed, query, k, mode, None if filter is None else files(filter), fusion)
 
         return self.in_snapshot(work)
 

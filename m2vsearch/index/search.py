@@ -35,14 +35,16 @@ def run_search(
         return []
     dense: dict[int, float] = {}
     sparse: dict[int, float] = {}
-    # The FAISS side (mapping the file, searching) runs in a pool thread beside BM25 (SQLite), which
-    # runs here: it is usually the longer one, so its result needs no hand-over between threads.
+    # The dense side (embedding, mapping the FAISS file, searching) runs in a pool thread beside BM25
+    # (SQLite), which runs here at once: it is usually the longer one. `embed` must not depend on
+    # the calling thread (the facade binds the model and dims of its snapshot).
     keywords = mode == "bm25" or (mode == "hybrid" and has_content_words(query))  # stopwords alone: no match
-    searching = None
-    if mode in ("dense", "hybrid"):
+
+    def dense_side() -> list[tuple[int, float]]:
         query_vector = embed([query])[0]
-        if query_vector.any():
-            searching = _POOL.submit(lambda: dense_search(store, load_vectors(), query_vector, depth, path_filter))
+        return dense_search(store, load_vectors(), query_vector, depth, path_filter) if query_vector.any() else []
+
+    searching = _POOL.submit(dense_side) if mode in ("dense", "hybrid") else None
     try:
         if keywords:
             sparse = dict(bm25_search(store, query, depth, path_filter))
