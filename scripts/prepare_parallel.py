@@ -141,6 +141,7 @@ def main() -> None:
     args = parser.parse_args()
     download = args.download or args.out / "download"
     download.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     langs = [lang for lang in args.langs.split(",") if lang]
     catalogues = catalogue_pairs(download)
     for lang in langs:
