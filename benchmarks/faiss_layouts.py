@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     with Index.open(args.index) as index:
         with index.reading():
-            ids, data = vectors.all_vectors(index._vector_index())
+            _, data = vectors.all_vectors(index._vector_index())
         pairs = [row for _, row in jsonl.read_jsonl(args.data / "train" / "debian_descriptions" / "pairs.jsonl", M2VSearchError, "")]
         queries = index.embed([p["query"] for p in random.Random(1).sample(pairs, args.queries)])
     data = np.ascontiguousarray(data, dtype=np.float32)

@@ -11,14 +11,14 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the distributed extra (ray) is not installed: pip install 'm2vsearch[distributed]'")
 
-from m2vsearch import Index, open_index  # noqa: E402
-from m2vsearch.distributed.build import run_sharded_index  # noqa: E402
-from m2vsearch.distributed.ray_index import connect, ray_preparer  # noqa: E402
-from m2vsearch.distributed.ray_shards import open_on_ray  # noqa: E402
-from m2vsearch.index import vectors  # noqa: E402
-from m2vsearch.index.manage import run_index  # noqa: E402
+from m2vsearch import Index, open_index
+from m2vsearch.distributed.build import run_sharded_index
+from m2vsearch.distributed.ray_index import connect, ray_preparer
+from m2vsearch.distributed.ray_shards import open_on_ray
+from m2vsearch.index import vectors
+from m2vsearch.index.manage import run_index
 
-from test_distributed import QUERIES, write_corpus  # noqa: E402
+from test_distributed import QUERIES, write_corpus
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ def import_ray() -> Any:
     """The ray module, or a clear error naming the extra to install."""
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError:
         raise M2VSearchError("Ray is not installed: pip install 'm2vsearch[distributed]'") from None
     return ray
@@ -88,7 +88,7 @@ class PrepareBatch:
         for found in prepared:
             blobs.append(vectors[start : start + len(found.chunks)].tobytes())
             start += len(found.chunks)
-        column = lambda values, kind=object: np.array(values, dtype=kind)  # noqa: E731
+        column = lambda values, kind=object: np.array(values, dtype=kind)
         return {
             "path": column([f.path for f in prepared]), "mtime_ns": column([f.mtime_ns for f in prepared], np.int64),
             "size": column([f.size for f in prepared], np.int64), "hash": column([f.hash for f in prepared]),
