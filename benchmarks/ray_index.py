@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from m2vsearch.distributed.build import run_sharded_index
-from m2vsearch.distributed.ray_index import connect, import_ray, ray_preparer
+from m2vsearch.distributed.ray_index import connect, import_ray, ray_preparer, ray_shard_runner
 from m2vsearch.index import vectors
 from m2vsearch.index.index import Index
 from m2vsearch.index.manage import run_index
@@ -70,14 +70,19 @@ def main() -> None:
         local_sharded = timed(f"local, {args.shards} shards", lambda: run_sharded_index(work / "local-s", [args.docs], args.shards))
         ray_sharded = timed(f"ray, {args.shards} shards", lambda: run_sharded_index(work / "ray-s", [args.docs], args.shards,
                                                                                    preparer=ray_preparer(args.workers)))  # fmt: skip
-        same_shards = all(rows(work / "local-s" / f"shard-{n:03d}") == rows(work / "ray-s" / f"shard-{n:03d}") for n in range(args.shards))
+        ray_tasks = timed(f"ray tasks, {args.shards} shards", lambda: run_sharded_index(work / "ray-t", [args.docs], args.shards,
+                                                                                       runner=ray_shard_runner()))  # fmt: skip
+        same_shards = all(rows(work / "local-s" / f"shard-{n:03d}") == rows(work / "ray-s" / f"shard-{n:03d}")
+                          == rows(work / "ray-t" / f"shard-{n:03d}") for n in range(args.shards))  # fmt: skip
         result.update({"chunks": chunks, "workers": args.workers, "shards": args.shards,
-                       "seconds": {"local": local, "ray": ray, "local_sharded": local_sharded, "ray_sharded": ray_sharded},
+                       "seconds": {"local": local, "ray": ray, "local_sharded": local_sharded, "ray_sharded": ray_sharded,
+                                   "ray_tasks_sharded": ray_tasks},
                        "identical_rows": same_rows, "identical_shard_rows": same_shards, "max_vector_difference": gap})  # fmt: skip
         print(f"\n| path | seconds | chunks/s |  ({chunks} chunks, {args.workers} Ray workers; Ray start {result['ray_start_s']:.1f} s)")
         print("|---|---|---|")
         for label, seconds in (("local, one index", local), ("Ray, one index", ray), (f"local, {args.shards} shards", local_sharded),
-                               (f"Ray, {args.shards} shards", ray_sharded)):  # fmt: skip
+                               (f"Ray Data per shard, {args.shards} shards", ray_sharded),
+                               (f"one Ray task per shard, {args.shards} shards", ray_tasks)):  # fmt: skip
             print(f"| {label} | {seconds:.1f} | {chunks / seconds:,.0f} |")
         print(f"\nidentical rows: {same_rows}, shards: {same_shards}; largest vector difference {gap:.2e}")
         if args.json:

@@ -13,7 +13,7 @@ ray = pytest.importorskip("ray", reason="the distributed extra (ray) is not inst
 
 from m2vsearch import Index, open_index
 from m2vsearch.distributed.build import run_sharded_index
-from m2vsearch.distributed.ray_index import connect, ray_preparer
+from m2vsearch.distributed.ray_index import connect, ray_preparer, ray_shard_runner
 from m2vsearch.distributed.ray_shards import open_on_ray
 from m2vsearch.index import vectors
 from m2vsearch.index.manage import run_index
@@ -79,8 +79,11 @@ def test_sharded_ray_build_and_ray_actor_shards(tmp_path: Path, real_texts: list
     docs = write_corpus(tmp_path / "docs", real_texts, files=30)
     run_sharded_index(tmp_path / "local", [docs], shards=2, index_type="flat")
     run_sharded_index(tmp_path / "ray", [docs], shards=2, index_type="flat", preparer=ray_preparer())
+    run = run_sharded_index(tmp_path / "tasks", [docs], shards=2, index_type="flat", runner=ray_shard_runner())
+    assert sum(r.chunks_added for _, r in run.reports) > 100
     for name in ("shard-000", "shard-001"):
-        assert _rows(tmp_path / "local" / name) == _rows(tmp_path / "ray" / name)
+        assert _rows(tmp_path / "local" / name) == _rows(tmp_path / "ray" / name) == _rows(tmp_path / "tasks" / name)
+    assert (tmp_path / "tasks" / "shards.json").read_text().count('"chunks"') == 1
     with open_index(tmp_path / "local") as local:
         remote = open_on_ray(tmp_path / "ray")
         try:

@@ -19,20 +19,21 @@ def index_distributed(folder: Path, paths: list[Path], shards: int | None, ray_a
     from m2vsearch.distributed.build import run_sharded_index
     from m2vsearch.index.manage import run_index
 
-    preparer, started = None, False
+    preparer = runner = None
+    started = False
     if ray_address is not None and ray_address != "local" and Path(ray_address).exists():
         raise M2VSearchError(f"--ray took {ray_address!r} as the cluster address; write --ray=local (or --ray ADDRESS) "
                              "before the paths, or put --ray last")  # fmt: skip
     if ray_address is not None:
-        from m2vsearch.distributed.ray_index import connect, import_ray, ray_preparer
+        from m2vsearch.distributed.ray_index import connect, import_ray, ray_preparer, ray_shard_runner
 
         started = connect(ray_address)
-        preparer = ray_preparer()
+        preparer, runner = ray_preparer(), ray_shard_runner()
     progress = IndexingProgress(quiet)
     try:
-        if shards is not None or is_sharded(folder):
+        if shards is not None or is_sharded(folder):  # on Ray: one task per shard reads, embeds and writes it
             run = run_sharded_index(folder, paths, shards, model, dims, include, exclude, index_type,
-                                    fts_tokenizer, preparer, progress, wait)  # fmt: skip
+                                    fts_tokenizer, None, progress, wait, runner)  # fmt: skip
         else:
             run = run_index(folder, paths, model, dims, include, exclude, index_type, rebuild, progress, wait=wait,
                             fts_tokenizer=fts_tokenizer, preparer=preparer)  # fmt: skip

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from m2vsearch.distributed.manifest import Manifest, read_manifest, write_manifest
@@ -20,7 +21,7 @@ from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS
 from m2vsearch.index.types import DB_FILE, SHARDS_FILE, IndexFolderError, printable
 from m2vsearch.index.manage import IndexRun
 from m2vsearch.index.repair import repair_vectors, vectors_problem
-from m2vsearch.index.update import PrepareMany, index_path
+from m2vsearch.index.update import IndexReport, PrepareMany, index_path
 
 Preparer = Callable[[Index], PrepareMany]  # how files are prepared for one shard (Ray: ray_index.py)
 Progress = Callable[[str, int, int, int], None]  # (label, files done, files total, chunks added)
@@ -93,6 +94,52 @@ def _open_shard(folder: Path, number: int, count: int, manifest: Manifest | None
         raise
 
 
+@dataclass
+class ShardJob:
+    """One shard's part of an indexing run, as plain data: it runs wherever the shard folder and
+    the files are reachable (this process, or a Ray task: `ray_index.ray_shard_runner`)."""
+
+    folder: str
+    number: int
+    count: int
+    roots: list[str]
+    include: list[str]
+    exclude: list[str]
+    skip: str  # the sharded index's folder: never indexed
+    wait: float
+
+
+@dataclass
+class ShardResult:
+    notes: list[str]
+    reports: list[tuple[str, IndexReport]]
+    files: int
+    chunks: int
+
+
+def run_shard_job(job: ShardJob, preparer: Preparer | None = None, progress: Progress | None = None) -> ShardResult:
+    """Bring one shard up to date with its files under the job's roots (repairing its vectors
+    first where they do not match its rows)."""
+    name, result = Path(job.folder).name, ShardResult([], [], 0, 0)
+    with Index.open(job.folder, lock_wait=job.wait) as index:
+        problem = vectors_problem(index)
+        if problem is not None:
+            result.notes.append(f"{name}: repaired the vectors: {problem}; re-embedded {repair_vectors(index)} chunks")
+        prepare_many = preparer(index) if preparer is not None else None
+        for root in job.roots:
+            label = f"{name}: {printable(root)}"
+            hook = None if progress is None else (lambda d, t, c, label=label: progress(label, d, t, c))
+            report = index_path(index, Path(root), job.include, job.exclude, progress=hook, prepare_many=prepare_many,
+                                owns=lambda key: shard_of(key, job.count) == job.number, also_skip=[Path(job.skip)])  # fmt: skip
+            result.reports.append((label, report))
+        with index.reading():
+            result.files, result.chunks = index.store.counts()
+    return result
+
+
+ShardRunner = Callable[[list[ShardJob]], list[ShardResult]]  # runs the jobs somewhere; results in order
+
+
 def run_sharded_index(
     folder: Path,
     paths: Sequence[Path],
@@ -106,10 +153,12 @@ def run_sharded_index(
     preparer: Preparer | None = None,
     progress: Progress | None = None,
     wait: float = DEFAULT_WAIT_SECONDS,
+    runner: ShardRunner | None = None,
 ) -> IndexRun:
     """Index `paths` into the sharded index at `folder` (created with `shards` shards when new;
-    no paths: the roots any shard knows). Repairs a shard's vectors first where they do not match
-    its rows. Returns a report per (shard, root)."""
+    no paths: the roots any shard knows). By default the shards are brought up to date here, one
+    after another (`preparer` may spread each one's reading and embedding); `runner` runs the
+    shard jobs elsewhere, e.g. one Ray task per shard. Returns a report per (shard, root)."""
     folder = Path(folder).expanduser().resolve()
     for path in paths:
         if not path.exists():
@@ -117,41 +166,36 @@ def run_sharded_index(
     shard_folders, manifest = _shard_folders(folder, shards)
     count = len(shard_folders)
     folder.mkdir(parents=True, exist_ok=True)
-    run = IndexRun()
     opened: list[Index] = []
-    try:
+    try:  # create or check every shard before any is written
         for number, shard_folder in enumerate(shard_folders):
             opened.append(_open_shard(shard_folder, number, count, manifest, model, dims, index_type, fts_tokenizer, wait))
-        roots = list(dict.fromkeys(Path(p) for p in paths)) or list(dict.fromkeys(
-            Path(root) for index in opened for root in json.loads(index.meta.get("roots", "[]"))))  # fmt: skip
-        if not roots:
-            raise IndexFolderError(f"the index at {folder} has no folders yet; give some to index")
-        missing = [root for root in roots if not root.exists()]
-        if missing:
-            raise IndexFolderError(f"indexed folder {printable(str(missing[0]))} is gone; give the folders to index")
-        files = chunks = 0
-        for number, (shard_folder, index) in enumerate(zip(shard_folders, opened)):
-            problem = vectors_problem(index)
-            if problem is not None:
-                run.notes.append(f"{shard_folder.name}: repaired the vectors: {problem}; re-embedded {repair_vectors(index)} chunks")
-            prepare_many = preparer(index) if preparer is not None else None
-            for root in roots:
-                label = f"{shard_folder.name}: {printable(str(root))}"
-                hook = None if progress is None else (lambda d, t, c, label=label: progress(label, d, t, c))
-                report = index_path(index, root, include, exclude, progress=hook, prepare_many=prepare_many,
-                                    owns=lambda key, n=number: shard_of(key, count) == n, also_skip=[folder])  # fmt: skip
-                run.reports.append((label, report))
-            with index.reading():
-                shard_files, shard_chunks = index.store.counts()
-            files, chunks = files + shard_files, chunks + shard_chunks
         with opened[0].reading():
-            meta = opened[0].meta
+            meta = dict(opened[0].meta)
             described = Manifest(meta["model"], meta["model_fingerprint"], int(meta["dims"]), opened[0].store.tokenizer,
-                                 [f.name for f in shard_folders], files=files, chunks=chunks)  # fmt: skip
-        if manifest is not None:
-            described.created_at = manifest.created_at
-        write_manifest(folder, described)
+                                 [f.name for f in shard_folders])  # fmt: skip
+        known = [root for index in opened for root in json.loads(index.meta.get("roots", "[]"))]
     finally:
         for index in opened:
             index.close()
+    roots = list(dict.fromkeys(Path(p) for p in paths)) or list(dict.fromkeys(Path(root) for root in known))
+    if not roots:
+        raise IndexFolderError(f"the index at {folder} has no folders yet; give some to index")
+    missing = [root for root in roots if not root.exists()]
+    if missing:
+        raise IndexFolderError(f"indexed folder {printable(str(missing[0]))} is gone; give the folders to index")
+    jobs = [ShardJob(str(shard_folder), number, count, [str(r) for r in roots], list(include), list(exclude), str(folder), wait)
+            for number, shard_folder in enumerate(shard_folders)]  # fmt: skip
+    if runner is not None:
+        results = runner(jobs)
+    else:
+        results = [run_shard_job(job, preparer, progress) for job in jobs]
+    run = IndexRun()
+    for result in results:
+        run.notes.extend(result.notes)
+        run.reports.extend(result.reports)
+    described.files, described.chunks = sum(r.files for r in results), sum(r.chunks for r in results)
+    if manifest is not None:
+        described.created_at = manifest.created_at
+    write_manifest(folder, described)
     return run

@@ -150,3 +150,18 @@ def ray_preparer(workers: int | None = None) -> Callable[[Any], PrepareMany]:
         return prepare_many
 
     return for_index
+
+
+def ray_shard_runner(cpus_per_shard: float = 1) -> Callable[[list[Any]], list[Any]]:
+    """Run each shard's job (`build.ShardJob`) as a Ray task where Ray places it: the shards are
+    read, embedded and written in parallel, each by one worker (the shard folders and the files
+    must be reachable there, e.g. a shared file system)."""
+
+    def run(jobs: list[Any]) -> list[Any]:
+        from m2vsearch.distributed.build import run_shard_job
+
+        ray = import_ray()
+        task = ray.remote(run_shard_job).options(num_cpus=cpus_per_shard, max_retries=0)
+        return list(ray.get([task.remote(job) for job in jobs]))
+
+    return run
