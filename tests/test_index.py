@@ -331,3 +331,22 @@ def test_filter_cache_ignores_rolled_back_writes_and_writers_without_the_counter
         conn.close()
         assert index.search("sourdough bread", k=3, mode="bm25", filter="loaf.md") == []
         assert index.search("sourdough bread", k=3, mode="bm25", filter="bun.md")
+
+
+def test_touched_and_renamed_files_are_not_parsed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a file whose bytes changed is parsed and chunked: a touched one is re-hashed, a
+    renamed one keeps its chunks."""
+    import m2vsearch.ingest.prepare as prepare
+
+    docs = write_docs(tmp_path / "docs")
+    with Index.create(tmp_path / "ix", model=random_model()) as index:
+        index.add_path(docs)
+        parsed: list[str] = []
+        real = prepare.read_document
+        monkeypatch.setattr(prepare, "read_document", lambda path, data: parsed.append(path.name) or real(path, data))
+        os.utime(docs / "sql.txt", ns=(1, 1))
+        (docs / "bread.md").rename(docs / "loaf.md")
+        (docs / "notes" / "cats.md").write_text("# Cats\n\nCats nap in the sun.\n")
+        report = index.add_path(docs)
+    assert report.renamed and report.changed == [(docs / "notes" / "cats.md").as_posix()] and report.unchanged == 1
+    assert parsed == ["cats.md"]

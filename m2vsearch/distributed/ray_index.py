@@ -25,7 +25,7 @@ import numpy as np
 from m2vsearch.errors import M2VSearchError
 from m2vsearch.index.types import is_utf8
 from m2vsearch.index.update import PrepareMany
-from m2vsearch.ingest.prepare import PreparedFile, prepare_file
+from m2vsearch.ingest.prepare import PreparedFile, prepare_file, read_file
 from m2vsearch.model.static import StaticModel
 
 FILES_PER_BATCH = 32
@@ -120,7 +120,7 @@ def prepared_on_ray(paths: list[Path], model: str, fingerprint: str, dims: int, 
 
 class StreamedPreparer:
     """`prepare(path)` answered from an ordered stream of prepared files; a file the stream does
-    not hold (it changed between the two looks at it) is prepared here."""
+    not hold (it changed between the two looks at it) is read here (and parsed here if needed)."""
 
     def __init__(self, stream: Iterator[PreparedFile], paths: list[Path]) -> None:
         self.stream = stream
@@ -133,7 +133,7 @@ class StreamedPreparer:
                 self.waiting.discard(found.path)
                 if found.path == key:
                     return found
-        return prepare_file(path)
+        return read_file(path)
 
 
 def ray_preparer(workers: int | None = None) -> Callable[[Any], PrepareMany]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -15,7 +16,7 @@ import numpy as np
 from m2vsearch.index.store import FileRow, Store
 from m2vsearch.index.types import IndexFolderError, Transaction, is_utf8, now, printable
 from m2vsearch.ingest.patterns import pattern_error
-from m2vsearch.ingest.prepare import DOCUMENT, READ, PreparedFile, digest, prepare_file
+from m2vsearch.ingest.prepare import DOCUMENT, READ, PreparedFile, digest, parse_file, read_file
 from m2vsearch.ingest.walk import IgnoreRules, discover
 
 
@@ -36,8 +37,9 @@ BATCH_CHUNKS = 4096  # chunks embedded and inserted at a time
 COMMIT_MIN_CHUNKS = 8192  # a long run commits at least this many changed chunks at a time
 COMMIT_SHARE = 0.25  # ... or this share of the index, whichever is more
 ProgressHook = Callable[[int, int, int], None]  # (files done, files total, chunks added so far)
-# Given the files that may need reading (in order), how to get each one prepared: in-process by
-# default; m2vsearch.distributed streams them from a Ray cluster, embedded already.
+# Given the files that may need reading (in order), how to get each one prepared: read here by
+# default (parsed only when its content changed); m2vsearch.distributed streams them from a Ray
+# cluster, parsed and embedded already.
 PrepareMany = Callable[[list[Path]], Callable[[Path], PreparedFile]]
 
 
@@ -215,7 +217,7 @@ def index_path(
         seen = {path.as_posix() for path in files}
         gone = {path: row for path, row in known.items() if path not in seen}
         gone_by_hash = {row.hash: row for row in gone.values()}
-        prepare = prepare_file if prepare_many is None else prepare_many([p for p in files if _may_change(p, known)])
+        prepare = read_file if prepare_many is None else prepare_many([p for p in files if _may_change(p, known)])
         queue = iter(enumerate(files, 1))
         first, finished = True, False
         while not finished:
@@ -248,14 +250,17 @@ def index_path(
     return report
 
 
+def _unchanged(old: FileRow | None, stat: os.stat_result) -> bool:
+    """Whether the index knows the file with this mtime and size (then it is not read again)."""
+    return old is not None and old.mtime_ns == stat.st_mtime_ns and old.size == stat.st_size
+
+
 def _may_change(path: Path, known: dict[str, FileRow]) -> bool:
-    """Whether a file may need reading (not known with the same mtime and size)."""
-    old = known.get(path.as_posix())
+    """Whether a file may need reading."""
     try:
-        stat = path.stat()
+        return not _unchanged(known.get(path.as_posix()), path.stat())
     except OSError:
         return False
-    return old is None or old.mtime_ns != stat.st_mtime_ns or old.size != stat.st_size
 
 
 def _update_file(
@@ -268,7 +273,7 @@ def _update_file(
     gone_by_hash: dict[str, FileRow],
     report: IndexReport,
     stamp: str,
-    prepare: Callable[[Path], PreparedFile] = prepare_file,
+    prepare: Callable[[Path], PreparedFile] = read_file,
 ) -> None:
     """Bring one discovered file up to date: unchanged, renamed, changed, added or skipped."""
     key = path.as_posix()
@@ -283,7 +288,7 @@ def _update_file(
     except OSError as exc:
         report.skipped.append((key, f"unreadable ({exc.strerror})"))
         return
-    if old is not None and old.mtime_ns == stat.st_mtime_ns and old.size == stat.st_size:
+    if _unchanged(old, stat):
         report.unchanged += 1
         return
     prepared = prepare(path)
@@ -300,6 +305,7 @@ def _update_file(
         del gone[moved.path]
         report.renamed.append((moved.path, key))
         return
+    prepared = parse_file(prepared)
     if prepared.stage == DOCUMENT:
         report.skipped.append((key, prepared.problem))
         if old is not None:  # indexed before, unreadable now: drop it

@@ -20,6 +20,7 @@ PreparedChunk = tuple[str, int | None, int | None, str]  # text, start line, end
 @dataclass
 class PreparedFile:
     """A file ready to be written to an index: its stat, hash and chunks, or why it is skipped.
+    `data` holds the bytes between reading and parsing (`read_file`, then `parse_file`);
     `vectors` (one row per chunk, at the index's dims) when they were embedded elsewhere."""
 
     path: str
@@ -30,6 +31,7 @@ class PreparedFile:
     stage: str = ""
     chunks: list[PreparedChunk] = field(default_factory=list)
     vectors: np.ndarray | None = None
+    data: bytes | None = field(default=None, repr=False)
 
 
 def digest(data: bytes) -> str:
@@ -37,8 +39,9 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def prepare_file(path: Path) -> PreparedFile:
-    """Read, hash, parse and chunk one file (never raises for the file's own problems)."""
+def read_file(path: Path) -> PreparedFile:
+    """Stat, read and hash one file, not parsed yet (an unchanged or renamed file never needs
+    parsing); never raises for the file's own problems."""
     key = path.as_posix()
     try:
         stat = path.stat()
@@ -49,9 +52,16 @@ def prepare_file(path: Path) -> PreparedFile:
         return PreparedFile(key, problem=f"unreadable ({exc.strerror})", stage=READ)
     except Skip as skip:
         return PreparedFile(key, problem=str(skip), stage=READ)
-    found = PreparedFile(key, stat.st_mtime_ns, stat.st_size, digest(data))
+    return PreparedFile(key, stat.st_mtime_ns, stat.st_size, digest(data), data=data)
+
+
+def parse_file(found: PreparedFile) -> PreparedFile:
+    """Parse and chunk a file read by `read_file` (a file already parsed or skipped is returned as is)."""
+    if found.data is None:
+        return found
+    data, found.data = found.data, None
     try:
-        document = read_document(path, data)
+        document = read_document(Path(found.path), data)
     except Skip as skip:
         found.problem, found.stage = str(skip), DOCUMENT
         return found
@@ -59,3 +69,8 @@ def prepare_file(path: Path) -> PreparedFile:
         meta = json.dumps({"heading": chunk.heading} if chunk.heading else {})
         found.chunks.append((chunk.text, chunk.start_line, chunk.end_line, meta))
     return found
+
+
+def prepare_file(path: Path) -> PreparedFile:
+    """Read, hash, parse and chunk one file (never raises for the file's own problems)."""
+    return parse_file(read_file(path))
