@@ -15,21 +15,15 @@ from pathlib import Path
 from m2vsearch.distributed.sharded import ShardedIndex
 from m2vsearch.index.index import Index
 from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS
-from m2vsearch.index.types import DB_FILE, SHARDS_FILE
+from m2vsearch.index.types import is_sharded
 from m2vsearch.model.static import StaticModel
 
 __all__ = ["ShardedIndex", "is_sharded", "open_index"]
 
 
-def is_sharded(folder: str | Path) -> bool:
-    """Whether `folder` holds a sharded index (a manifest and no single index)."""
-    folder = Path(folder).expanduser()
-    return not (folder / DB_FILE).exists() and (folder / SHARDS_FILE).is_file()
-
-
 def open_index(folder: str | Path, model: str | Path | StaticModel | None = None, dims: int | None = None,
                lock_wait: float = DEFAULT_WAIT_SECONDS) -> Index | ShardedIndex:  # fmt: skip
     """Open the index at `folder`, single or sharded; both have search, info and close."""
-    if is_sharded(folder):
+    if is_sharded(Path(folder).expanduser()):
         return ShardedIndex.open(folder, model, dims)
     return Index.open(folder, model, dims, lock_wait)

@@ -19,11 +19,10 @@ from m2vsearch.distributed.manifest import Manifest, read_manifest, write_manife
 from m2vsearch.index.index import Index
 from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS
 from m2vsearch.index.types import DB_FILE, SHARDS_FILE, IndexFolderError, printable
-from m2vsearch.index.manage import IndexRun
+from m2vsearch.index.manage import IndexRun, Preparer
 from m2vsearch.index.repair import repair_vectors, vectors_problem
-from m2vsearch.index.update import IndexReport, PrepareMany, index_path
+from m2vsearch.index.update import IndexReport, index_path
 
-Preparer = Callable[[Index], PrepareMany]  # how files are prepared for one shard (Ray: ray_index.py)
 Progress = Callable[[str, int, int, int], None]  # (label, files done, files total, chunks added)
 MAX_SHARDS = 4096
 

@@ -36,7 +36,7 @@ from m2vsearch.index.store import Store, meta_problem
 from m2vsearch.index.swap import backup_path, foreign_entries, new_staging, own_paths, recover, swap_in_new
 from m2vsearch.index.types import (
     CANDIDATES, DB_FILE, IGNORE_FILE, MODES, SHARDS_FILE, Hit, IndexDamagedError, IndexFolderError, IndexLockedError,
-    Transaction, is_utf8, now,
+    Transaction, is_sharded, is_utf8, now,
 )  # fmt: skip
 from m2vsearch.model.static import StaticModel
 
@@ -155,7 +155,7 @@ class Index:
             with try_writer_lock(folder) as free:  # a rebuild swap was interrupted: repair it
                 if free:
                     recover(folder)
-        if not (folder / DB_FILE).exists() and (folder / SHARDS_FILE).is_file():
+        if is_sharded(folder):
             raise IndexFolderError(f"{folder} holds a sharded index ({SHARDS_FILE}): open it with m2vsearch.open_index() "
                                    f"and update it with `m2vsearch index --index {folder}`")  # fmt: skip
         index = cls(folder, lock_wait=lock_wait)

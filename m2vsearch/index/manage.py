@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from m2vsearch.errors import M2VSearchError
 from m2vsearch.index.create import build_empty, resolve_model
@@ -21,7 +21,7 @@ from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, writer_lock
 from m2vsearch.index.repair import repair_vectors, vectors_problem
 from m2vsearch.index.store import connect
 from m2vsearch.index.swap import copy_ignore_file, foreign_entries, new_staging, recover, swap_in
-from m2vsearch.index.types import DB_FILE, SHARDS_FILE, IndexDamagedError, IndexFolderError, is_utf8, printable
+from m2vsearch.index.types import DB_FILE, IndexDamagedError, IndexFolderError, is_sharded, is_utf8, printable
 from m2vsearch.index.update import IndexReport, PrepareMany, index_path
 
 __all__ = ["IndexRun", "recover", "run_index"]
@@ -48,6 +48,7 @@ class _OldSettings:
 
 IndexProgress = Callable[[str, int, int, int], None]  # (folder, files done, files total, chunks added)
 Preparer = Callable[[Index], PrepareMany]  # files prepared elsewhere (m2vsearch.distributed.ray_index)
+T = TypeVar("T")
 
 
 def _labelled(progress: IndexProgress | None, label: str) -> Callable[[int, int, int], None] | None:
@@ -71,20 +72,8 @@ def _old_settings(folder: Path) -> _OldSettings:
         return _OldSettings(fts_tokenizer=_readable_tokenizer(folder / DB_FILE))
 
 
-def _readable_tokenizer(db: Path) -> str | None:
-    """The full-text tokenizer of a damaged index, if its FTS5 table can still be read."""
-    try:
-        conn = connect(db, read_only=True)
-    except (OSError, sqlite3.Error):
-        return None
-    try:
-        return table_tokenizer(conn)
-    finally:
-        conn.close()
-
-
-def _shard_of(db: Path) -> str | None:
-    """"k/N" when the index at `db` is one shard of a sharded index (its meta says so), else None."""
+def _peek(db: Path, read: Callable[[sqlite3.Connection], T]) -> T | None:
+    """`read` on a read-only connection to `db`; None when the file is missing or cannot be read."""
     if not db.is_file():
         return None
     try:
@@ -92,12 +81,26 @@ def _shard_of(db: Path) -> str | None:
     except (OSError, sqlite3.Error):
         return None
     try:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'shard'").fetchone()
-        return str(row[0]) if row else None
+        return read(conn)
     except sqlite3.Error:
         return None
     finally:
         conn.close()
+
+
+def _readable_tokenizer(db: Path) -> str | None:
+    """The full-text tokenizer of a damaged index, if its FTS5 table can still be read."""
+    return _peek(db, table_tokenizer)
+
+
+def _shard_of(db: Path) -> str | None:
+    """"k/N" when the index at `db` is one shard of a sharded index (its meta says so), else None."""
+
+    def marker(conn: sqlite3.Connection) -> str | None:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'shard'").fetchone()
+        return str(row[0]) if row else None
+
+    return _peek(db, marker)
 
 
 def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], exclude: Sequence[str],
@@ -175,7 +178,7 @@ def run_index(
     if shard:
         raise IndexFolderError(f"{folder} is shard {shard} of the sharded index at {folder.parent}; "
                                f"update the whole index: m2vsearch index --index {folder.parent}")  # fmt: skip
-    if not (folder / DB_FILE).exists() and (folder / SHARDS_FILE).is_file():
+    if is_sharded(folder):
         raise IndexFolderError(f"{folder} holds a sharded index; update it with m2vsearch.distributed.build.run_sharded_index")
     with writer_lock(folder, wait, notice):
         recover(folder)

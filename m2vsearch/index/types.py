@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,11 @@ class Transaction:
     def pending(self) -> int:
         """Vectors added so far in this change."""
         return len(self.added_ids)
+
+
+def is_sharded(folder: Path) -> bool:
+    """Whether `folder` holds a sharded index (a manifest and no single index)."""
+    return not (folder / DB_FILE).exists() and (folder / SHARDS_FILE).is_file()
 
 
 def now() -> str:
