@@ -23,7 +23,12 @@ from m2vsearch.model.io import STORAGE_DTYPES
 @click.option("--sif", default=1e-4, show_default=True, type=float, help="SIF coefficient (0 turns it off).")
 @click.option("--dtype", default="float16", show_default=True, type=click.Choice(STORAGE_DTYPES))
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
-@click.option("--keep-tokens", type=click.IntRange(1), help="SentencePiece teachers: keep the N most probable pieces.")
+@click.option("--keep-tokens", type=click.IntRange(1),
+              help="SentencePiece teachers: keep the N most probable pieces; BPE: the N most frequent in --count-on.")
+@click.option("--count-on", "count_files", multiple=True, type=click.Path(path_type=Path),
+              help="BPE teachers: sample text (.jsonl pairs or plain lines) to rank tokens by frequency.")
+@click.option("--count-limit", type=click.IntRange(1), help="At most N lines of each --count-on file.")
+@click.option("--prompt", help="Text before every token in the teacher (e.g. its document prompt).")
 def distill(
     teacher: Path,
     out_dir: Path,
@@ -34,6 +39,9 @@ def distill(
     dtype: str,
     batch_size: int,
     keep_tokens: int | None,
+    count_files: tuple[Path, ...],
+    count_limit: int | None,
+    prompt: str | None,
 ) -> None:
     """Distil a static model from a local Sentence Transformer folder TEACHER."""
     try:
@@ -52,6 +60,8 @@ def distill(
         batch_size=batch_size,
         progress=progress,
         keep_tokens=keep_tokens,
+        count_texts=distillation.read_sample_texts(list(count_files), count_limit) if count_files else None,
+        prompt=prompt,
     )
     model.save_pretrained(out_dir, dtype=dtype)  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
@@ -232,9 +242,10 @@ def calibrate(model_dir: Path, pairs: tuple[Path, ...], dense_weight: float | No
 @click.option("--bf16/--no-bf16", default=True, show_default=True, help="bfloat16 autocast (about 2x on CPU).")
 @click.option("--device", default="auto", show_default=True, help="torch device: auto (a GPU if torch sees one), cpu, cuda.")
 @click.option("--first", type=click.IntRange(1), help="Embed only the shards holding the first N texts (the cache stays resumable).")
+@click.option("--prompt", help="Text before every text in the teacher (e.g. EmbeddingGemma's document prompt).")
 def featurise(
     teacher: Path, files: tuple[Path, ...], cache: Path, limit: int | None, max_length: int | None,
-    shard_size: int, batch_size: int, bf16: bool, device: str, first: int | None,
+    shard_size: int, batch_size: int, bf16: bool, device: str, first: int | None, prompt: str | None,
 ) -> None:  # fmt: skip
     """Embed the texts of JSONL FILES with a local TEACHER into a resumable cache for `train --featurised`."""
     try:
@@ -245,7 +256,7 @@ def featurise(
     started = time.perf_counter()
     texts = featurising.read_texts(list(files), limit)
     try:
-        encoder = featurising.Teacher(teacher, max_length=max_length, bf16=bf16, device=device)
+        encoder = featurising.Teacher(teacher, max_length=max_length, bf16=bf16, device=device, prompt=prompt)
     except (RuntimeError, AssertionError) as exc:  # e.g. --device cuda without a GPU
         raise M2VSearchError(f"cannot load the teacher on {device}: {str(exc).splitlines()[0]}") from None
     written = featurising.featurise(

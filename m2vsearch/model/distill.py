@@ -1,7 +1,8 @@
 """Distil a static model from a local Sentence Transformer folder (needs the `train` extra).
 
-Recipe (Model2Vec): every vocabulary token, as ``[CLS] token [SEP]``, goes through the teacher and
-is mean-pooled; optional extra words become whole-word tokens and are embedded from their teacher
+Recipe (Model2Vec): every vocabulary token, as ``[CLS] token [SEP]`` (optionally after a prompt),
+goes through the teacher and is mean-pooled, then through the teacher's Dense modules if it has any
+(EmbeddingGemma); optional extra words become whole-word tokens and are embedded from their teacher
 sub-tokens; PCA reduces to `dims` components ordered by variance (so truncation behaves like
 Matryoshka); each row is scaled by its SIF weight ``sif / (sif + p(token))`` with p from Zipf's law
 on the vocabulary order. Deterministic for a given teacher, vocabulary and settings.
@@ -17,10 +18,11 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from m2vsearch.errors import ModelError
-from m2vsearch.model.io import module_dir
-from m2vsearch.progress import Progress, no_progress
+from m2vsearch.model.bpe import count_tokens, is_bpe, prune_bpe
+from m2vsearch.model.io import module_dir, read_json
 from m2vsearch.model.static import StaticModel
 from m2vsearch.model.unigram import is_unigram, prune_unigram
+from m2vsearch.progress import Progress, no_progress
 
 UNUSED_TOKENS = r"\[unused\d+\]"
 
@@ -50,6 +52,46 @@ def read_vocabulary(path: Path, limit: int | None = None) -> list[str]:
             if limit is not None and len(words) >= limit:
                 break
     return words
+
+
+def teacher_license(folder: Path) -> str | None:
+    """The `license:` of the teacher's model card front matter (README.md), e.g. "apache-2.0" or
+    "gemma"; a distilled model is a derivative and carries it."""
+    card = folder / "README.md"
+    if not card.is_file():
+        return None
+    lines = card.read_text(encoding="utf-8", errors="replace").splitlines()
+    if not lines or lines[0].strip() != "---":
+        return None
+    for line in lines[1:]:
+        if line.strip() == "---":
+            break
+        key, _, value = line.partition(":")
+        if key.strip() == "license" and value.strip():
+            return value.strip().strip("'\"")
+    return None
+
+
+def read_sample_texts(paths: list[Path], limit: int | None = None) -> list[str]:
+    """Texts to count tokens on: every string field of each JSON line of a .jsonl file (pairs), or
+    each non-empty line of any other file; at most `limit` lines from each file."""
+    texts: list[str] = []
+    for path in paths:
+        if not path.is_file():
+            raise ModelError(f"no sample text file at {path}")
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle):
+                if limit is not None and number >= limit:
+                    break
+                if path.suffix != ".jsonl":
+                    texts.extend([line.strip()] if line.strip() else [])
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    raise ModelError(f"{path}:{number + 1} is not a JSON line") from None
+                texts.extend(v for v in (row.values() if isinstance(row, dict) else []) if isinstance(v, str) and v)
+    return texts
 
 
 def build_vocabulary(
@@ -88,17 +130,23 @@ def build_vocabulary(
     return Tokenizer.from_str(json.dumps(spec)), tokens, added
 
 
+def _first_id(vocab: dict[str, int], names: tuple[str, ...]) -> list[int]:
+    return [vocab[name] for name in names if name in vocab][:1]
+
+
 def _teacher_inputs(
-    teacher_tokenizer: Tokenizer, tokens: list[str], added: set[str]
+    teacher_tokenizer: Tokenizer, tokens: list[str], added: set[str], prompt: str | None = None
 ) -> list[list[int]]:
-    """Teacher ids for each token: [CLS] token [SEP], new words via the teacher's sub-tokens."""
+    """Teacher ids for each token: [CLS] prompt token [SEP], new words via the teacher's sub-tokens
+    ([CLS]/[SEP] of BERT, <s>/</s> of XLM-R, <bos>/<eos> of Gemma)."""
     vocab = teacher_tokenizer.get_vocab()
-    cls_id, sep_id = vocab.get("[CLS]", vocab.get("<s>")), vocab.get("[SEP]", vocab.get("</s>"))  # BERT or XLM-R
-    prefix = [cls_id] if cls_id is not None else []
-    suffix = [sep_id] if sep_id is not None else []
+    prefix = _first_id(vocab, ("[CLS]", "<s>", "<bos>"))
+    suffix = _first_id(vocab, ("[SEP]", "</s>", "<eos>"))
     plain = Tokenizer.from_str(teacher_tokenizer.to_str())
     plain.no_padding()
     plain.no_truncation()
+    if prompt:
+        prefix = prefix + plain.encode(prompt, add_special_tokens=False).ids
     out: list[list[int]] = []
     for token in tokens:
         if token in added or token not in vocab:
@@ -109,14 +157,49 @@ def _teacher_inputs(
     return out
 
 
+_ACTIVATIONS = {"Identity": lambda x: x, "Tanh": np.tanh}
+
+
+def dense_layers(folder: Path) -> list[tuple[np.ndarray, np.ndarray | None, str]]:
+    """(weight, bias, activation) of each Dense module after pooling in a Sentence Transformer
+    folder, in order (EmbeddingGemma: 768 -> 3072 -> 768, no bias, identity)."""
+    from safetensors.numpy import load_file
+
+    modules = read_json(folder / "modules.json") if (folder / "modules.json").is_file() else []
+    layers = []
+    for module in modules if isinstance(modules, list) else []:
+        if not str(module.get("type", "")).endswith(".Dense"):
+            continue
+        path = folder / module.get("path", "")
+        config = read_json(path / "config.json")
+        activation = str(config.get("activation_function", "")).rsplit(".", 1)[-1]
+        if activation not in _ACTIVATIONS:
+            raise ModelError(f"{path}: Dense activation {activation!r} is not supported (Identity, Tanh)")
+        tensors = load_file(str(path / "model.safetensors"))
+        layers.append((tensors["linear.weight"], tensors.get("linear.bias"), activation))
+    return layers
+
+
+def apply_dense(vectors: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray | None, str]]) -> np.ndarray:
+    """Pooled vectors through the Dense modules, as sentence-transformers applies them."""
+    for weight, bias, activation in layers:
+        vectors = vectors @ weight.T.astype(np.float32)
+        if bias is not None:
+            vectors = vectors + bias.astype(np.float32)
+        vectors = _ACTIVATIONS[activation](vectors)
+    return vectors.astype(np.float32)
+
+
 def embed_tokens(
     transformer_dir: Path,
     inputs: list[list[int]],
     pad_id: int,
     batch_size: int = 256,
     progress: Progress = no_progress,
+    dense: list[tuple[np.ndarray, np.ndarray | None, str]] | None = None,
 ) -> np.ndarray:
-    """Mean-pooled last hidden states of the teacher for each input id list (float32)."""
+    """Mean-pooled last hidden states of the teacher for each input id list, then its Dense
+    modules if any (float32)."""
     import torch
     from transformers import AutoModel
 
@@ -137,7 +220,8 @@ def embed_tokens(
             weights = mask.unsqueeze(-1).float()
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
             out[batch] = pooled.numpy()
-    return np.nan_to_num(out)
+    out = np.nan_to_num(out)
+    return apply_dense(out, dense) if dense else out
 
 
 def pca(vectors: np.ndarray, dims: int) -> np.ndarray:
@@ -171,26 +255,38 @@ def distill(
     batch_size: int = 256,
     progress: Progress = no_progress,
     keep_tokens: int | None = None,
+    count_texts: list[str] | None = None,
+    prompt: str | None = None,
 ) -> StaticModel:
     """Distil a StaticModel from a local Sentence Transformer folder. A Unigram (SentencePiece)
     teacher vocabulary is pruned to `keep_tokens` pieces (`model/unigram.py`) and weighted by its
-    own piece probabilities; a WordPiece one takes `extra_words`."""
+    own piece probabilities; a BPE one (EmbeddingGemma) to the `keep_tokens` most frequent in
+    `count_texts` (`model/bpe.py`), weighted by their frequency there; a WordPiece one takes
+    `extra_words`. `prompt` goes before every token (the teacher's document prompt)."""
     if sif is not None and not 0 < sif < 1:
         raise ModelError(f"sif must be between 0 and 1, got {sif}")
     transformer_dir, teacher_tokenizer = teacher_parts(Path(teacher))
     probability = None
+    added: list[str] = []
+    if (is_unigram(teacher_tokenizer) or is_bpe(teacher_tokenizer)) and extra_words:
+        raise ModelError("extra words (--vocab) need a WordPiece teacher; this one is SentencePiece or BPE: use --keep-tokens")
     if is_unigram(teacher_tokenizer):
-        if extra_words:
-            raise ModelError("extra words (--vocab) need a WordPiece teacher; this one is Unigram (SentencePiece): use --keep-tokens")
         tokenizer, tokens, probability = prune_unigram(teacher_tokenizer, keep_tokens)
-        added: list[str] = []
+    elif is_bpe(teacher_tokenizer):
+        if not count_texts:
+            raise ModelError("a BPE teacher needs sample text (--count-on) to choose its tokens by frequency")
+        counts = count_tokens(teacher_tokenizer, count_texts)
+        tokenizer, tokens, _ = prune_bpe(teacher_tokenizer, counts, keep_tokens or int((counts > 0).sum()) + 300)
+        counted = count_tokens(tokenizer, count_texts).astype(np.float64)  # frequencies after pruning
+        probability = counted / max(counted.sum(), 1.0)
     else:
         if keep_tokens is not None:
-            raise ModelError("--keep-tokens needs a Unigram (SentencePiece) teacher; this one is WordPiece")
+            raise ModelError("--keep-tokens needs a SentencePiece or BPE teacher; this one is WordPiece")
         tokenizer, tokens, added = build_vocabulary(teacher_tokenizer, extra_words or [], remove_pattern)
-    inputs = _teacher_inputs(teacher_tokenizer, tokens, set(added))
+    inputs = _teacher_inputs(teacher_tokenizer, tokens, set(added), prompt)
     pad_id = teacher_tokenizer.token_to_id("[PAD]") or teacher_tokenizer.token_to_id("<pad>") or 0
-    vectors = embed_tokens(transformer_dir, inputs, pad_id, batch_size, progress)
+    dense = dense_layers(Path(teacher))
+    vectors = embed_tokens(transformer_dir, inputs, pad_id, batch_size, progress, dense)
     table = pca(vectors, dims)
     if sif is not None:
         weights = zipf_sif_weights(len(table), sif) if probability is None else sif / (sif + probability)
@@ -205,5 +301,7 @@ def distill(
         "distilled_by": "m2vsearch",
         "teacher": Path(teacher).name,
         "added_words": len(added),
+        **({"teacher_prompt": prompt} if prompt else {}),
+        **({"license": license_} if (license_ := teacher_license(Path(teacher))) else {}),
     }
     return StaticModel(table, tokenizer, config, name=f"distilled:{Path(teacher).name}")

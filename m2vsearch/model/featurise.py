@@ -83,11 +83,12 @@ def _max_length(folder: Path, transformer_dir: Path) -> int:
 class Teacher:
     """A local Sentence Transformer folder as a batch encoder: pooled, normalised float32 vectors."""
 
-    def __init__(self, folder: Path, max_length: int | None = None, bf16: bool = True, device: str = "auto") -> None:
+    def __init__(self, folder: Path, max_length: int | None = None, bf16: bool = True, device: str = "auto",
+                 prompt: str | None = None) -> None:  # fmt: skip
         import torch
         from transformers import AutoModel
 
-        from m2vsearch.model.distill import teacher_parts
+        from m2vsearch.model.distill import dense_layers, teacher_parts
 
         self.torch = torch
         self.folder = Path(folder)
@@ -103,7 +104,9 @@ class Teacher:
         tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)
         self.tokenizer = tokenizer
         self.bf16 = bf16
-        self.dim = int(self.model.config.hidden_size)
+        self.prompt = prompt or ""  # put before every text, as sentence-transformers' encode(prompt=...) does
+        self.dense = dense_layers(self.folder)  # EmbeddingGemma: 768 -> 3072 -> 768 after pooling
+        self.dim = int(self.dense[-1][0].shape[0]) if self.dense else int(self.model.config.hidden_size)
 
     def describe(self) -> dict[str, object]:
         """What decides the vectors (goes into the cache manifest)."""
@@ -111,19 +114,24 @@ class Teacher:
         digest = hashlib.blake2b(digest_size=8)
         for path in weights:
             digest.update(f"{path.name}:{path.stat().st_size}".encode())
-        return {"teacher": self.folder.name, "weights": digest.hexdigest(), "pooling": self.pooling,
-                "max_length": self.max_length, "bf16": self.bf16, "dim": self.dim}  # fmt: skip
+        described = {"teacher": self.folder.name, "weights": digest.hexdigest(), "pooling": self.pooling,
+                     "max_length": self.max_length, "bf16": self.bf16, "dim": self.dim}  # fmt: skip
+        if self.dense:
+            described["dense_layers"] = len(self.dense)
+        if self.prompt:
+            described["prompt"] = self.prompt
+        return described
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Unit vectors (len(texts), dim); batches are length-sorted to waste little padding."""
         torch = self.torch
         order = np.argsort([len(t) for t in texts], kind="stable")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        out = np.zeros((len(texts), int(self.model.config.hidden_size)), dtype=np.float32)  # pooled, before Dense
         device_type = "cuda" if self.device.startswith("cuda") else "cpu"
         with torch.inference_mode(), torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.bf16):
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
-                encoded = self.tokenizer.encode_batch([texts[i] for i in batch])
+                encoded = self.tokenizer.encode_batch([self.prompt + texts[i] for i in batch])
                 ids = torch.tensor([e.ids for e in encoded], dtype=torch.long, device=self.device)
                 mask = torch.tensor([e.attention_mask for e in encoded], dtype=torch.long, device=self.device)
                 hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
@@ -132,8 +140,12 @@ class Teacher:
                 else:
                     weights = mask.unsqueeze(-1).float()
                     pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
-                out[batch] = torch.nn.functional.normalize(pooled, dim=1).cpu().numpy()
-        return out
+                out[batch] = pooled.cpu().numpy()
+        if self.dense:
+            from m2vsearch.model.distill import apply_dense
+
+            out = apply_dense(out, self.dense)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
 def _shard_path(cache: Path, shard: int) -> Path:
