@@ -60,6 +60,8 @@ def test_info_and_reindex(indexed: Path) -> None:
     assert info.returncode == 0
     details = json.loads(info.stdout)
     assert details["files"] == 3 and details["dims"] == 256 and details["model"] == "default"
+    assert details["model_license"] == "apache-2.0"  # the default model's teacher, all-MiniLM-L6-v2
+    assert "model_license: apache-2.0" in run("info", cwd=indexed).stdout
     again = run("index", cwd=indexed)  # no PATH: refresh the known folders
     assert again.returncode == 0 and "3 unchanged" in again.stdout
 

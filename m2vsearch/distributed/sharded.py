@@ -148,6 +148,7 @@ class ShardedIndex:
         first = parts[0]
         return {
             "index": str(self.folder) if self.folder else None, "sharded": True, "model": first["model"],
+            "model_license": first.get("model_license", "not recorded"),
             "model_fingerprint": first["model_fingerprint"], "dims": self.dims, "fts_tokenizer": first["fts_tokenizer"],
             "shards": len(parts), "files": sum(p["files"] for p in parts), "chunks": sum(p["chunks"] for p in parts),
             "bytes": sum(p["bytes"] for p in parts), "shard_info": parts,

