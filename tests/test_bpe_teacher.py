@@ -65,17 +65,19 @@ def test_pruning_keeps_bytes_specials_and_every_merge_part() -> None:
     for text in TEXTS[:5] + ["the unseen word zebra costs 5 €"]:
         tokens = pruned.encode(text, add_special_tokens=False).tokens
         assert set(tokens) <= set(kept) and "<unk>" not in tokens
-        assert pruned.decode(pruned.encode(text, add_special_tokens=False).ids) == text  # bytes cover the rest
+        assert pruned.decode(pruned.encode(text, add_special_tokens=False).ids).lstrip() == text  # bytes cover the rest
     with pytest.raises(ModelError, match="keep at least"):
         prune_bpe(tokenizer, counts, keep=100)
 
 
 def test_pruning_with_room_for_every_counted_token_changes_no_tokenization() -> None:
+    from m2vsearch.model.bpe import word_tokenizer
+
     tokenizer = bpe_tokenizer()
-    counts = count_tokens(tokenizer, TEXTS)
+    counts = count_tokens(word_tokenizer(tokenizer), TEXTS)  # counted as the pruned one will tokenize
     pruned, _, _ = prune_bpe(tokenizer, counts, keep=tokenizer.get_vocab_size())
-    for text in TEXTS[:5]:
-        assert pruned.encode(text, add_special_tokens=False).tokens == tokenizer.encode(text, add_special_tokens=False).tokens
+    for text in TEXTS[:5]:  # word by word, the first word starts with U+2581 like the others
+        assert pruned.encode(text, add_special_tokens=False).tokens == tokenizer.encode(" " + text, add_special_tokens=False).tokens
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +181,30 @@ def test_featurising_applies_the_prompt_and_the_dense_modules(bpe_teacher: Path)
         np.testing.assert_allclose(vector, expected / np.linalg.norm(expected), atol=1e-5)
     plain = Teacher(bpe_teacher, bf16=False, device="cpu").encode(texts)
     assert not np.allclose(plain, vectors)
+
+
+def test_pruned_tokenizers_work_word_by_word_and_take_the_fast_piece_path(real_texts: list[str]) -> None:
+    """A pruned BPE tokenizes each whitespace-separated word on its own (every word starts with
+    U+2581, whitespace runs are boundaries, no added tokens), so encoding may cache words: the
+    piece path must give exactly the exact path's vectors, awkward texts included."""
+    from test_pooling import AWKWARD
+
+    from m2vsearch.model.bpe import is_word_by_word
+    from m2vsearch.model.pooling import MeanPooler
+
+    tokenizer = bpe_tokenizer()
+    pruned, kept, _ = prune_bpe(tokenizer, count_tokens(tokenizer, TEXTS), keep=320)
+    assert is_word_by_word(pruned) and not is_word_by_word(tokenizer)
+    assert pruned.encode("  the\tred \n\n planet ").tokens == pruned.encode("the red planet").tokens
+    assert pruned.encode("the red planet").tokens[0].startswith("\u2581")  # the first word too
+    texts = AWKWARD + ["<eos> literal <unk> tokens", "\n\nlead", "trail \x1c\x1d ", "word\u2581mark in\u2581\u2581a piece"] + real_texts
+    for text in texts[:40]:
+        words = [t for word in text.split() for t in pruned.encode(word, add_special_tokens=False).tokens]
+        assert pruned.encode(text, add_special_tokens=False).tokens == words, text
+    table = np.random.default_rng(1).standard_normal((len(kept), 12)).astype(np.float32)
+    fast = MeanPooler(pruned, table, 512)
+    exact = MeanPooler(pruned, table, 512)
+    exact.piece_path = False
+    assert fast.piece_path
+    np.testing.assert_allclose(fast.pool(texts), exact.pool(texts), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fast.pool(texts[::-1]), exact.pool(texts[::-1]), rtol=1e-5, atol=1e-6)  # warm cache

@@ -6,6 +6,12 @@ by. So tokens are ranked by how often the full tokenizer produces them on sample
 most frequent are kept together with everything BPE needs to reach them: the two parts of every
 kept token's merge, recursively, and all 256 byte tokens (byte fallback), so any text still
 tokenizes into kept tokens (a pruned token falls back to its parts, as BPE does without its merge).
+
+The pruned tokenizer also works word by word (`word_by_word`): every run of whitespace is one word
+boundary and each word starts with U+2581, so a text's tokens are exactly its whitespace-separated
+words' tokens one after another. Gemma's own tokenizer runs BPE over the whole text (newlines and
+space runs are tokens, the first word has no U+2581); word by word, encoding can cache each
+distinct word once (`model/pooling.py`), which makes it as fast as the WordPiece default.
 """
 
 from __future__ import annotations
@@ -20,6 +26,18 @@ from tokenizers import Tokenizer
 from m2vsearch.errors import ModelError
 
 _KEPT_SPECIALS = ("<pad>", "<eos>", "<bos>", "<unk>", "<s>", "</s>")
+# Exactly the characters Python's str.split() splits on, so the pooler's split agrees with this one.
+WHITESPACE = "\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+WORD_MARK = "\u2581"
+WORD_NORMALIZER = {
+    "type": "Sequence",
+    "normalizers": [
+        {"type": "Replace", "pattern": {"Regex": f"\\A[{WHITESPACE}]+|[{WHITESPACE}]+\\z"}, "content": ""},
+        {"type": "Replace", "pattern": {"Regex": f"[{WHITESPACE}]+"}, "content": WORD_MARK},
+        {"type": "Prepend", "prepend": WORD_MARK},
+    ],
+}
+WORD_PRE_TOKENIZER = {"type": "Split", "pattern": {"String": WORD_MARK}, "behavior": "MergedWithNext", "invert": False}
 
 
 def is_bpe(tokenizer: Tokenizer) -> bool:
@@ -49,15 +67,37 @@ def count_tokens(tokenizer: Tokenizer, texts: Iterable[str], batch: int = 4096) 
     return counts
 
 
+def word_by_word(spec: dict[str, Any]) -> dict[str, Any]:
+    """A BPE tokenizer spec made to tokenize word by word (see the module docstring); added tokens
+    are dropped so that none is matched across or inside words (a static model needs none)."""
+    spec = {**spec, "normalizer": WORD_NORMALIZER, "pre_tokenizer": WORD_PRE_TOKENIZER, "added_tokens": []}
+    spec["post_processor"] = None
+    return spec
+
+
+def word_tokenizer(tokenizer: Tokenizer) -> Tokenizer:
+    """The same BPE vocabulary tokenizing word by word: count tokens with it before pruning, so
+    the counts are those of the tokenizer the model will use."""
+    return Tokenizer.from_str(json.dumps(word_by_word(json.loads(tokenizer.to_str()))))
+
+
+def is_word_by_word(tokenizer: Tokenizer) -> bool:
+    """Whether a tokenizer is a BPE made by `word_by_word` (its text = its words' tokens in order)."""
+    if not is_bpe(tokenizer):
+        return False
+    spec = json.loads(tokenizer.to_str())
+    return spec.get("normalizer") == WORD_NORMALIZER and spec.get("pre_tokenizer") == WORD_PRE_TOKENIZER and not spec.get("added_tokens")
+
+
 def _merge_pairs(merges: list[Any]) -> list[tuple[str, str]]:
     """Merges as (left, right) pairs, from either serialisation ("a b" or ["a", "b"])."""
     return [tuple(m.split(" ", 1)) if isinstance(m, str) else (m[0], m[1]) for m in merges]  # type: ignore[misc]
 
 
 def prune_bpe(tokenizer: Tokenizer, counts: np.ndarray, keep: int) -> tuple[Tokenizer, list[str], np.ndarray]:
-    """A tokenizer with the `keep` most frequent tokens (by `counts`, one per old id) plus the byte
-    tokens, the basic specials and every merge part they need; its tokens in id order and each
-    kept token's share of the counted tokens (specials 0)."""
+    """A word-by-word tokenizer with the `keep` most frequent tokens (by `counts`, one per old id)
+    plus the byte tokens, the basic specials and every merge part they need; its tokens in id order
+    and each kept token's share of the counted tokens (specials 0)."""
     spec = json.loads(tokenizer.to_str())
     model = spec["model"]
     vocab: dict[str, int] = model["vocab"]
@@ -93,12 +133,7 @@ def prune_bpe(tokenizer: Tokenizer, counts: np.ndarray, keep: int) -> tuple[Toke
     new_ids = {token: i for i, token in enumerate(tokens)}
     model["vocab"] = new_ids
     model["merges"] = [[a, b] for a, b in merges if a in kept and b in kept and a + b in kept]
-    spec["added_tokens"] = [
-        {**added, "id": new_ids[added["content"]]}
-        for added in spec.get("added_tokens") or []
-        if added["content"] in new_ids
-    ]
-    spec["post_processor"] = None
+    spec = word_by_word(spec)
     spec["padding"] = None
     spec["truncation"] = None
     share = np.array([0.0 if t in specials else float(counts[vocab[t]]) for t in tokens])

@@ -18,7 +18,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from m2vsearch.errors import ModelError
-from m2vsearch.model.bpe import count_tokens, is_bpe, prune_bpe
+from m2vsearch.model.bpe import count_tokens, is_bpe, prune_bpe, word_tokenizer
 from m2vsearch.model.io import module_dir, read_json
 from m2vsearch.model.static import StaticModel
 from m2vsearch.model.unigram import is_unigram, prune_unigram
@@ -275,7 +275,7 @@ def distill(
     elif is_bpe(teacher_tokenizer):
         if not count_texts:
             raise ModelError("a BPE teacher needs sample text (--count-on) to choose its tokens by frequency")
-        counts = count_tokens(teacher_tokenizer, count_texts)
+        counts = count_tokens(word_tokenizer(teacher_tokenizer), count_texts)
         tokenizer, tokens, _ = prune_bpe(teacher_tokenizer, counts, keep_tokens or int((counts > 0).sum()) + 300)
         counted = count_tokens(tokenizer, count_texts).astype(np.float64)  # frequencies after pruning
         probability = counted / max(counted.sum(), 1.0)

@@ -10,6 +10,10 @@ a whole batch with one `str.split()`, tokenizes each distinct piece once with th
 and caches the piece's vector sum and token counts, so a warm batch costs a split, dict look-ups
 and numpy sums. Texts it cannot vouch for (a NUL byte, more than max_length tokens) take the exact
 path, so results never depend on which path ran.
+
+Word-by-word BPE tokenizers (`model/bpe.py`: the Gemma-derived model) take the piece path too:
+there every whitespace run is a word boundary and each word is tokenized on its own, so unseen
+pieces are simply tokenized one by one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from collections.abc import Sequence
 
 import numpy as np
 from tokenizers import Tokenizer
+
+from m2vsearch.model.bpe import WORD_MARK, is_word_by_word
 
 _SEPARATOR = "\x00"  # a piece of its own between texts; texts containing it take the exact path
 # Characters that Python's str.split() treats as whitespace but BertNormalizer deletes (they are
@@ -89,7 +95,9 @@ class MeanPooler:
             tokenizer.no_padding()
             tokenizer.no_truncation()
         self._tokenizer = tokenizer  # never pads or truncates; max_length is applied here
-        self.piece_path = _piece_path_ok(tokenizer)
+        self.words = is_word_by_word(tokenizer)  # pieces are tokenized alone; nothing to delete
+        self.piece_path = self.words or _piece_path_ok(tokenizer)
+        self._word_starts: np.ndarray | None = None  # word-by-word: which token ids start a word
         self._lock = threading.Lock()
         self._reset_cache()
 
@@ -120,6 +128,9 @@ class MeanPooler:
         first = len(self._index)
         end = first + len(pieces)
         self._first, self._kept, self._all = (_grown(a, end) for a in (self._first, self._kept, self._all))
+        if self.words:
+            self._learn_words(pieces, first)
+            return
         groups = [pieces[i : i + chunk] for i in range(0, len(pieces), chunk)]
         encodings = self._tokenizer.encode_batch([" ".join(g) for g in groups], add_special_tokens=False)
         for offset, group, encoding in zip(range(first, end, chunk), groups, encodings):
@@ -128,16 +139,43 @@ class MeanPooler:
             ids = np.asarray(encoding.ids, dtype=np.int64)
             token_starts = np.fromiter((o[0] for o in encoding.offsets), dtype=np.int64, count=len(ids))
             owner = np.searchsorted(starts, token_starts, side="right") - 1
-            keep = ids != self.unk_id if self.unk_id is not None else np.ones(len(ids), dtype=bool)
-            rows = slice(offset, offset + len(group))
-            kept_counts = np.bincount(owner[keep], minlength=len(group))
-            self._all[rows] = np.bincount(owner, minlength=len(group))
-            self._kept[rows] = kept_counts
-            self._first[rows] = self._used + np.cumsum(kept_counts) - kept_counts
-            self._tokens = _grown(self._tokens, self._used + int(keep.sum()))
-            self._tokens[self._used : self._used + int(keep.sum())] = ids[keep]
-            self._used += int(keep.sum())
+            self._store(offset, len(group), ids, owner)
         self._index.update(zip(pieces, range(first, end)))
+
+    def _learn_words(self, pieces: list[str], first: int, chunk: int = 256) -> None:
+        """`_learn` for word-by-word tokenizers: a group of pieces is tokenized as one text and split
+        where a token starts a word (U+2581); a group where that count disagrees is tokenized piece
+        by piece instead."""
+        if self._word_starts is None:
+            vocab = self._tokenizer.get_vocab()
+            self._word_starts = np.zeros(self._tokenizer.get_vocab_size(), dtype=bool)
+            self._word_starts[[i for token, i in vocab.items() if token.startswith(WORD_MARK)]] = True
+        groups = [pieces[i : i + chunk] for i in range(0, len(pieces), chunk)]
+        encodings = self._tokenizer.encode_batch_fast([" ".join(g) for g in groups], add_special_tokens=False)
+        for offset, group, encoding in zip(range(first, first + len(pieces), chunk), groups, encodings):
+            ids = np.asarray(encoding.ids, dtype=np.int64)
+            starts = self._word_starts[ids]
+            if int(starts.sum()) != len(group) or (len(ids) and not starts[0]):
+                singles = self._tokenizer.encode_batch_fast(group, add_special_tokens=False)
+                ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in singles])
+                owner = np.repeat(np.arange(len(group)), [len(e.ids) for e in singles])
+            else:
+                owner = np.cumsum(starts) - 1
+            self._store(offset, len(group), ids, owner)
+        self._index.update(zip(pieces, range(first, first + len(pieces))))
+
+    def _store(self, offset: int, count: int, ids: np.ndarray, owner: np.ndarray) -> None:
+        """Cache the kept token ids and token counts of `count` pieces from `offset` on."""
+        keep = ids != self.unk_id if self.unk_id is not None else np.ones(len(ids), dtype=bool)
+        rows = slice(offset, offset + count)
+        kept_counts = np.bincount(owner[keep], minlength=count)
+        self._all[rows] = np.bincount(owner, minlength=count)
+        self._kept[rows] = kept_counts
+        self._first[rows] = self._used + np.cumsum(kept_counts) - kept_counts
+        total = int(keep.sum())
+        self._tokens = _grown(self._tokens, self._used + total)
+        self._tokens[self._used : self._used + total] = ids[keep]
+        self._used += total
 
     def _pool_pieces(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Means of texts, and a mask of texts longer than max_length tokens."""
@@ -170,7 +208,7 @@ class MeanPooler:
         for i, text in enumerate(texts):
             if _SEPARATOR in text:
                 out[i] = None
-            elif _SPLIT_BUT_DELETED.search(text):
+            elif not self.words and _SPLIT_BUT_DELETED.search(text):
                 out[i] = text.translate(_DELETE)
         return out
 
