@@ -30,7 +30,7 @@ def _index_folder(given: Path | None) -> Path:
 @cli.command("index")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @INDEX_OPTION
-@click.option("--model", help="Model folder, 'default' (English) or 'multilingual' (new index; else must match the index).")
+@click.option("--model", help="Model folder, 'default' (English), 'multilingual', or 'gemma' once m2vsearch-gemma is installed (new index; else must match the index).")
 @click.option("--dims", type=click.IntRange(1), help="Matryoshka dims to keep (new index; else must match).")
 @click.option("--include", multiple=True, help="Index only files matching this pattern (gitignore syntax; repeatable; remembered).")
 @click.option("--exclude", multiple=True, help="Skip files matching this pattern (gitignore syntax; repeatable; remembered).")
