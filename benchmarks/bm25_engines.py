@@ -18,11 +18,12 @@ import json
 import random
 import re
 import sqlite3
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from latency import p50_p95, time_each  # benchmarks/latency.py
 
 from m2vsearch import jsonl
 from m2vsearch.errors import M2VSearchError
@@ -102,13 +103,8 @@ def tantivy_engine(texts: Sequence[str], folder: Path) -> Search:
 def latency_ms(search: Search, queries: Sequence[str], k: int) -> dict[str, float]:
     for query in queries[:20]:
         search(query, k)
-    times = []
-    for query in queries:
-        started = time.perf_counter()
-        search(query, k)
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return {"p50": statistics.median(times), "p95": times[int(0.95 * (len(times) - 1))]}
+    p50, p95 = p50_p95(time_each(lambda query: search(query, k), queries))
+    return {"p50": p50, "p95": p95}
 
 
 def engines(texts: Sequence[str], work: Path) -> dict[str, tuple[Search, float]]:

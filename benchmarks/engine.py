@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from latency import p50_p95, time_each  # benchmarks/latency.py
+
 from m2vsearch.index.index import Index
 from m2vsearch.index.manage import run_index
 from m2vsearch.model.static import default_model_dir
@@ -50,13 +52,8 @@ def write_folder(data: Path, folder: Path) -> int:
 
 
 def timings_ms(function: object, queries: list[str]) -> dict[str, float]:
-    values = []
-    for query in queries:
-        started = time.perf_counter()
-        function(query)  # type: ignore[operator]
-        values.append(1000 * (time.perf_counter() - started))
-    values.sort()
-    return {"p50_ms": statistics.median(values), "p95_ms": values[int(0.95 * (len(values) - 1))]}
+    p50, p95 = p50_p95(time_each(function, queries))  # type: ignore[arg-type]
+    return {"p50_ms": p50, "p95_ms": p95}
 
 
 def cold_query_s(index: Path, query: str, repeats: int = 5) -> float:

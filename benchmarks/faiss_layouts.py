@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
+from latency import p50_p95, time_each  # benchmarks/latency.py
 
 from m2vsearch import jsonl
 from m2vsearch.errors import M2VSearchError
@@ -34,14 +34,9 @@ def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
 
 def timed_search(index: Any, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, dict[str, float]]:
     """Ids per query (searched one at a time, like the engine), and p50/p95 ms."""
-    found, times = [], []
-    for query in queries:
-        started = time.perf_counter()
-        _, ids = index.search(query.reshape(1, -1), k)
-        times.append((time.perf_counter() - started) * 1000)
-        found.append(ids[0])
-    times.sort()
-    return np.array(found), {"p50": statistics.median(times), "p95": times[int(0.95 * (len(times) - 1))]}
+    found: list[np.ndarray] = []
+    p50, p95 = p50_p95(time_each(lambda query: found.append(index.search(query.reshape(1, -1), k)[1][0]), queries))
+    return np.array(found), {"p50": p50, "p95": p95}
 
 
 def size_bytes(index: Any) -> int:

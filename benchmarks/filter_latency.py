@@ -14,11 +14,12 @@ import argparse
 import gzip
 import json
 import random
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from latency import p50_p95, time_each  # benchmarks/latency.py
 
 from m2vsearch.index.index import Index
 
@@ -52,13 +53,8 @@ def write_corpus(texts: list[str], folder: Path) -> None:
 def timed(index: Index, queries: list[str], mode: str, path_glob: str | None) -> dict[str, float]:
     for query in queries[:5]:
         index.search(query, k=10, mode=mode, filter=path_glob)  # warm up
-    values = []
-    for query in queries:
-        started = time.perf_counter()
-        index.search(query, k=10, mode=mode, filter=path_glob)
-        values.append(1000 * (time.perf_counter() - started))
-    values.sort()
-    return {"p50_ms": statistics.median(values), "p95_ms": values[int(0.95 * (len(values) - 1))]}
+    p50, p95 = p50_p95(time_each(lambda query: index.search(query, k=10, mode=mode, filter=path_glob), queries))
+    return {"p50_ms": p50, "p95_ms": p95}
 
 
 def main() -> None:

@@ -18,10 +18,11 @@ import json
 import random
 import resource
 import shutil
-import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from latency import p50_p95, time_each  # benchmarks/latency.py
 
 from m2vsearch import jsonl
 from m2vsearch.errors import M2VSearchError
@@ -79,13 +80,8 @@ def live_bytes(folder: Path) -> int:
 def latency_ms(index: Index, queries: list[str], mode: str, path_glob: str | None) -> dict[str, float]:
     for query in queries[:20]:
         index.search(query, k=10, mode=mode, filter=path_glob)
-    times = []
-    for query in queries:
-        started = time.perf_counter()
-        index.search(query, k=10, mode=mode, filter=path_glob)
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return {"p50": statistics.median(times), "p95": times[int(0.95 * (len(times) - 1))]}
+    p50, p95 = p50_p95(time_each(lambda query: index.search(query, k=10, mode=mode, filter=path_glob), queries))
+    return {"p50": p50, "p95": p95}
 
 
 def main() -> None:
