@@ -97,7 +97,7 @@ class MeanPooler:
         self._tokenizer = tokenizer  # never pads or truncates; max_length is applied here
         self.words = is_word_by_word(tokenizer)  # pieces are tokenized alone; nothing to delete
         self.piece_path = self.words or _piece_path_ok(tokenizer)
-        self._word_starts: np.ndarray | None = None  # word-by-word: which token ids start a word
+        self._word_starts = _word_start_ids(tokenizer) if self.words else None
         self._lock = threading.Lock()
         self._reset_cache()
 
@@ -124,45 +124,32 @@ class MeanPooler:
         self._used = 0  # filled length of _tokens
 
     def _learn(self, pieces: list[str], chunk: int = 256) -> None:
-        """Tokenize unseen pieces once and cache their kept token ids and token counts."""
+        """Tokenize unseen pieces once (256 to a text) and cache their kept token ids and token
+        counts. Which piece a token belongs to: by its character offset (BERT-style), or by the
+        word-start tokens (word by word; a group whose word count disagrees is redone piece by
+        piece)."""
         first = len(self._index)
         end = first + len(pieces)
         self._first, self._kept, self._all = (_grown(a, end) for a in (self._first, self._kept, self._all))
-        if self.words:
-            self._learn_words(pieces, first)
-            return
         groups = [pieces[i : i + chunk] for i in range(0, len(pieces), chunk)]
-        encodings = self._tokenizer.encode_batch([" ".join(g) for g in groups], add_special_tokens=False)
+        encode = self._tokenizer.encode_batch_fast if self.words else self._tokenizer.encode_batch  # offsets: BERT only
+        encodings = encode([" ".join(g) for g in groups], add_special_tokens=False)
         for offset, group, encoding in zip(range(first, end, chunk), groups, encodings):
-            lengths = np.fromiter(map(len, group), dtype=np.int64, count=len(group))
-            starts = np.cumsum(lengths + 1) - lengths - 1
             ids = np.asarray(encoding.ids, dtype=np.int64)
-            token_starts = np.fromiter((o[0] for o in encoding.offsets), dtype=np.int64, count=len(ids))
-            owner = np.searchsorted(starts, token_starts, side="right") - 1
+            if self._word_starts is None:
+                lengths = np.fromiter(map(len, group), dtype=np.int64, count=len(group))
+                starts = np.cumsum(lengths + 1) - lengths - 1
+                token_starts = np.fromiter((o[0] for o in encoding.offsets), dtype=np.int64, count=len(ids))
+                owner = np.searchsorted(starts, token_starts, side="right") - 1
+            else:
+                word_starts = self._word_starts[ids]
+                owner = np.cumsum(word_starts) - 1
+                if int(word_starts.sum()) != len(group) or (len(ids) and not word_starts[0]):
+                    singles = self._tokenizer.encode_batch_fast(group, add_special_tokens=False)
+                    ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in singles])
+                    owner = np.repeat(np.arange(len(group)), [len(e.ids) for e in singles])
             self._store(offset, len(group), ids, owner)
         self._index.update(zip(pieces, range(first, end)))
-
-    def _learn_words(self, pieces: list[str], first: int, chunk: int = 256) -> None:
-        """`_learn` for word-by-word tokenizers: a group of pieces is tokenized as one text and split
-        where a token starts a word (U+2581); a group where that count disagrees is tokenized piece
-        by piece instead."""
-        if self._word_starts is None:
-            vocab = self._tokenizer.get_vocab()
-            self._word_starts = np.zeros(self._tokenizer.get_vocab_size(), dtype=bool)
-            self._word_starts[[i for token, i in vocab.items() if token.startswith(WORD_MARK)]] = True
-        groups = [pieces[i : i + chunk] for i in range(0, len(pieces), chunk)]
-        encodings = self._tokenizer.encode_batch_fast([" ".join(g) for g in groups], add_special_tokens=False)
-        for offset, group, encoding in zip(range(first, first + len(pieces), chunk), groups, encodings):
-            ids = np.asarray(encoding.ids, dtype=np.int64)
-            starts = self._word_starts[ids]
-            if int(starts.sum()) != len(group) or (len(ids) and not starts[0]):
-                singles = self._tokenizer.encode_batch_fast(group, add_special_tokens=False)
-                ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in singles])
-                owner = np.repeat(np.arange(len(group)), [len(e.ids) for e in singles])
-            else:
-                owner = np.cumsum(starts) - 1
-            self._store(offset, len(group), ids, owner)
-        self._index.update(zip(pieces, range(first, first + len(pieces))))
 
     def _store(self, offset: int, count: int, ids: np.ndarray, owner: np.ndarray) -> None:
         """Cache the kept token ids and token counts of `count` pieces from `offset` on."""
@@ -236,6 +223,13 @@ class MeanPooler:
         if len(slow):
             out[slow] = self._pool_exact([texts[i] for i in slow])
         return out
+
+
+def _word_start_ids(tokenizer: Tokenizer) -> np.ndarray:
+    """Per token id: whether the token starts a word (begins with U+2581)."""
+    starts = np.zeros(tokenizer.get_vocab_size(), dtype=bool)
+    starts[[i for token, i in tokenizer.get_vocab().items() if token.startswith(WORD_MARK)]] = True
+    return starts
 
 
 def _grown(array: np.ndarray, size: int) -> np.ndarray:
