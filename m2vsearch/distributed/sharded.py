@@ -23,6 +23,7 @@ from m2vsearch.index.create import resolve_model
 from m2vsearch.index.fusion import Fusion
 from m2vsearch.index.fulltext import has_content_words
 from m2vsearch.index.types import CANDIDATES, MODES, Hit, IndexDamagedError, IndexFolderError, is_utf8
+from m2vsearch.model.registry import NO_LICENSE
 from m2vsearch.model.static import StaticModel
 
 T = TypeVar("T")
@@ -148,7 +149,7 @@ class ShardedIndex:
         first = parts[0]
         return {
             "index": str(self.folder) if self.folder else None, "sharded": True, "model": first["model"],
-            "model_license": first.get("model_license", "not recorded"),
+            "model_license": first.get("model_license", NO_LICENSE),
             "model_fingerprint": first["model_fingerprint"], "dims": self.dims, "fts_tokenizer": first["fts_tokenizer"],
             "shards": len(parts), "files": sum(p["files"] for p in parts), "chunks": sum(p["chunks"] for p in parts),
             "bytes": sum(p["bytes"] for p in parts), "shard_info": parts,

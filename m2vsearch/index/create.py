@@ -12,7 +12,7 @@ from m2vsearch.index import vectors
 from m2vsearch.index.fulltext import DEFAULT_TOKENIZER, TOKENIZERS
 from m2vsearch.index.store import connect, create_schema
 from m2vsearch.index.types import DB_FILE, IGNORE_FILE, IndexFolderError, now
-from m2vsearch.model.registry import is_model_name
+from m2vsearch.model.registry import NO_LICENSE, is_model_name
 from m2vsearch.model.static import DEFAULT_MODEL_NAME, StaticModel
 
 
@@ -50,7 +50,7 @@ def _write_empty(folder: Path, static: StaticModel, name: str, dims: int, index_
     try:
         meta = {
             "model": name, "model_fingerprint": static.fingerprint, "model_dim": str(static.dim),
-            "model_license": str(getattr(static, "license", "not recorded")),
+            "model_license": str(getattr(static, "license", NO_LICENSE)),
             "dims": str(dims), "index_type": index_type, "fts_tokenizer": fts_tokenizer, "generation": "0",
             "created_at": now(), "updated_at": now(), "roots": "[]", "include": "[]", "uid": uuid.uuid4().hex, "writes": "0",
         }  # fmt: skip

@@ -38,6 +38,7 @@ from m2vsearch.index.types import (
     CANDIDATES, DB_FILE, IGNORE_FILE, MODES, SHARDS_FILE, Hit, IndexDamagedError, IndexFolderError, IndexLockedError,
     Transaction, is_sharded, is_utf8, now,
 )  # fmt: skip
+from m2vsearch.model.registry import NO_LICENSE
 from m2vsearch.model.static import StaticModel
 
 __all__ = ["CANDIDATES", "DB_FILE", "Fusion", "IGNORE_FILE", "MODES", "Hit", "Index", "IndexDamagedError",
@@ -322,7 +323,7 @@ class Index:
         try:
             return self.model.license
         except M2VSearchError:
-            return "not recorded"
+            return NO_LICENSE
 
     # -- writing -----------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -20,6 +20,7 @@ from m2vsearch.errors import ModelError
 DEFAULT_MODEL_NAME = "default"
 PACKAGED_MODELS = (DEFAULT_MODEL_NAME, "multilingual")  # folders under m2vsearch/models/
 ENTRY_POINT_GROUP = "m2vsearch.models"
+NO_LICENSE = "not recorded"  # what info shows for a model whose config names no licence
 # Opt-in models this repository builds, and how to install each when it is asked for by name.
 OPTIONAL_MODELS = {
     "gemma": "it is distilled from EmbeddingGemma-300M under the Gemma Terms of Use, so it ships apart: "

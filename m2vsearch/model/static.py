@@ -15,6 +15,7 @@ from m2vsearch.model.io import STORAGE_DTYPES, StorageDType, read_folder, write_
 from m2vsearch.model.pooling import MeanPooler
 from m2vsearch.model.registry import (
     DEFAULT_MODEL_NAME,
+    NO_LICENSE,
     PACKAGED_MODELS,
     is_model_name,
     named_model_dir,
@@ -117,7 +118,7 @@ class StaticModel:
     def license(self) -> str:
         """The licence of the model's weights as its config records it (distillation copies the
         teacher's), or "not recorded"."""
-        return str(self.config.get("license") or "not recorded")
+        return str(self.config.get("license") or NO_LICENSE)
 
     @property
     def vocab_size(self) -> int:
