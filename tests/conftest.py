@@ -60,32 +60,38 @@ def small_model() -> StaticModel:
     return random_model()
 
 
-@pytest.fixture(scope="session")
-def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised 2-layer BERT saved as a Sentence Transformer folder (no download)."""
+def save_random_bert(
+    folder: Path, tokenizer: Tokenizer, hidden_size: int = 32, layers: int = 1, heads: int = 2,
+    positions: int = 64, pad_token_id: int = 0,
+) -> None:  # fmt: skip
+    """A randomly initialised BERT (torch seed 0, intermediate size 2 x hidden) and its tokenizer,
+    saved in `folder` (no download). Needs torch and transformers."""
     import torch
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("teacher")
-    tokenizer = bert_tokenizer()
-    config = BertConfig(
-        vocab_size=tokenizer.get_vocab_size(),
-        hidden_size=48,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=96,
-        max_position_embeddings=128,
-    )
+    config = BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=hidden_size, num_hidden_layers=layers,
+                        num_attention_heads=heads, intermediate_size=2 * hidden_size,
+                        max_position_embeddings=positions, pad_token_id=pad_token_id)  # fmt: skip
     BertModel(config).eval().save_pretrained(folder)
     tokenizer.save(str(folder / "tokenizer.json"))
-    modules = [
+
+
+def mean_pooling_modules(folder: Path, dim: int) -> list[dict[str, object]]:
+    """Sentence Transformer modules (the transformer at the root, then mean pooling), with the
+    pooling config written; the caller writes modules.json, after adding any further modules."""
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": dim, "pooling_mode_mean_tokens": True}))
+    return [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
     ]
-    (folder / "modules.json").write_text(json.dumps(modules))
-    (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(
-        json.dumps({"word_embedding_dimension": 48, "pooling_mode_mean_tokens": True})
-    )
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer BERT saved as a Sentence Transformer folder (no download)."""
+    folder = tmp_path_factory.mktemp("teacher")
+    save_random_bert(folder, bert_tokenizer(), hidden_size=48, layers=2, heads=4, positions=128)
+    (folder / "modules.json").write_text(json.dumps(mean_pooling_modules(folder, 48)))
     return folder

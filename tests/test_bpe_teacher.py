@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import mean_pooling_modules, save_random_bert
 from tokenizers import (
     Tokenizer,
     decoders,
@@ -85,20 +86,12 @@ def bpe_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 1-layer transformer with the BPE tokenizer, mean pooling and two Dense modules
     (identity, then tanh with a bias), saved as a Sentence Transformer folder."""
     torch = pytest.importorskip("torch", reason="needs the train extra")
-    transformers = pytest.importorskip("transformers", reason="needs the train extra")
+    pytest.importorskip("transformers", reason="needs the train extra")
     from safetensors.torch import save_file
 
-    torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("bpe-teacher")
-    tokenizer = bpe_tokenizer()
-    config = transformers.BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=32, num_hidden_layers=1,
-                                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, pad_token_id=0)  # fmt: skip
-    transformers.BertModel(config).eval().save_pretrained(folder)
-    tokenizer.save(str(folder / "tokenizer.json"))
-    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]  # fmt: skip
-    (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True}))
+    save_random_bert(folder, bpe_tokenizer())  # seeds torch, so the Dense weights below are fixed too
+    modules = mean_pooling_modules(folder, 32)
     for index, (shape, bias, activation) in enumerate([((48, 32), False, "Identity"), ((24, 48), True, "Tanh")], start=2):
         path = folder / f"{index}_Dense"
         path.mkdir()

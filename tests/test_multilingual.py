@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import save_random_bert
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 from m2vsearch import ModelError, StaticModel
@@ -69,15 +70,10 @@ def test_encoding_in_every_language_equals_the_tokenizer() -> None:
 
 @pytest.fixture(scope="module")
 def unigram_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch = pytest.importorskip("torch", reason="needs the train extra")
-    transformers = pytest.importorskip("transformers", reason="needs the train extra")
-    torch.manual_seed(0)
+    pytest.importorskip("torch", reason="needs the train extra")
+    pytest.importorskip("transformers", reason="needs the train extra")
     folder = tmp_path_factory.mktemp("unigram-teacher")
-    tokenizer = unigram_tokenizer()
-    config = transformers.BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=32, num_hidden_layers=1,
-                                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, pad_token_id=1)  # fmt: skip
-    transformers.BertModel(config).eval().save_pretrained(folder)
-    tokenizer.save(str(folder / "tokenizer.json"))
+    save_random_bert(folder, unigram_tokenizer(), pad_token_id=1)
     return folder
 
 
