@@ -201,3 +201,24 @@ def test_pruned_tokenizers_work_word_by_word_and_take_the_fast_piece_path(real_t
     assert fast.piece_path
     np.testing.assert_allclose(fast.pool(texts), exact.pool(texts), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fast.pool(texts[::-1]), exact.pool(texts[::-1]), rtol=1e-5, atol=1e-6)  # warm cache
+
+
+def test_sample_text_for_counting_reads_pairs_and_lines_and_refuses_evaluation_data(tmp_path: Path) -> None:
+    from m2vsearch.model.distill import read_sample_texts
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"query": "red planet", "positive": "Mars is red", "score": 1}\n\n{"query": "rings", "positive": "Saturn"}\n')
+    lines = tmp_path / "notes.txt"
+    lines.write_text("first line\n\nsecond line\nthird line\n")
+    assert read_sample_texts([pairs, lines]) == ["red planet", "Mars is red", "rings", "Saturn", "first line", "second line", "third line"]
+    assert read_sample_texts([pairs, lines], limit=2) == ["red planet", "Mars is red", "first line"]
+    corpus = tmp_path / "beir" / "scifact" / "corpus.jsonl"
+    corpus.parent.mkdir(parents=True)
+    corpus.write_text('{"_id": "1", "text": "a test document"}\n')
+    with pytest.raises(ModelError, match="evaluation data"):
+        read_sample_texts([corpus])
+    with pytest.raises(ModelError, match="no sample text file"):
+        read_sample_texts([tmp_path / "missing.jsonl"])
+    (tmp_path / "bad.jsonl").write_text("not json\n")
+    with pytest.raises(ModelError, match="not JSON"):
+        read_sample_texts([tmp_path / "bad.jsonl"])

@@ -18,9 +18,11 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from m2vsearch.errors import ModelError
+from m2vsearch.jsonl import read_jsonl
 from m2vsearch.model.bpe import count_tokens, is_bpe, prune_bpe, word_tokenizer
 from m2vsearch.model.io import module_dir, read_json
 from m2vsearch.model.static import StaticModel
+from m2vsearch.model.train import refuse_evaluation_data
 from m2vsearch.model.unigram import is_unigram, prune_unigram
 from m2vsearch.progress import Progress, no_progress
 
@@ -73,24 +75,25 @@ def teacher_license(folder: Path) -> str | None:
 
 
 def read_sample_texts(paths: list[Path], limit: int | None = None) -> list[str]:
-    """Texts to count tokens on: every string field of each JSON line of a .jsonl file (pairs), or
-    each non-empty line of any other file; at most `limit` lines from each file."""
+    """Texts to count tokens on: every string field of each JSON line of a .jsonl(.gz) file (pairs),
+    or each non-empty line of any other file; at most `limit` lines from each file. Evaluation
+    data is refused, as for training (`train.refuse_evaluation_data`)."""
     texts: list[str] = []
     for path in paths:
+        refuse_evaluation_data(path)
+        if path.name.endswith((".jsonl", ".jsonl.gz")):
+            for number, row in read_jsonl(path, ModelError, f"no sample text file at {path}"):
+                if limit is not None and number > limit:
+                    break
+                texts.extend(v for v in (row.values() if isinstance(row, dict) else []) if isinstance(v, str) and v)
+            continue
         if not path.is_file():
             raise ModelError(f"no sample text file at {path}")
         with path.open(encoding="utf-8", errors="replace") as handle:
             for number, line in enumerate(handle):
                 if limit is not None and number >= limit:
                     break
-                if path.suffix != ".jsonl":
-                    texts.extend([line.strip()] if line.strip() else [])
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    raise ModelError(f"{path}:{number + 1} is not a JSON line") from None
-                texts.extend(v for v in (row.values() if isinstance(row, dict) else []) if isinstance(v, str) and v)
+                texts.extend([line.strip()] if line.strip() else [])
     return texts
 
 
