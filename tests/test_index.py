@@ -98,6 +98,21 @@ def test_flat_to_ivf_switch_keeps_ids(tmp_path: Path, monkeypatch: pytest.Monkey
     assert hit.text == texts[500] or hit.score > 0.99
 
 
+def test_deletes_from_an_ivf_layout_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An IVF layout sized for its vectors is updated in place (no rebuild): FAISS must remove ids
+    # through its id -> list hashtable, which only takes an explicit id list.
+    monkeypatch.setattr(vectors, "IVF_FROM", 1500)
+    index = Index.create(tmp_path / "idx", model=random_model(dim=16))
+    texts = [f"text number {i} about topic {i % 97}" for i in range(8000)]
+    ids = index.add_texts(texts)
+    before = index._vector_index()
+    assert vectors.kind_of(before) == "ivf" and 4 * vectors._trained_for(before) > len(ids) - 10
+    index.delete(ids[:10])
+    assert index._vector_index().nlist == before.nlist  # updated, not rebuilt
+    assert consistent(index) == set(ids[10:])
+    assert all(hit.id not in ids[:10] for hit in index.search(texts[3], k=20, mode="dense"))
+
+
 def test_model_and_dims_mismatch_are_refused(tmp_path: Path) -> None:
     Index.create(tmp_path / "idx", dims=64).close()
     with pytest.raises(IndexFolderError, match="has 64 dims, not 128"):

@@ -102,7 +102,12 @@ def update(index: Any, remove: Sequence[int], add_ids: np.ndarray, add_vectors: 
         vectors = np.concatenate([vectors[keep], add_vectors.astype(np.float32)])
         return build(vectors, ids, index.d, wanted)
     if len(remove):
-        index.remove_ids(faiss.IDSelectorBatch(np.asarray(remove, dtype=np.int64)))
+        doomed = np.ascontiguousarray(remove, dtype=np.int64)
+        if kind_of(index) == "ivf" and index.direct_map.type == faiss.DirectMap.Hashtable:
+            # FAISS removes through an id -> list hashtable only by an explicit list of ids
+            index.remove_ids(faiss.IDSelectorArray(len(doomed), faiss.swig_ptr(doomed)))
+        else:
+            index.remove_ids(faiss.IDSelectorBatch(doomed))
     if len(add_ids):
         index.add_with_ids(np.ascontiguousarray(add_vectors, dtype=np.float32), add_ids.astype(np.int64))
     return index
