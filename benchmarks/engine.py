@@ -5,7 +5,8 @@
    FAISS, commit) into a fresh index; chunks per second. txtai (content + hybrid, same static
    model) indexes the same chunk texts.
 2. Warm search at N chunks (default 100,000 real paragraphs): median and p95 milliseconds per
-   query for each mode, and txtai's hybrid search on the same texts.
+   query for each mode (BM25 and hybrid again with `--bm25 tantivy` when the tantivy extra is
+   installed), and txtai's hybrid search on the same texts.
 3. Cold `m2vsearch query` (a new process each time) on the big index and on examples/docs.
 
     python benchmarks/engine.py --data ../shared/data [--chunks 100000] [--no-txtai]
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
@@ -113,6 +115,10 @@ def main() -> None:
                 index.add_texts(texts[start : start + 20_000])
             index.info()
             latency = {mode: timings_ms(lambda q, m=mode: index.search(q, k=10, mode=m), queries) for mode in ("dense", "bm25", "hybrid")}
+            if importlib.util.find_spec("tantivy") is not None:  # the tantivy extra: BM25 from its side index
+                index.set_bm25_engine("tantivy")
+                for mode in ("bm25", "hybrid"):
+                    latency[f"{mode} tantivy"] = timings_ms(lambda q, m=mode: index.search(q, k=10, mode=m), queries)
             layout = index.info()["vector_layout"]
         result["search"] = {"chunks": len(texts), "layout": layout, "m2vsearch": latency}
         if not args.no_txtai:

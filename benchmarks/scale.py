@@ -5,10 +5,13 @@ paragraphs first, then Wikipedia leads, man pages, OpenStax, the manuals, then t
 100 folders, then indexed by the same code as `m2vsearch index` (walk, read, chunk, embed,
 SQLite + FTS5, FAISS, batched commits). Reports build time, chunks/s, peak memory (RSS), size on
 disk per file, and warm query p50/p95 in every mode, with and without a path filter (one folder
-in ten). The index is kept in --work for benchmarks/faiss_layouts.py.
+in ten). The index is kept in --work for benchmarks/faiss_layouts.py. With --tantivy the same
+index then gets the tantivy BM25 side index (`m2vsearch index --bm25 tantivy`): its build time and
+size, and the BM25 and hybrid latencies again, side by side with FTS5 in the same run.
 
     python benchmarks/scale.py --data ../shared/data --chunks 1000000 --work ~/.cache/m2vsearch/scale \
-        --json benchmarks/results/scale_1m.json
+        --tantivy --json benchmarks/results/scale_1m.json
+    python benchmarks/scale.py --work ~/.cache/m2vsearch/scale --keep-index --tantivy   # no rebuild
 """
 
 from __future__ import annotations
@@ -84,6 +87,20 @@ def latency_ms(index: Index, queries: list[str], mode: str, path_glob: str | Non
     return {"p50": p50, "p95": p95}
 
 
+def build(folder: Path, docs: Path, dims: int) -> dict[str, object]:
+    """Index `docs` into a new index at `folder` as `m2vsearch index` does; what it took."""
+    shutil.rmtree(folder, ignore_errors=True)
+    started, cpu = time.perf_counter(), time.process_time()
+    run = run_index(folder, [docs], None, dims, (), (), "auto", False)
+    seconds = time.perf_counter() - started
+    report = run.reports[0][1]
+    return {
+        "chunks": report.chunks_added, "files": len(report.added), "seconds": seconds, "cpu_seconds": time.process_time() - cpu,
+        "chunks_per_s": report.chunks_added / seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "bytes": folder_bytes(folder), "live_bytes_per_chunk": live_bytes(folder) / max(report.chunks_added, 1),
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -92,6 +109,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--work", type=Path, required=True, help="folder for the corpus and the index (kept)")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--keep-index", action="store_true", help="measure the index already in --work (no build)")
+    parser.add_argument("--tantivy", action="store_true", help="also measure BM25 and hybrid with the tantivy engine")
     args = parser.parse_args()
     docs, folder = args.work / "docs", args.work / "index"
     result: dict[str, object] = {"dims": args.dims}
@@ -99,28 +118,32 @@ def main() -> None:
         started = time.perf_counter()
         result["sections"] = write_corpus(args.data, docs, args.chunks)
         result["corpus_write_s"] = time.perf_counter() - started
-    shutil.rmtree(folder, ignore_errors=True)
-    started, cpu = time.perf_counter(), time.process_time()
-    run = run_index(folder, [docs], None, args.dims, (), (), "auto", False)
-    seconds = time.perf_counter() - started
-    report = run.reports[0][1]
-    sizes = folder_bytes(folder)
-    result["build"] = {
-        "chunks": report.chunks_added, "files": len(report.added), "seconds": seconds, "cpu_seconds": time.process_time() - cpu,
-        "chunks_per_s": report.chunks_added / seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "bytes": sizes, "live_bytes_per_chunk": live_bytes(folder) / max(report.chunks_added, 1),
-    }  # fmt: skip
-    print(json.dumps(result["build"], indent=1))
+    if not (args.keep_index and (folder / "index.sqlite").is_file()):
+        result["build"] = build(folder, docs, args.dims)
+        print(json.dumps(result["build"], indent=1))
     rng = random.Random(0)
     pairs = [row for _, row in jsonl.read_jsonl(args.data / "train" / "debian_descriptions" / "pairs.jsonl", M2VSearchError, "")]
     queries = [p["query"] for p in rng.sample(pairs, args.queries)]
     latency: dict[str, dict[str, float]] = {}
     with Index.open(folder) as index:
-        result["layout"] = index.info()["vector_layout"]
-        for mode in ("dense", "bm25", "hybrid"):
-            for label, glob in (("", None), (" filtered", "docs/00*/**")):
-                latency[mode + label] = latency_ms(index, queries, mode, glob)
-                print(f"{mode + label}: p50 {latency[mode + label]['p50']:.2f} ms, p95 {latency[mode + label]['p95']:.2f} ms", flush=True)
+        if index.meta.get("bm25_engine", "fts5") != "fts5":
+            index.set_bm25_engine("fts5")
+        info = index.info()
+        result["layout"], result["chunks"] = info["vector_layout"], info["chunks"]
+        engines = [("", ("dense", "bm25", "hybrid"))] + ([(" tantivy", ("bm25", "hybrid"))] if args.tantivy else [])
+        for engine, modes in engines:
+            if engine:
+                started = time.perf_counter()
+                index.set_bm25_engine("tantivy")
+                side = folder / "bm25-tantivy"
+                result["tantivy"] = {"build_s": time.perf_counter() - started,
+                                     "bytes": sum(p.stat().st_size for p in side.iterdir() if p.is_file())}  # fmt: skip
+                print(json.dumps(result["tantivy"]), flush=True)
+            for mode in modes:
+                for label, glob in (("", None), (" filtered", "docs/00*/**")):
+                    name = mode + engine + label
+                    latency[name] = latency_ms(index, queries, mode, glob)
+                    print(f"{name}: p50 {latency[name]['p50']:.2f} ms, p95 {latency[name]['p95']:.2f} ms", flush=True)
     result["latency_ms"] = latency
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

@@ -13,7 +13,8 @@ from m2vsearch.errors import M2VSearchError
 
 def index_distributed(folder: Path, paths: list[Path], shards: int | None, ray_address: str | None, model: str | None,
                       dims: int | None, include: Sequence[str], exclude: Sequence[str], index_type: str | None,
-                      fts_tokenizer: str | None, rebuild: bool, wait: float, verbose: bool, quiet: bool) -> None:  # fmt: skip
+                      fts_tokenizer: str | None, rebuild: bool, wait: float, verbose: bool, quiet: bool,
+                      bm25_engine: str | None = None) -> None:  # fmt: skip
     """Index into a sharded index, or into a single one with the work done on a Ray cluster."""
     from m2vsearch.distributed import is_sharded
     from m2vsearch.distributed.build import run_sharded_index
@@ -36,7 +37,7 @@ def index_distributed(folder: Path, paths: list[Path], shards: int | None, ray_a
                                     fts_tokenizer, None, progress, wait, runner)  # fmt: skip
         else:
             run = run_index(folder, paths, model, dims, include, exclude, index_type, rebuild, progress, wait=wait,
-                            fts_tokenizer=fts_tokenizer, preparer=preparer)  # fmt: skip
+                            fts_tokenizer=fts_tokenizer, preparer=preparer, bm25_engine=bm25_engine)  # fmt: skip
     finally:
         progress.close()
         if started:

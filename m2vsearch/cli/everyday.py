@@ -37,6 +37,9 @@ def _index_folder(given: Path | None) -> Path:
 @click.option("--index-type", type=click.Choice(["auto", "flat", "ivf"]), help="FAISS layout (new index).")
 @click.option("--fts", "fts_tokenizer", type=click.Choice(["porter", "trigram"]),
               help="Full-text tokenizer (new index): porter (default) or trigram (Chinese, Japanese, Thai).")
+@click.option("--bm25", "bm25_engine", type=click.Choice(["fts5", "tantivy"]),
+              help="BM25 engine: fts5 (default; SQLite) or tantivy (a side index, far faster on big indexes; "
+                   "pip install 'm2vsearch[tantivy]'); kept until chosen again.")
 @click.option("--rebuild", is_flag=True, help="Start over (for another model or dims); atomic.")
 @click.option("--wait", "wait", default=60.0, show_default=True, type=float,
               help="Seconds to wait for another indexer of the same index (negative: forever).")
@@ -48,8 +51,8 @@ def _index_folder(given: Path | None) -> Path:
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, dims: int | None,
                   include: tuple[str, ...], exclude: tuple[str, ...], index_type: str | None, fts_tokenizer: str | None,
-                  rebuild: bool, wait: float, watch: bool, shards: int | None, ray_address: str | None,
-                  verbose: bool, quiet: bool) -> None:  # fmt: skip
+                  bm25_engine: str | None, rebuild: bool, wait: float, watch: bool, shards: int | None,
+                  ray_address: str | None, verbose: bool, quiet: bool) -> None:  # fmt: skip
     """Index files and folders (only what changed since the last run); no PATH: refresh the known ones."""
     from m2vsearch.distributed import is_sharded
     from m2vsearch.index.manage import run_index
@@ -60,10 +63,13 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
 
         if watch:
             raise M2VSearchError("--watch does not work with --shards or --ray (run the command again to pick up changes)")
+        if bm25_engine == "tantivy" and (shards is not None or is_sharded(folder)):
+            raise M2VSearchError("--bm25 tantivy is for single indexes: sharded search scores BM25 with "
+                                 "collection-wide statistics, which only fts5 gives")  # fmt: skip
         if rebuild and (shards is not None or is_sharded(folder)):
             raise M2VSearchError("--rebuild does not work with a sharded index (build a new one in another folder)")
         index_distributed(folder, list(paths), shards, ray_address, model, dims, include, exclude, index_type,
-                          fts_tokenizer, rebuild, wait, verbose, quiet)  # fmt: skip
+                          fts_tokenizer, rebuild, wait, verbose, quiet, bm25_engine)  # fmt: skip
         return
     if wait != wait or wait >= 1e9:  # NaN, infinity, absurdly long: wait for ever
         wait = -1.0
@@ -76,7 +82,8 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
     def run_once(roots: list[Path], again: bool) -> None:
         run = run_index(folder, roots, model if not again else None, dims if not again else None, include,
                         exclude, index_type if not again else None, rebuild and not again, progress,
-                        wait=wait, notice=notice, fts_tokenizer=fts_tokenizer if not again else None)  # fmt: skip
+                        wait=wait, notice=notice, fts_tokenizer=fts_tokenizer if not again else None,
+                        bm25_engine=bm25_engine if not again else None)  # fmt: skip
         progress.close()
         if quiet:
             return

@@ -287,10 +287,12 @@ def _csv(text: str, allowed: tuple[str, ...] | None = None) -> list[str]:
 @click.option("--model", help="Static model folder, 'default' or 'multilingual'; a sentence-transformers folder for a reference row.")
 @click.option("--dims", default="32,64,128,256", show_default=True, help="Comma-separated Matryoshka dims.")
 @click.option("--mode", "modes", default="dense,bm25,hybrid", show_default=True, help="Comma-separated modes.")
+@click.option("--bm25", "bm25_engine", default="fts5", show_default=True, type=click.Choice(["fts5", "tantivy"]),
+              help="BM25 engine of the evaluation indexes (tantivy: pip install 'm2vsearch[tantivy]').")
 @click.option("--json", "json_file", type=click.Path(path_type=Path), help="Also write the results as JSON here.")
 def eval_command(
     nanobeir: str | None, beir: tuple[Path, ...], datasets: str | None, xquad: Path | None, langs: str | None,
-    cross_lingual: bool, model: str | None, dims: str, modes: str, json_file: Path | None,
+    cross_lingual: bool, model: str | None, dims: str, modes: str, bm25_engine: str, json_file: Path | None,
 ) -> None:  # fmt: skip
     """Measure retrieval quality (nDCG@10 and more) through the real index and search."""
     import json
@@ -321,7 +323,11 @@ def eval_command(
     too_big = [d for d in dims_list if not 1 <= d <= encoder.dim]
     if too_big:
         raise click.BadParameter(f"dims {too_big} outside 1..{encoder.dim} for this model", param_hint="--dims")
-    report = evaluate(sets, encoder, dims_list, mode_list, progress)
+    if bm25_engine == "tantivy":
+        from m2vsearch.index.tantivy_bm25 import check_engine
+
+        check_engine(bm25_engine, "porter")  # installed?
+    report = evaluate(sets, encoder, dims_list, mode_list, progress, bm25_engine)
     click.echo(f"model {report.model}; {len(sets)} dataset(s) in {report.seconds:.1f}s")
     click.echo(f"{'dataset':22s} {'dims':>5s} {'mode':>7s} {'nDCG@10':>8s} {'MRR@10':>8s} {'R@10':>8s} {'MAP@100':>8s}")
     for row in [*report.rows, *(report.means() if len(sets) > 1 else [])]:

@@ -89,8 +89,10 @@ def evaluate_set(
     dims_list: Sequence[int],
     modes: Sequence[str],
     progress: Progress = no_progress,
+    bm25_engine: str = "fts5",
 ) -> list[Row]:
-    """Index the corpus once per dims in a temporary folder and run every query in every mode."""
+    """Index the corpus once per dims in a temporary folder and run every query in every mode;
+    `bm25_engine` "tantivy" answers BM25 from the tantivy side index (porter indexes only)."""
     rows: list[Row] = []
     doc_ids = list(data.corpus)
     query_ids = list(data.queries)
@@ -101,6 +103,8 @@ def evaluate_set(
             with Index.create(Path(tmp) / f"d{dims}", model=encoder, dims=dims,  # type: ignore[arg-type]
                               fts_tokenizer=tokenizer) as index:  # fmt: skip
                 chunk_ids = index.add_texts([data.corpus[d] for d in doc_ids])
+                if bm25_engine != "fts5" and tokenizer == "porter":
+                    index.set_bm25_engine(bm25_engine)
                 to_doc = dict(zip(chunk_ids, doc_ids))
                 for mode in modes:
                     if mode == "bm25" and bm25_metrics is not None:  # BM25 does not depend on dims
@@ -124,11 +128,12 @@ def evaluate(
     dims_list: Sequence[int],
     modes: Sequence[str],
     progress: Progress = no_progress,
+    bm25_engine: str = "fts5",
 ) -> Report:
     """Every dataset x dims x mode, with means over datasets."""
     started = time.perf_counter()
     report = Report(encoder.name)
     for data in sets:
-        report.rows.extend(evaluate_set(data, encoder, dims_list, modes, progress))
+        report.rows.extend(evaluate_set(data, encoder, dims_list, modes, progress, bm25_engine))
     report.seconds = time.perf_counter() - started
     return report

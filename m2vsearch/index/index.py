@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from m2vsearch.errors import M2VSearchError
-from m2vsearch.index import vectors
+from m2vsearch.index import tantivy_bm25, vectors
 from m2vsearch.index.create import build_empty, resolve_model
 from m2vsearch.index.failures import VectorsUnusable, damaged_db, sqlite_failure, write_error
 from m2vsearch.index.fusion import Fusion
@@ -64,6 +64,7 @@ class Index:
         self._models: dict[str, Any] = {} if model is None else {model.fingerprint: model}
         self._vectors: dict[tuple[Any, ...], Any] = {}  # (file identity, generation, writable) -> FAISS
         self._filters = FilterCache()  # --filter globs resolved per snapshot version
+        self._tantivy = tantivy_bm25.TantivyReader(self.folder)  # the BM25 side index, when chosen
         self._local = threading.local()
         self._handles: list[Handle] = []
         self._guard = threading.Lock()
@@ -278,9 +279,17 @@ class Index:
             model, dims = self.model, self.dims  # of this thread's snapshot, for the pool thread that embeds
             fusion = Fusion.from_config(getattr(model, "config", None), dims) if mode == "hybrid" else None
             embed = lambda texts: model.encode(list(texts), dims=dims)
-            return run_search(store, load, embed, query, k, mode, None if filter is None else files(filter), fusion)
+            keywords = self._bm25_scorer(self.meta) if mode != "dense" else None
+            return run_search(store, load, embed, query, k, mode, None if filter is None else files(filter), fusion,
+                              keywords)  # fmt: skip
 
         return self.in_snapshot(work)
+
+    def _bm25_scorer(self, meta: dict[str, str]) -> tantivy_bm25.Scorer | None:
+        """tantivy's BM25 when the index uses it and it holds this snapshot; else None (FTS5)."""
+        if tantivy_bm25.engine_of(meta) != "tantivy":
+            return None
+        return self._tantivy.scorer(tantivy_bm25.marker_of(meta))
 
     def get_chunks(self, ids: Sequence[int]) -> list[Hit]:
         """Stored chunks by id (those that exist, in the order asked; score 0)."""
@@ -305,14 +314,18 @@ class Index:
             layout = vectors.kind_of(load())
             files, chunks = store.counts()
             meta = self.meta
-            return {
+            info = {
                 "index": str(self.folder), "model": meta["model"], "model_license": self._model_license(meta),
                 "model_fingerprint": meta["model_fingerprint"],
                 "dims": self.dims, "model_dim": int(meta["model_dim"]), "index_type": meta["index_type"],
                 "fts_tokenizer": store.tokenizer, "vector_layout": layout, "files": files, "chunks": chunks,
                 "bytes": _folder_bytes(self.folder), "created_at": meta["created_at"], "updated_at": meta["updated_at"],
                 "generation": int(meta["generation"]), "roots": json.loads(meta.get("roots", "[]")),
+                "bm25_engine": tantivy_bm25.engine_of(meta),
             }  # fmt: skip
+            if info["bm25_engine"] == "tantivy":
+                info["bm25_in_sync"] = self._tantivy.in_sync(tantivy_bm25.marker_of(meta))
+            return info
 
         return self.in_snapshot(work)
 
@@ -342,7 +355,7 @@ class Index:
             new_file: Path | None = None
             try:
                 handle.conn.execute("BEGIN IMMEDIATE")
-                self.meta = self.store.meta()
+                self.meta = before = self.store.meta()
                 tx = Transaction()
                 yield tx
                 generation = int(self.meta["generation"])
@@ -375,6 +388,7 @@ class Index:
                     raise error from None
                 raise
             self.meta = self.store.meta()
+            tantivy_bm25.after_commit(self.folder, self.store, before, self.meta, tx.removed, tx.added_ids, replace_all)
             if updated is not None:
                 with self._guard:
                     self._vectors[(handle.identity, str(generation), True)] = updated
@@ -412,6 +426,19 @@ class Index:
             tx.remove(self.store.remove_chunks(ids))
         return len(tx.removed)
 
+    def set_bm25_engine(self, engine: str) -> None:
+        """Answer BM25 with "fts5" (SQLite's table, always kept) or "tantivy" (a side index built
+        now from the stored chunks and kept in step by every write; `index/tantivy_bm25.py`)."""
+        tantivy_bm25.check_engine(engine, self.store.tokenizer)
+        with self.transaction() as tx:
+            tx.meta["bm25_engine"] = engine
+
+    def bm25_in_sync(self) -> bool:
+        """Whether the tantivy side index holds the current snapshot (True for fts5 indexes)."""
+        with self.reading():
+            meta = self.meta
+        return tantivy_bm25.engine_of(meta) != "tantivy" or self._tantivy.in_sync(tantivy_bm25.marker_of(meta))
+
     def add_path(self, path: str | Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Any:
         """Index a file or folder incrementally (added, changed, removed, renamed files)."""
         from m2vsearch.index.update import index_path
@@ -427,7 +454,7 @@ class Index:
 def _folder_bytes(folder: Path) -> int:
     """Bytes of the files in `folder` (a file a writer removes meanwhile counts 0)."""
     total = 0
-    for entry in folder.iterdir():
+    for entry in folder.rglob("*"):  # the tantivy side index is a subfolder
         with contextlib.suppress(OSError):
             if entry.is_file():
                 total += entry.stat().st_size

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from m2vsearch.errors import M2VSearchError
+from m2vsearch.index import tantivy_bm25
 from m2vsearch.index.create import build_empty, resolve_model
 from m2vsearch.index.fulltext import table_tokenizer
 from m2vsearch.index.index import Index
@@ -44,6 +45,7 @@ class _OldSettings:
     texts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # added with add_texts
     include: list[str] = field(default_factory=list)  # remembered --include patterns
     fts_tokenizer: str | None = None
+    bm25_engine: str | None = None
 
 
 IndexProgress = Callable[[str, int, int, int], None]  # (folder, files done, files total, chunks added)
@@ -67,6 +69,7 @@ def _old_settings(folder: Path) -> _OldSettings:
                 settings.texts = old.store.free_texts()
             settings.include = json.loads(old.meta.get("include", "[]"))
             settings.fts_tokenizer = old.store.tokenizer
+            settings.bm25_engine = tantivy_bm25.engine_of(old.meta)
             return settings
     except (IndexFolderError, sqlite3.DatabaseError):
         return _OldSettings(fts_tokenizer=_readable_tokenizer(folder / DB_FILE))
@@ -115,7 +118,8 @@ def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], excl
 
 def _rebuild(folder: Path, paths: list[Path], model: str | None, dims: int | None, include: Sequence[str],
              exclude: Sequence[str], index_type: str | None, progress: IndexProgress | None,
-             fts_tokenizer: str | None = None, preparer: Preparer | None = None) -> IndexRun:  # fmt: skip
+             fts_tokenizer: str | None = None, preparer: Preparer | None = None,
+             bm25_engine: str | None = None) -> IndexRun:  # fmt: skip
     """Build a complete new index beside `folder` and swap it in, whatever state `folder` is in."""
     foreign = foreign_entries(folder)
     if foreign:
@@ -144,6 +148,7 @@ def _rebuild(folder: Path, paths: list[Path], model: str | None, dims: int | Non
             reports = _index_all(index, paths, [*old.include, *include], exclude, progress, preparer)
             if old.texts:  # texts added through the Python API are no files: carry them over
                 index.add_texts([text for text, _ in old.texts], [meta for _, meta in old.texts])
+            _choose_bm25(index, bm25_engine or old.bm25_engine)
         swap_in(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -165,9 +170,11 @@ def run_index(
     notice: WaitNotice | None = None,
     fts_tokenizer: str | None = None,
     preparer: Preparer | None = None,
+    bm25_engine: str | None = None,
 ) -> IndexRun:
     """Index `paths` (or the index's known roots when none are given) into `folder`; `preparer`
-    reads, chunks and embeds elsewhere (a Ray cluster)."""
+    reads, chunks and embeds elsewhere (a Ray cluster); `bm25_engine` chooses BM25's engine
+    (fts5 or tantivy; kept until chosen again)."""
     folder = folder.expanduser().resolve()  # a symlinked index folder is rebuilt where it points
     for path in paths:
         if not path.exists():
@@ -183,7 +190,8 @@ def run_index(
     with writer_lock(folder, wait, notice):
         recover(folder)
         if rebuild:
-            return _rebuild(folder, list(paths), model, dims, include, exclude, index_type, progress, fts_tokenizer, preparer)
+            return _rebuild(folder, list(paths), model, dims, include, exclude, index_type, progress, fts_tokenizer, preparer,
+                            bm25_engine)  # fmt: skip
         if not (folder / DB_FILE).is_file():
             if folder.exists() and any(folder.iterdir()) and not foreign_entries(folder):
                 raise IndexDamagedError(
@@ -217,5 +225,17 @@ def run_index(
             if problem is not None:
                 count = repair_vectors(index)
                 run.notes.append(f"repaired the vectors: {problem}; re-embedded the {count} stored chunks")
+            if bm25_engine is not None:
+                tantivy_bm25.check_engine(bm25_engine, index.store.tokenizer)  # before any work
+            elif tantivy_bm25.engine_of(index.meta) == "tantivy" and not index.bm25_in_sync():
+                index.set_bm25_engine("tantivy")  # the transaction rebuilds the side index
+                run.notes.append("rebuilt the tantivy BM25 index from the stored chunks (it was behind)")
             run.reports = _index_all(index, paths, include, exclude, progress, preparer)
+            _choose_bm25(index, bm25_engine)
         return run
+
+
+def _choose_bm25(index: Index, engine: str | None) -> None:
+    """Switch the index's BM25 engine when `engine` names another one."""
+    if engine is not None and engine != tantivy_bm25.engine_of(index.meta):
+        index.set_bm25_engine(engine)

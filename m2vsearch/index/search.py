@@ -25,9 +25,11 @@ def run_search(
     mode: str,
     path_filter: PathFilter | None,
     fusion: Fusion | None = None,
+    bm25_scorer: Callable[[str, int, list[int] | None], list[tuple[int, float]]] | None = None,
 ) -> list[Hit]:
     """Top-k hits of one query in one mode (call inside one read snapshot of the store);
-    `path_filter` (the files of a --filter glob, from that snapshot) restricts them."""
+    `path_filter` (the files of a --filter glob, from that snapshot) restricts them; `bm25_scorer`
+    ranks BM25 instead of FTS5 (the tantivy side index)."""
     if k <= 0 or not query.strip():
         return []
     depth = k if mode != "hybrid" else max(k, CANDIDATES)
@@ -47,7 +49,7 @@ def run_search(
     searching = _POOL.submit(dense_side) if mode in ("dense", "hybrid") else None
     try:
         if keywords:
-            sparse = dict(bm25_search(store, query, depth, path_filter))
+            sparse = dict(bm25_search(store, query, depth, path_filter, bm25_scorer))
     finally:
         if searching is not None:
             dense = dict(searching.result())  # always wait: the store's snapshot ends after this

@@ -13,11 +13,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from m2vsearch.index.tantivy_bm25 import FOLDER as TANTIVY_FOLDER
 from m2vsearch.index.types import DB_FILE, IGNORE_FILE, IndexFolderError, printable
 
 _STAGING_PID = re.compile(r"(\d+)(?:-.*)?")  # what follows ".<name>.new-"
 # Names an index folder may hold; a folder with anything else is not replaced by --rebuild.
-_INDEX_NAMES = re.compile(r"^(index\.sqlite(-wal|-shm|-journal)?|vectors-\d+\.faiss(\.tmp)?|ignore(\.tmp)?|\.DS_Store)$")
+_INDEX_NAMES = re.compile(
+    rf"^(index\.sqlite(-wal|-shm|-journal)?|vectors-\d+\.faiss(\.tmp)?|ignore(\.tmp)?|{re.escape(TANTIVY_FOLDER)}|\.DS_Store)$"
+)
 
 
 def backup_path(folder: Path) -> Path:

@@ -1,0 +1,196 @@
+"""BM25 from the tantivy side index: answers, follows every write, falls back to FTS5 whenever it
+does not hold the reader's snapshot, and is rebuilt after crashes and damage (real processes)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import random_model
+from reliability import cli, one_line_error
+
+from m2vsearch.index import tantivy_bm25
+from m2vsearch.index.index import Index
+from m2vsearch.index.types import IndexFolderError
+
+pytest.importorskip("tantivy", reason="the tantivy extra is not installed (pip install 'm2vsearch[tantivy]')")
+
+WORD = "zqxjvorb"
+
+
+def fts5_scores(index: Index, query: str, k: int = 50) -> dict[int, float]:
+    with index.reading():
+        return dict(index.store.bm25(query, k))
+
+
+@pytest.fixture()
+def texts(real_texts: list[str]) -> list[str]:
+    return [*real_texts[:300], f"the {WORD} tool edits partitions", f"{WORD} {WORD} again", f"nothing but {WORD} here"]
+
+
+def test_tantivy_answers_bm25_and_follows_every_write(tmp_path: Path, texts: list[str]) -> None:
+    index = Index.create(tmp_path / "idx", model=random_model())
+    ids = index.add_texts(texts)
+    index.set_bm25_engine("tantivy")
+    info = index.info()
+    assert info["bm25_engine"] == "tantivy" and info["bm25_in_sync"] is True
+    hits = index.search(WORD, k=10, mode="bm25")
+    assert {h.id for h in hits} == set(ids[-3:])
+    assert hits[0].id == ids[-2]  # the word twice in a short text
+    fts5 = fts5_scores(index, WORD)
+    assert set(fts5) == set(ids[-3:]) and all(abs(h.score - fts5[h.id]) > 1e-3 for h in hits)  # tantivy's scores
+    common = index.search("the data", k=100, mode="bm25")  # "the" is a stopword; "data" in 13 texts
+    assert {h.id for h in common} == set(fts5_scores(index, "data", 100)) and len(common) > 10
+    assert [h.score for h in common] == sorted((h.score for h in common), reverse=True)
+
+    [new] = index.add_texts([f"a new {WORD} text"])
+    assert new in {h.id for h in index.search(WORD, k=10, mode="bm25")} and index.bm25_in_sync()
+    index.delete([ids[-2], new])
+    assert {h.id for h in index.search(WORD, k=10, mode="bm25")} == {ids[-3], ids[-1]}
+    assert index.bm25_in_sync()
+    hybrid = index.search(f"{WORD} partitions", k=5, mode="hybrid")
+    assert hybrid[0].id == ids[-3] and hybrid[0].bm25 is not None
+
+    index.set_bm25_engine("fts5")  # back: the side index goes, FTS5 answers
+    assert not (tmp_path / "idx" / tantivy_bm25.FOLDER).exists()
+    assert {h.id: h.score for h in index.search(WORD, k=10, mode="bm25")} == pytest.approx(fts5_scores(index, WORD))
+    index.close()
+
+
+def test_a_reader_uses_tantivy_only_for_its_own_snapshot(tmp_path: Path, texts: list[str]) -> None:
+    index = Index.create(tmp_path / "idx", model=random_model())
+    index.add_texts(texts)
+    index.set_bm25_engine("tantivy")
+    with index.reading():
+        old_meta = dict(index.meta)
+    reader = tantivy_bm25.TantivyReader(tmp_path / "idx")
+    assert reader.scorer(tantivy_bm25.marker_of(old_meta)) is not None
+    index.add_texts(["one more text"])
+    with index.reading():
+        assert reader.scorer(tantivy_bm25.marker_of(index.meta)) is not None  # reloads to the new commit
+    assert reader.scorer(tantivy_bm25.marker_of(old_meta)) is None  # it moved on: FTS5 answers the old snapshot
+    other = Index.create(tmp_path / "other", model=random_model())  # same writes counter, other uid
+    for batch in (texts, ["a"], ["one more text"]):
+        other.add_texts(batch)
+    with other.reading():
+        assert other.meta["writes"] == index.meta["writes"] and reader.scorer(tantivy_bm25.marker_of(other.meta)) is None
+    index.close()
+    other.close()
+
+
+def _docs(folder: Path) -> Path:
+    for part in ("a", "b"):
+        (folder / part).mkdir(parents=True)
+        for i in range(4):
+            (folder / part / f"{i}.md").write_text(f"# Note {part}{i}\n\nA note about {WORD} number {i} in {part}.\n")
+    (folder / "a" / "other.md").write_text("# Other\n\nNothing to find here at all.\n")
+    return folder
+
+
+def test_filtered_bm25_keeps_to_the_filter(tmp_path: Path) -> None:
+    index = Index.create(tmp_path / "idx", model=random_model())
+    index.add_path(_docs(tmp_path / "docs"))
+    index.set_bm25_engine("tantivy")
+    hits = index.search(WORD, k=10, mode="bm25", filter="a/**")
+    assert len(hits) == 4 and all("/a/" in (h.path or "") for h in hits)
+    assert len(index.search(WORD, k=10, mode="bm25")) == 8
+    assert index.search(WORD, k=10, mode="bm25", filter="nothing/**") == []
+    index.close()
+
+
+KILLER = """
+import os, sys
+from pathlib import Path
+from m2vsearch.index import tantivy_bm25
+from m2vsearch.index.manage import run_index
+if sys.argv[2] == "before":  # the SQLite commit holds the change, tantivy never hears of it
+    tantivy_bm25.sync = lambda *a, **k: os._exit(9)
+else:  # killed while tantivy writes, before its commit
+    real = tantivy_bm25._add
+    def dying(tantivy, writer, rows):
+        real(tantivy, writer, rows)
+        os._exit(9)
+    tantivy_bm25._add = dying
+run_index(Path(sys.argv[1]), [], None, None, (), (), None, False)
+"""
+
+
+@pytest.mark.parametrize("moment", ["before", "during"])
+def test_a_writer_killed_around_the_tantivy_commit_loses_nothing(tmp_path: Path, moment: str) -> None:
+    docs, idx = _docs(tmp_path / "docs"), tmp_path / "idx"
+    assert cli("index", str(docs), "--index", str(idx), "--bm25", "tantivy", "-q").returncode == 0
+    (docs / "b" / "new.md").write_text(f"# New\n\nA fresh {WORD} note with plumbago.\n")
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    killed = subprocess.run([sys.executable, str(script), str(idx), moment], capture_output=True, text=True, timeout=120,
+                            check=False)  # fmt: skip
+    assert killed.returncode == 9, killed.stderr
+    found = cli("query", "plumbago", "--mode", "bm25", "--index", str(idx), "--json")
+    assert found.returncode == 0 and json.loads(found.stdout)["hits"][0]["path"].endswith("new.md")  # FTS5 answered
+    with Index.open(idx) as index:
+        assert index.info()["bm25_in_sync"] is False
+    again = cli("index", "--index", str(idx))
+    assert again.returncode == 0 and "rebuilt the tantivy BM25 index" in again.stdout, again.stdout + again.stderr
+    with Index.open(idx) as index:
+        assert index.bm25_in_sync()
+        assert index.search("plumbago", k=3, mode="bm25")[0].path.endswith("new.md")  # type: ignore[union-attr]
+        assert len(index.search(WORD, k=20, mode="bm25")) == 9
+
+
+@pytest.mark.parametrize("damage", ["garbage", "missing", "empty"])
+def test_a_damaged_or_missing_side_index_falls_back_then_is_rebuilt(tmp_path: Path, texts: list[str], damage: str) -> None:
+    index = Index.create(tmp_path / "idx", model=random_model())
+    ids = index.add_texts(texts)
+    index.set_bm25_engine("tantivy")
+    side = tmp_path / "idx" / tantivy_bm25.FOLDER
+    if damage == "garbage":
+        (side / "meta.json").write_text("{not json")
+    elif damage == "missing":
+        shutil.rmtree(side)
+    else:
+        for path in side.iterdir():
+            if path.suffix in (".idx", ".term"):
+                path.write_bytes(b"")
+    fresh = Index.open(tmp_path / "idx", model=random_model())  # a new process's view: nothing cached
+    hits = fresh.search(WORD, k=10, mode="bm25")
+    assert {h.id for h in hits} == set(ids[-3:])
+    assert {h.id: h.score for h in hits} == pytest.approx(fts5_scores(fresh, WORD))  # FTS5 answered
+    assert fresh.info()["bm25_in_sync"] is False
+    fresh.add_texts([f"{WORD} after the damage"])  # the next write rebuilds it from SQLite
+    assert fresh.bm25_in_sync() and len(fresh.search(WORD, k=10, mode="bm25")) == 4
+    fresh.close()
+    index.close()
+
+
+def test_engine_choices_are_checked(tmp_path: Path) -> None:
+    docs = _docs(tmp_path / "docs")
+    error = one_line_error(cli("index", str(docs), "--index", str(tmp_path / "t"), "--fts", "trigram", "--bm25", "tantivy"))
+    assert "porter" in error and "trigram" in error
+    error = one_line_error(cli("index", str(docs), "--index", str(tmp_path / "s"), "--shards", "2", "--bm25", "tantivy"))
+    assert "single indexes" in error
+    index = Index.create(tmp_path / "idx", model=random_model())
+    with pytest.raises(IndexFolderError, match="must be one of fts5, tantivy"):
+        index.set_bm25_engine("lucene")
+    index.close()
+    fake = tmp_path / "no_tantivy"
+    fake.mkdir()
+    (fake / "tantivy.py").write_text("raise ImportError('not installed')\n")
+    error = one_line_error(cli("index", str(docs), "--index", str(tmp_path / "n"), "--bm25", "tantivy",
+                               prefix=["env", f"PYTHONPATH={fake}"]))  # fmt: skip
+    assert "pip install 'm2vsearch[tantivy]'" in error
+
+
+def test_the_engine_survives_rebuild_and_can_be_switched_off(tmp_path: Path) -> None:
+    docs, idx = _docs(tmp_path / "docs"), tmp_path / "idx"
+    assert cli("index", str(docs), "--index", str(idx), "--bm25", "tantivy", "-q").returncode == 0
+    assert cli("index", "--rebuild", "--index", str(idx), "-q").returncode == 0
+    info = json.loads(cli("info", "--index", str(idx), "--json").stdout)
+    assert info["bm25_engine"] == "tantivy" and info["bm25_in_sync"] is True
+    assert cli("index", "--index", str(idx), "--bm25", "fts5", "-q").returncode == 0
+    info = json.loads(cli("info", "--index", str(idx), "--json").stdout)
+    assert info["bm25_engine"] == "fts5" and not (idx / tantivy_bm25.FOLDER).exists()
+    assert len(json.loads(cli("query", WORD, "--mode", "bm25", "--index", str(idx), "--json").stdout)["hits"]) == 8
