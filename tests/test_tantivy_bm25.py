@@ -194,3 +194,59 @@ def test_the_engine_survives_rebuild_and_can_be_switched_off(tmp_path: Path) -> 
     info = json.loads(cli("info", "--index", str(idx), "--json").stdout)
     assert info["bm25_engine"] == "fts5" and not (idx / tantivy_bm25.FOLDER).exists()
     assert len(json.loads(cli("query", WORD, "--mode", "bm25", "--index", str(idx), "--json").stdout)["hits"]) == 8
+
+
+WRITER = """
+import shutil, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from conftest import random_model
+from m2vsearch.index.index import Index
+idx = Path(sys.argv[1])
+index = Index.open(idx, model=random_model())
+for i in range(40):
+    index.add_texts([f"WORD writer text {i}"])
+    if i % 10 == 5:  # the side index vanishes, or is damaged, between writes: the next one rebuilds it
+        shutil.rmtree(idx / "bm25-tantivy", ignore_errors=True)
+    if i % 7 == 3:
+        (idx / "bm25-tantivy" / "meta.json").write_text("{damaged")
+(idx.parent / "writer-done").write_text("")
+""".replace("WORD", WORD)
+
+READER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from conftest import random_model
+from m2vsearch.index.index import Index
+idx = Path(sys.argv[1])
+index = Index.open(idx, model=random_model())
+queries = wrong = 0
+while not (idx.parent / "writer-done").exists() or queries < 50:
+    with index.reading():  # the search and the check on one snapshot
+        expected = {r[0] for r in index.store.conn.execute("SELECT id FROM chunks WHERE text LIKE '%WORD%'")}
+        found = {hit.id for hit in index.search("WORD", k=1000, mode="bm25")}
+    queries += 1
+    wrong += found != expected
+print(queries, wrong)
+""".replace("WORD", WORD)
+
+
+def test_readers_stay_exact_while_a_writer_changes_and_breaks_the_side_index(tmp_path: Path) -> None:
+    index = Index.create(tmp_path / "idx", model=random_model())
+    index.add_texts([f"plain text {i}" for i in range(500)] + [f"{WORD} first"])
+    index.set_bm25_engine("tantivy")
+    index.close()
+    tests = str(Path(__file__).parent)
+    (tmp_path / "writer.py").write_text(WRITER)
+    (tmp_path / "reader.py").write_text(READER)
+    reader = subprocess.Popen([sys.executable, str(tmp_path / "reader.py"), str(tmp_path / "idx"), tests],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    writer = subprocess.run([sys.executable, str(tmp_path / "writer.py"), str(tmp_path / "idx"), tests],
+                            capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    out, err = reader.communicate(timeout=300)
+    assert writer.returncode == 0 and reader.returncode == 0, writer.stderr + err
+    queries, wrong = map(int, out.split())
+    assert queries >= 50 and wrong == 0
+    with Index.open(tmp_path / "idx", model=random_model()) as index:
+        assert index.bm25_in_sync() and len(index.search(WORD, k=100, mode="bm25")) == 41
