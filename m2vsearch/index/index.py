@@ -279,17 +279,17 @@ class Index:
             model, dims = self.model, self.dims  # of this thread's snapshot, for the pool thread that embeds
             fusion = Fusion.from_config(getattr(model, "config", None), dims) if mode == "hybrid" else None
             embed = lambda texts: model.encode(list(texts), dims=dims)
-            keywords = self._bm25_scorer(self.meta) if mode != "dense" else None
+            keywords = self._bm25_scorer(self.meta, store) if mode != "dense" else None
             return run_search(store, load, embed, query, k, mode, None if filter is None else files(filter), fusion,
                               keywords)  # fmt: skip
 
         return self.in_snapshot(work)
 
-    def _bm25_scorer(self, meta: dict[str, str]) -> tantivy_bm25.Scorer | None:
+    def _bm25_scorer(self, meta: dict[str, str], store: Store) -> tantivy_bm25.Scorer | None:
         """tantivy's BM25 when the index uses it and it holds this snapshot; else None (FTS5)."""
         if tantivy_bm25.engine_of(meta) != "tantivy":
             return None
-        return self._tantivy.scorer(tantivy_bm25.marker_of(meta))
+        return self._tantivy.scorer(tantivy_bm25.marker_of(meta), fallback=store.bm25)
 
     def get_chunks(self, ids: Sequence[int]) -> list[Hit]:
         """Stored chunks by id (those that exist, in the order asked; score 0)."""
@@ -356,6 +356,7 @@ class Index:
             try:
                 handle.conn.execute("BEGIN IMMEDIATE")
                 self.meta = before = self.store.meta()
+                damaged = tantivy_bm25.engine_of(before) == "tantivy" and not self._tantivy.files_pass()
                 tx = Transaction()
                 yield tx
                 generation = int(self.meta["generation"])
@@ -388,7 +389,9 @@ class Index:
                     raise error from None
                 raise
             self.meta = self.store.meta()
-            tantivy_bm25.after_commit(self.folder, self.store, before, self.meta, tx.removed, tx.added_ids, replace_all)
+            if tantivy_bm25.after_commit(self.folder, self.store, before, self.meta, tx.removed, tx.added_ids,
+                                         replace_all or damaged or self._tantivy.needs_rebuild):  # fmt: skip
+                self._tantivy.needs_rebuild = False
             if updated is not None:
                 with self._guard:
                     self._vectors[(handle.identity, str(generation), True)] = updated
@@ -438,6 +441,18 @@ class Index:
         with self.reading():
             meta = self.meta
         return tantivy_bm25.engine_of(meta) != "tantivy" or self._tantivy.in_sync(tantivy_bm25.marker_of(meta))
+
+    def repair_bm25(self) -> str | None:
+        """Rebuild the tantivy side index from the stored chunks when it lags or fails its
+        checksums (`m2vsearch index` does it before every run); returns why, or None."""
+        if tantivy_bm25.engine_of(self.meta) != "tantivy":
+            return None
+        problem = None if self.bm25_in_sync() else "it did not hold the current snapshot"
+        problem = problem or tantivy_bm25.checksum_problem(self.folder)
+        if problem:
+            with self.transaction():
+                self._tantivy.needs_rebuild = True  # the commit rebuilds it
+        return problem
 
     def add_path(self, path: str | Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Any:
         """Index a file or folder incrementally (added, changed, removed, renamed files)."""

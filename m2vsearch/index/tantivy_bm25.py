@@ -25,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import struct
 import sys
 import threading
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ FOLDER = "bm25-tantivy"
 MARKER = 0  # the id of the marker document (chunk ids start at 1)
 WRITER_HEAP = 64_000_000
 ADD_BATCH = 5000
+FOOTER_MAGIC = 1337  # tantivy's file footer: JSON {"version": ..., "crc": ...}, its length, this
 Ranked = list[tuple[int, float]]
 Scorer = Callable[[str, int, "list[int] | None"], Ranked]
 
@@ -52,6 +55,12 @@ def engine_of(meta: dict[str, str]) -> str:
 def marker_of(meta: dict[str, str]) -> str:
     """The snapshot an index's meta describes: its uid (a rebuilt index has another) and writes."""
     return f"{meta.get('uid', '')}:{meta.get('writes', '0')}"
+
+
+def _failed(exc: BaseException) -> bool:
+    """Whether `exc` is tantivy failing on a damaged side index: its errors, or a Rust panic
+    (pyo3's PanicException derives from BaseException), not Ctrl-C or an exit."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
 def _tantivy() -> Any:
@@ -109,6 +118,10 @@ class TantivyReader:
         self.folder = folder / FOLDER
         self._opened: tuple[Any, Any, Any] | None = None  # (module, index, schema)
         self._guard = threading.Lock()
+        self.needs_rebuild = False  # a search failed on it, or a repair was asked for
+        self._checked: str | None = None  # the last snapshot whose files passed their checksums
+        self._verified: set[tuple[str, int]] = set()  # (file name, size) that passed
+        self._bad: set[tuple[str, int]] = set()  # that failed
 
     def _open(self) -> tuple[Any, Any, Any] | None:
         with self._guard:
@@ -120,9 +133,10 @@ class TantivyReader:
                 self._opened = (tantivy, index, index.schema)
             return self._opened
 
-    def scorer(self, marker: str) -> Scorer | None:
+    def scorer(self, marker: str, fallback: Scorer | None = None) -> Scorer | None:
         """A BM25 scorer for the snapshot `marker` (`marker_of` its meta), or None when the side
-        index does not hold exactly that snapshot (FTS5 answers then)."""
+        index does not hold exactly that snapshot (FTS5 answers then). A search that fails on
+        damage found only now is answered by `fallback` (FTS5 on the same snapshot)."""
         try:
             opened = self._open()
             if opened is None:
@@ -134,24 +148,121 @@ class TantivyReader:
                 searcher = index.searcher()
                 if _marker(tantivy, searcher, schema) != marker:
                     return None
-        except (OSError, ValueError, RuntimeError):  # a damaged or half-removed side index
-            with self._guard:
-                self._opened = None
+            if not self._checksums_pass(marker):
+                return None
+        except BaseException as exc:  # a damaged or half-removed side index: tantivy's errors vary
+            if not _failed(exc):
+                raise
+            self._forget()
             return None
 
         def score(text: str, k: int, file_ids: list[int] | None = None) -> Ranked:
-            query = _query(tantivy, index, schema, text, file_ids)
-            if query is None or k <= 0:
-                return []
-            hits = searcher.search(query, int(k), count=False).hits
-            ids = searcher.fast_field_values("id", [address for _, address in hits])
-            return [(int(i), float(s)) for (s, _), i in zip(hits, ids)]
+            try:
+                query = _query(tantivy, index, schema, text, file_ids)
+                if query is None or k <= 0:
+                    return []
+                hits = searcher.search(query, int(k), count=False).hits
+                ids = searcher.fast_field_values("id", [address for _, address in hits])
+                return [(int(i), float(s)) for (s, _), i in zip(hits, ids)]
+            except BaseException as exc:  # damage the marker check did not reach
+                if not _failed(exc):
+                    raise
+                self._forget()
+                self.needs_rebuild = True
+                if fallback is None:
+                    raise
+                return fallback(text, k, file_ids)
 
         return score
 
+    def _checksums_pass(self, marker: str) -> bool:
+        """Whether the live files of snapshot `marker` pass tantivy's checksums (`files_pass`)."""
+        if self._checked == marker:
+            return True
+        if not self.files_pass():
+            return False
+        self._checked = marker
+        return True
+
+    def files_pass(self) -> bool:
+        """Whether the live files pass tantivy's checksums: each file is read once per process
+        (a long-lived reader or writer reads only new segments), so damage that would give
+        silently wrong ids or scores sends queries to FTS5 instead, and the next write rebuilds."""
+        with self._guard:
+            try:
+                files = [(path, (path.name, path.stat().st_size)) for path in _segment_files(self.folder.parent)]
+                for path, key in files:
+                    if key in self._bad:
+                        return False
+                    if key not in self._verified:
+                        if _file_problem(path) is not None:
+                            self._bad.add(key)
+                            return False
+                        self._verified.add(key)
+            except (OSError, ValueError):  # changed underneath (a commit, a merge): FTS5 this time
+                return False
+            return True
+
+    def _forget(self) -> None:
+        with self._guard:
+            self._opened = None
+
     def in_sync(self, marker: str) -> bool:
-        """Whether the side index holds the snapshot `marker`."""
-        return self.scorer(marker) is not None
+        """Whether the side index holds the snapshot `marker` (and no search failed on it here)."""
+        return not self.needs_rebuild and self.scorer(marker) is not None
+
+
+def _segment_files(folder: Path) -> list[Path]:
+    """The files of the side index's live segments (meta.json); ValueError when it is unreadable."""
+    side = folder / FOLDER
+    try:
+        meta = json.loads((side / "meta.json").read_text(encoding="utf-8"))
+        live = {str(segment["segment_id"]).replace("-", "") for segment in meta["segments"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError("meta.json is unreadable") from None
+    return [path for path in sorted(side.iterdir()) if path.name.split(".")[0] in live]
+
+
+def _file_problem(path: Path) -> str | None:
+    """Why one tantivy file fails its own checksum (it ends with a JSON footer holding the CRC-32
+    of what precedes it, the footer's length and a magic number), or None. OSError propagates."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, 2)
+        if size < 8:
+            return f"{path.name} has no tantivy footer"
+        handle.seek(size - 8)
+        length, magic = struct.unpack("<II", handle.read(8))
+        if magic != FOOTER_MAGIC or length + 8 > size:
+            return f"{path.name} has no tantivy footer"
+        handle.seek(size - 8 - length)
+        try:
+            expected = int(json.loads(handle.read(length))["crc"])
+        except (ValueError, KeyError, TypeError):
+            return f"{path.name} has a damaged footer"
+        handle.seek(0)
+        crc, left = 0, size - 8 - length
+        while left:
+            block = handle.read(min(left, 1 << 20))
+            if not block:
+                return f"{path.name} is shorter than it was"
+            crc, left = zlib.crc32(block, crc), left - len(block)
+    return None if crc == expected else f"{path.name} fails its checksum"
+
+
+def checksum_problem(folder: Path) -> str | None:
+    """Which file of the side index fails tantivy's own checksum, or None (reads them all)."""
+    try:
+        files = _segment_files(folder)
+    except ValueError as exc:
+        return str(exc)
+    for path in files:
+        try:
+            problem = _file_problem(path)
+        except OSError as exc:
+            problem = f"{path.name} is unreadable ({exc.strerror or exc})"
+        if problem:
+            return problem
+    return None
 
 
 def _add(tantivy: Any, writer: Any, rows: Any) -> None:
@@ -184,7 +295,9 @@ def sync(folder: Path, store: Store, before: str | None, marker: str, removed: S
             index.reload()
             if _marker(tantivy, index.searcher(), index.schema) != before:
                 index = None
-        except (OSError, ValueError, RuntimeError):
+        except BaseException as exc:
+            if not _failed(exc):
+                raise
             index = None
     rebuild = index is None
     if rebuild:
@@ -209,21 +322,26 @@ def sync(folder: Path, store: Store, before: str | None, marker: str, removed: S
 
 
 def after_commit(folder: Path, store: Store, before: dict[str, str], after: dict[str, str],
-                 removed: Sequence[int], added: Sequence[int], rebuild: bool = False) -> None:  # fmt: skip
+                 removed: Sequence[int], added: Sequence[int], rebuild: bool = False) -> bool:  # fmt: skip
     """What a committed transaction (meta `before` -> `after`) means for the side index: follow
-    the change, build it (the engine was just chosen, or `rebuild`), or remove it (back to fts5).
+    the change, build it (the engine was just chosen, or `rebuild`: a search found it damaged),
+    or remove it (back to fts5). Returns whether it now holds `after` (or is not used).
     A failure is one line on stderr, not an error: the SQLite commit already holds the change,
     and queries use FTS5 until a later write catches up."""
     if engine_of(after) != "tantivy":
         if engine_of(before) == "tantivy":
             remove(folder)
-        return
+        return True
     since = marker_of(before) if engine_of(before) == "tantivy" and not rebuild else None
     try:
         sync(folder, store, since, marker_of(after), removed, added)
-    except Exception as exc:  # noqa: BLE001 (tantivy raises ValueError, OSError or its own errors)
+        return True
+    except BaseException as exc:  # tantivy raises ValueError, OSError, its own errors or a panic
+        if not _failed(exc):
+            raise
         print(f"m2vsearch: warning: the tantivy BM25 index was not updated ({exc}); BM25 uses fts5 "
               "until the next write", file=sys.stderr)  # fmt: skip
+        return False
 
 
 def remove(folder: Path) -> None:
