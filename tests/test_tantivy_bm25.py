@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -259,3 +260,44 @@ def test_readers_stay_exact_while_a_writer_changes_and_breaks_the_side_index(tmp
     assert queries >= 50 and wrong == 0
     with Index.open(tmp_path / "idx", model=random_model()) as index:
         assert index.bm25_in_sync() and len(index.search(WORD, k=100, mode="bm25")) == 41
+
+
+def test_words_match_as_in_fts5_and_any_k_is_safe(tmp_path: Path) -> None:
+    index = Index.create(tmp_path / "idx", model=random_model())
+    index.add_texts(["un café au lait", "the cafe is open", "résumé tips", "naïve bayes",
+                     "a pneumonoultramicroscopicsilicovolcanoconiosis case", "東京タワーは日本の観光名所です"])  # fmt: skip
+    index.set_bm25_engine("tantivy")
+    for word in ["cafe", "café", "resume", "naive", "pneumonoultramicroscopicsilicovolcanoconiosis", "東京タワーは日本の観光名所です"]:
+        assert {h.id for h in index.search(word, k=10, mode="bm25")} == set(fts5_scores(index, word)), word
+    for k in (10**12, sys.maxsize):  # tantivy sizes its heap by k: it is capped at the chunk count
+        assert len(index.search("cafe", k=k, mode="bm25")) == 2
+    assert index.bm25_in_sync()
+    index.close()
+
+
+def test_a_change_the_writes_counter_misses_is_still_seen(tmp_path: Path, texts: list[str]) -> None:
+    # Writers older than meta.writes change generation and updated_at only: the marker holds those too.
+    index = Index.create(tmp_path / "idx", model=random_model())
+    index.add_texts(texts)
+    index.set_bm25_engine("tantivy")
+    index.close()
+    conn = sqlite3.connect(tmp_path / "idx" / "index.sqlite")
+    with conn:
+        conn.execute("UPDATE meta SET value = '2000-01-01T00:00:00+00:00' WHERE key = 'updated_at'")
+    conn.close()
+    with Index.open(tmp_path / "idx", model=random_model()) as index:
+        assert not index.bm25_in_sync()
+        assert index.repair_bm25() == "rebuilt the tantivy BM25 index from the stored chunks: it did not hold the current snapshot"
+        assert index.bm25_in_sync()
+
+
+def test_a_file_where_the_side_index_belongs_is_replaced(tmp_path: Path, texts: list[str]) -> None:
+    index = Index.create(tmp_path / "idx", model=random_model())
+    ids = index.add_texts(texts)
+    index.set_bm25_engine("tantivy")
+    side = tmp_path / "idx" / tantivy_bm25.FOLDER
+    shutil.rmtree(side)
+    side.write_text("not a folder")
+    assert {h.id for h in index.search(WORD, k=10, mode="bm25")} == set(ids[-3:])  # FTS5 answers
+    assert index.repair_bm25() is not None and index.bm25_in_sync() and side.is_dir()
+    index.close()

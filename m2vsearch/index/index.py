@@ -444,15 +444,18 @@ class Index:
 
     def repair_bm25(self) -> str | None:
         """Rebuild the tantivy side index from the stored chunks when it lags or fails its
-        checksums (`m2vsearch index` does it before every run); returns why, or None."""
+        checksums (`m2vsearch index` does it before every run); returns what it did, or None."""
         if tantivy_bm25.engine_of(self.meta) != "tantivy":
             return None
         problem = None if self.bm25_in_sync() else "it did not hold the current snapshot"
         problem = problem or tantivy_bm25.checksum_problem(self.folder)
-        if problem:
-            with self.transaction():
-                self._tantivy.needs_rebuild = True  # the commit rebuilds it
-        return problem
+        if not problem:
+            return None
+        with self.transaction():
+            self._tantivy.needs_rebuild = True  # the commit rebuilds it
+        if self.bm25_in_sync():
+            return f"rebuilt the tantivy BM25 index from the stored chunks: {problem}"
+        return f"could not rebuild the tantivy BM25 index ({problem}); BM25 uses fts5 until it can"
 
     def add_path(self, path: str | Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Any:
         """Index a file or folder incrementally (added, changed, removed, renamed files)."""

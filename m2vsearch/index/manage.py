@@ -227,8 +227,8 @@ def run_index(
                 run.notes.append(f"repaired the vectors: {problem}; re-embedded the {count} stored chunks")
             if bm25_engine is not None:
                 tantivy_bm25.check_engine(bm25_engine, index.store.tokenizer)  # before any work
-            elif (problem := index.repair_bm25()) is not None:
-                run.notes.append(f"rebuilt the tantivy BM25 index from the stored chunks: {problem}")
+            elif (repaired := index.repair_bm25()) is not None:
+                run.notes.append(repaired)
             run.reports = _index_all(index, paths, include, exclude, progress, preparer)
             _choose_bm25(index, bm25_engine)
         return run

@@ -19,7 +19,7 @@ from m2vsearch.index.types import DB_FILE, IGNORE_FILE, IndexFolderError, printa
 _STAGING_PID = re.compile(r"(\d+)(?:-.*)?")  # what follows ".<name>.new-"
 # Names an index folder may hold; a folder with anything else is not replaced by --rebuild.
 _INDEX_NAMES = re.compile(
-    rf"^(index\.sqlite(-wal|-shm|-journal)?|vectors-\d+\.faiss(\.tmp)?|ignore(\.tmp)?|{re.escape(TANTIVY_FOLDER)}|\.DS_Store)$"
+    rf"^(index\.sqlite(-wal|-shm|-journal)?|vectors-\d+\.faiss(\.tmp)?|ignore(\.tmp)?|{re.escape(TANTIVY_FOLDER)}(\.new|\.old)?|\.DS_Store)$"
 )
 
 

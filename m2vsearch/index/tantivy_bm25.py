@@ -4,9 +4,10 @@ FTS5 scores every chunk holding any query word (39 ms at 1M chunks); tantivy (Ru
 WAND) answers the same query in a fraction of a millisecond. It is an accelerator, never the
 truth: SQLite, with its FTS5 table, stays complete and atomic, and tantivy is a copy that may lag.
 
-- Files: `<index>/bm25-tantivy/`, a tantivy index of (id, file_id, text) per chunk (English
-  stemming, `en_stem`) plus one marker document (id 0) naming the snapshot it holds: the index's
-  `uid` and `writes` counter at the tantivy commit (`marker_of`). Chunk ids start at 1 and are never reused, so a chunk's text never changes.
+- Files: `<index>/bm25-tantivy/`, a tantivy index of (id, file_id, text) per chunk (`ANALYZER`:
+  words split as FTS5's unicode61 does, lower-cased, diacritics folded, English Snowball stems, no
+  length limit) plus one marker document (id 0) naming the snapshot it holds (`marker_of`). Chunk
+  ids start at 1 and are never reused, so a chunk's text never changes.
 - Writing (`sync`): after each SQLite commit, under the writer lock, the transaction's removed and
   added chunks are applied and the marker moves to the new snapshot in one tantivy commit. When
   the marker is not the snapshot the transaction started from (a crash between the two commits, a
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import struct
 import sys
@@ -42,6 +44,8 @@ FOLDER = "bm25-tantivy"
 MARKER = 0  # the id of the marker document (chunk ids start at 1)
 WRITER_HEAP = 64_000_000
 ADD_BATCH = 5000
+FORMAT = "m2v-tantivy-1"  # bump when the schema or the analyzer changes
+ANALYZER = "m2v_en"  # registered on every open: simple words, lowercase, ASCII folding, English stems
 FOOTER_MAGIC = 1337  # tantivy's file footer: JSON {"version": ..., "crc": ...}, its length, this
 Ranked = list[tuple[int, float]]
 Scorer = Callable[[str, int, "list[int] | None"], Ranked]
@@ -53,8 +57,10 @@ def engine_of(meta: dict[str, str]) -> str:
 
 
 def marker_of(meta: dict[str, str]) -> str:
-    """The snapshot an index's meta describes: its uid (a rebuilt index has another) and writes."""
-    return f"{meta.get('uid', '')}:{meta.get('writes', '0')}"
+    """The snapshot an index's meta describes, after this side index format (`FORMAT`, so a
+    format change rebuilds): its uid (a rebuilt index has another), writes counter, FAISS
+    generation and update time (writers older than the counter set these two)."""
+    return ":".join([FORMAT, *(meta.get(key, "") for key in ("uid", "writes", "generation", "updated_at"))])
 
 
 def _failed(exc: BaseException) -> bool:
@@ -87,8 +93,16 @@ def _schema(tantivy: Any) -> Any:
     builder.add_integer_field("id", indexed=True, fast=True)
     builder.add_integer_field("file_id", indexed=True)
     builder.add_text_field("sync", stored=True, tokenizer_name="raw")
-    builder.add_text_field("text", stored=False, tokenizer_name="en_stem")
+    builder.add_text_field("text", stored=False, tokenizer_name=ANALYZER)
     return builder.build()
+
+
+def _with_analyzer(tantivy: Any, index: Any) -> Any:
+    """`index` with `ANALYZER` registered (tantivy keeps custom analyzers in memory only)."""
+    analyzer = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.lowercase())
+                .filter(tantivy.Filter.ascii_fold()).filter(tantivy.Filter.stemmer("english")).build())  # fmt: skip
+    index.register_tokenizer(ANALYZER, analyzer)
+    return index
 
 
 def _marker(tantivy: Any, searcher: Any, schema: Any) -> str | None:
@@ -119,7 +133,7 @@ class TantivyReader:
         self._opened: tuple[Any, Any, Any] | None = None  # (module, index, schema)
         self._guard = threading.Lock()
         self.needs_rebuild = False  # a search failed on it, or a repair was asked for
-        self._checked: str | None = None  # the last snapshot whose files passed their checksums
+        self._checked: tuple[int, int, int] | None = None  # meta.json (inode, size, mtime) whose files passed
         self._verified: set[tuple[str, int]] = set()  # (file name, size) that passed
         self._bad: set[tuple[str, int]] = set()  # that failed
 
@@ -129,7 +143,7 @@ class TantivyReader:
                 if not (self.folder / "meta.json").is_file():
                     return None
                 tantivy = _tantivy()
-                index = tantivy.Index.open(str(self.folder))
+                index = _with_analyzer(tantivy, tantivy.Index.open(str(self.folder)))
                 self._opened = (tantivy, index, index.schema)
             return self._opened
 
@@ -142,14 +156,14 @@ class TantivyReader:
             if opened is None:
                 return None
             tantivy, index, schema = opened
+            if not self._checksums_pass():  # before reading any segment: damage makes tantivy panic
+                return None
             searcher = index.searcher()
             if _marker(tantivy, searcher, schema) != marker:
                 index.reload()  # its reader follows commits on its own, with a delay
                 searcher = index.searcher()
                 if _marker(tantivy, searcher, schema) != marker:
                     return None
-            if not self._checksums_pass(marker):
-                return None
         except BaseException as exc:  # a damaged or half-removed side index: tantivy's errors vary
             if not _failed(exc):
                 raise
@@ -161,7 +175,7 @@ class TantivyReader:
                 query = _query(tantivy, index, schema, text, file_ids)
                 if query is None or k <= 0:
                     return []
-                hits = searcher.search(query, int(k), count=False).hits
+                hits = searcher.search(query, max(1, min(int(k), searcher.num_docs)), count=False).hits
                 ids = searcher.fast_field_values("id", [address for _, address in hits])
                 return [(int(i), float(s)) for (s, _), i in zip(hits, ids)]
             except BaseException as exc:  # damage the marker check did not reach
@@ -175,13 +189,19 @@ class TantivyReader:
 
         return score
 
-    def _checksums_pass(self, marker: str) -> bool:
-        """Whether the live files of snapshot `marker` pass tantivy's checksums (`files_pass`)."""
-        if self._checked == marker:
+    def _checksums_pass(self) -> bool:
+        """Whether the live files pass tantivy's checksums (`files_pass`), checked again only when
+        the side index's meta.json changed (a commit) since they last passed."""
+        try:
+            stat = (self.folder / "meta.json").stat()
+        except OSError:
+            return False
+        seen = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if self._checked == seen:
             return True
         if not self.files_pass():
             return False
-        self._checked = marker
+        self._checked = seen
         return True
 
     def files_pass(self) -> bool:
@@ -287,29 +307,15 @@ def sync(folder: Path, store: Store, before: str | None, marker: str, removed: S
     after the SQLite commit, with the store on that snapshot): apply the change when the side index
     is at `before`, else (or with `before` None) rebuild it from every stored chunk."""
     tantivy = _tantivy()
-    path = folder / FOLDER
-    index = None
-    if before is not None and (path / "meta.json").is_file():
-        try:
-            index = tantivy.Index.open(str(path))
-            index.reload()
-            if _marker(tantivy, index.searcher(), index.schema) != before:
-                index = None
-        except BaseException as exc:
-            if not _failed(exc):
-                raise
-            index = None
-    rebuild = index is None
-    if rebuild:
-        shutil.rmtree(path, ignore_errors=True)
-        path.mkdir()
-        index = tantivy.Index(_schema(tantivy), path=str(path))
+    index = _open_at(tantivy, folder / FOLDER, before) if before is not None else None
+    if index is None:
+        _rebuild(tantivy, folder, store, marker)
+        return
     writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
     try:
-        if not rebuild:
-            for chunk_id in [*removed, *added, MARKER]:  # an added id is deleted first: a repair re-adds
-                writer.delete_documents_by_term("id", int(chunk_id))
-        _add(tantivy, writer, _chunk_rows(store, None if rebuild else list(added)))
+        for chunk_id in [*removed, *added, MARKER]:  # an added id is deleted first: a repair re-adds
+            writer.delete_documents_by_term("id", int(chunk_id))
+        _add(tantivy, writer, _chunk_rows(store, list(added)))
         writer.add_document(tantivy.Document(id=MARKER, sync=marker))
         writer.commit()
     except BaseException:
@@ -319,6 +325,50 @@ def sync(folder: Path, store: Store, before: str | None, marker: str, removed: S
     finally:
         with contextlib.suppress(Exception):
             writer.wait_merging_threads()
+
+
+def _open_at(tantivy: Any, path: Path, marker: str) -> Any | None:
+    """The side index at `path` when it holds snapshot `marker`, else None."""
+    if not (path / "meta.json").is_file():
+        return None
+    try:
+        index = _with_analyzer(tantivy, tantivy.Index.open(str(path)))
+        index.reload()
+        return index if _marker(tantivy, index.searcher(), index.schema) == marker else None
+    except BaseException as exc:
+        if not _failed(exc):
+            raise
+        return None
+
+
+def _rebuild(tantivy: Any, folder: Path, store: Store, marker: str) -> None:
+    """Build the side index from every stored chunk beside the old one, then swap it in with two
+    renames: readers see the old one, none (FTS5 answers) or the new one, never a half-built one."""
+    for leftover in folder.glob(f"{FOLDER}.*"):  # of writers killed mid-rebuild (we hold the lock)
+        _remove_path(leftover)
+    fresh, old = folder / f"{FOLDER}.new", folder / f"{FOLDER}.old"
+    fresh.mkdir()
+    index = _with_analyzer(tantivy, tantivy.Index(_schema(tantivy), path=str(fresh)))
+    writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
+    try:
+        _add(tantivy, writer, _chunk_rows(store, None))
+        writer.add_document(tantivy.Document(id=MARKER, sync=marker))
+        writer.commit()
+    finally:
+        with contextlib.suppress(Exception):
+            writer.wait_merging_threads()
+    path = folder / FOLDER
+    if path.exists() or path.is_symlink():
+        os.rename(path, old)
+    os.rename(fresh, path)
+    _remove_path(old)
+
+
+def _remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def after_commit(folder: Path, store: Store, before: dict[str, str], after: dict[str, str],
@@ -346,4 +396,5 @@ def after_commit(folder: Path, store: Store, before: dict[str, str], after: dict
 
 def remove(folder: Path) -> None:
     """Delete the side index (the index went back to fts5)."""
-    shutil.rmtree(folder / FOLDER, ignore_errors=True)
+    for path in [folder / FOLDER, *folder.glob(f"{FOLDER}.*")]:
+        _remove_path(path)
