@@ -16,6 +16,7 @@ from reliability import cli, one_line_error
 
 from m2vsearch.index import tantivy_bm25
 from m2vsearch.index.index import Index
+from m2vsearch.index.repair import repair_bm25
 from m2vsearch.index.types import IndexFolderError
 
 pytest.importorskip("tantivy", reason="the tantivy extra is not installed (pip install 'm2vsearch[tantivy]')")
@@ -212,6 +213,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 from conftest import random_model
 from m2vsearch.index.index import Index
+from m2vsearch.index.repair import repair_bm25
 idx = Path(sys.argv[1])
 index = Index.open(idx, model=random_model())
 for i in range(40):
@@ -229,6 +231,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 from conftest import random_model
 from m2vsearch.index.index import Index
+from m2vsearch.index.repair import repair_bm25
 idx = Path(sys.argv[1])
 index = Index.open(idx, model=random_model())
 queries = wrong = 0
@@ -287,7 +290,7 @@ def test_a_change_the_writes_counter_misses_is_still_seen(tmp_path: Path, texts:
     conn.close()
     with Index.open(tmp_path / "idx", model=random_model()) as index:
         assert not index.bm25_in_sync()
-        assert index.repair_bm25() == "rebuilt the tantivy BM25 index from the stored chunks: it did not hold the current snapshot"
+        assert repair_bm25(index) == "rebuilt the tantivy BM25 index from the stored chunks: it did not hold the current snapshot"
         assert index.bm25_in_sync()
 
 
@@ -299,5 +302,5 @@ def test_a_file_where_the_side_index_belongs_is_replaced(tmp_path: Path, texts: 
     shutil.rmtree(side)
     side.write_text("not a folder")
     assert {h.id for h in index.search(WORD, k=10, mode="bm25")} == set(ids[-3:])  # FTS5 answers
-    assert index.repair_bm25() is not None and index.bm25_in_sync() and side.is_dir()
+    assert repair_bm25(index) is not None and index.bm25_in_sync() and side.is_dir()
     index.close()

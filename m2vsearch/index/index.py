@@ -38,7 +38,6 @@ from m2vsearch.index.types import (
     CANDIDATES, DB_FILE, IGNORE_FILE, MODES, SHARDS_FILE, Hit, IndexDamagedError, IndexFolderError, IndexLockedError,
     Transaction, is_sharded, is_utf8, now,
 )  # fmt: skip
-from m2vsearch.model.registry import NO_LICENSE
 from m2vsearch.model.static import StaticModel
 
 __all__ = ["CANDIDATES", "DB_FILE", "Fusion", "IGNORE_FILE", "MODES", "Hit", "Index", "IndexDamagedError",
@@ -64,7 +63,7 @@ class Index:
         self._models: dict[str, Any] = {} if model is None else {model.fingerprint: model}
         self._vectors: dict[tuple[Any, ...], Any] = {}  # (file identity, generation, writable) -> FAISS
         self._filters = FilterCache()  # --filter globs resolved per snapshot version
-        self._tantivy = tantivy_bm25.TantivyReader(self.folder)  # the BM25 side index, when chosen
+        self.tantivy = tantivy_bm25.TantivyReader(self.folder)  # the BM25 side index (meta bm25_engine)
         self._local = threading.local()
         self._handles: list[Handle] = []
         self._guard = threading.Lock()
@@ -289,7 +288,7 @@ class Index:
         """tantivy's BM25 when the index uses it and it holds this snapshot; else None (FTS5)."""
         if tantivy_bm25.engine_of(meta) != "tantivy":
             return None
-        return self._tantivy.scorer(tantivy_bm25.marker_of(meta), fallback=store.bm25)
+        return self.tantivy.scorer(tantivy_bm25.marker_of(meta), fallback=store.bm25)
 
     def get_chunks(self, ids: Sequence[int]) -> list[Hit]:
         """Stored chunks by id (those that exist, in the order asked; score 0)."""
@@ -308,35 +307,10 @@ class Index:
             return self.store.chunks_with_metadata(key, values)
 
     def info(self) -> dict[str, Any]:
-        """Model, dims, counts, sizes and times."""
+        """Model, dims, licence, counts, sizes, times and BM25 engine (`describe.py`)."""
+        from m2vsearch.index.describe import describe
 
-        def work(store: Store, load: Callable[[], Any], _: object) -> dict[str, Any]:
-            layout = vectors.kind_of(load())
-            files, chunks = store.counts()
-            meta = self.meta
-            info = {
-                "index": str(self.folder), "model": meta["model"], "model_license": self._model_license(meta),
-                "model_fingerprint": meta["model_fingerprint"],
-                "dims": self.dims, "model_dim": int(meta["model_dim"]), "index_type": meta["index_type"],
-                "fts_tokenizer": store.tokenizer, "vector_layout": layout, "files": files, "chunks": chunks,
-                "bytes": _folder_bytes(self.folder), "created_at": meta["created_at"], "updated_at": meta["updated_at"],
-                "generation": int(meta["generation"]), "roots": json.loads(meta.get("roots", "[]")),
-                "bm25_engine": tantivy_bm25.engine_of(meta),
-            }  # fmt: skip
-            if info["bm25_engine"] == "tantivy":
-                info["bm25_in_sync"] = self._tantivy.in_sync(tantivy_bm25.marker_of(meta))
-            return info
-
-        return self.in_snapshot(work)
-
-    def _model_license(self, meta: dict[str, str]) -> str:
-        """The licence recorded at creation; for indexes older than that record, the model's own."""
-        if meta.get("model_license"):
-            return meta["model_license"]
-        try:
-            return self.model.license
-        except M2VSearchError:
-            return NO_LICENSE
+        return describe(self)
 
     # -- writing -----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -356,7 +330,7 @@ class Index:
             try:
                 handle.conn.execute("BEGIN IMMEDIATE")
                 self.meta = before = self.store.meta()
-                damaged = tantivy_bm25.engine_of(before) == "tantivy" and not self._tantivy.files_pass()
+                damaged = tantivy_bm25.engine_of(before) == "tantivy" and not self.tantivy.files_pass()
                 tx = Transaction()
                 yield tx
                 generation = int(self.meta["generation"])
@@ -390,22 +364,12 @@ class Index:
                 raise
             self.meta = self.store.meta()
             if tantivy_bm25.after_commit(self.folder, self.store, before, self.meta, tx.removed, tx.added_ids,
-                                         replace_all or damaged or self._tantivy.needs_rebuild):  # fmt: skip
-                self._tantivy.needs_rebuild = False
+                                         replace_all or damaged or self.tantivy.needs_rebuild):  # fmt: skip
+                self.tantivy.needs_rebuild = False
             if updated is not None:
                 with self._guard:
                     self._vectors[(handle.identity, str(generation), True)] = updated
-            self._remove_stale_vector_files()
-
-    def _remove_stale_vector_files(self) -> None:
-        """Delete generations older than live - 1 (a reader may still be on the previous one; one
-        on an older snapshot retries), and files of later generations or temporary files, which
-        only a failed writer leaves (we hold the writer lock)."""
-        live = int(self.meta["generation"])
-        for path in self.folder.glob("vectors-*.faiss*"):
-            number = path.name.split(".")[0].removeprefix("vectors-")
-            if number.isdigit() and (int(number) < live - 1 or int(number) > live or path.suffix == ".tmp"):
-                path.unlink(missing_ok=True)
+            vectors.remove_stale(self.folder, int(self.meta["generation"]))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit float32 vectors at the index's dims (Matryoshka-truncated, then renormalised)."""
@@ -440,22 +404,7 @@ class Index:
         """Whether the tantivy side index holds the current snapshot (True for fts5 indexes)."""
         with self.reading():
             meta = self.meta
-        return tantivy_bm25.engine_of(meta) != "tantivy" or self._tantivy.in_sync(tantivy_bm25.marker_of(meta))
-
-    def repair_bm25(self) -> str | None:
-        """Rebuild the tantivy side index from the stored chunks when it lags or fails its
-        checksums (`m2vsearch index` does it before every run); returns what it did, or None."""
-        if tantivy_bm25.engine_of(self.meta) != "tantivy":
-            return None
-        problem = None if self.bm25_in_sync() else "it did not hold the current snapshot"
-        problem = problem or tantivy_bm25.checksum_problem(self.folder)
-        if not problem:
-            return None
-        with self.transaction():
-            self._tantivy.needs_rebuild = True  # the commit rebuilds it
-        if self.bm25_in_sync():
-            return f"rebuilt the tantivy BM25 index from the stored chunks: {problem}"
-        return f"could not rebuild the tantivy BM25 index ({problem}); BM25 uses fts5 until it can"
+        return tantivy_bm25.engine_of(meta) != "tantivy" or self.tantivy.in_sync(tantivy_bm25.marker_of(meta))
 
     def add_path(self, path: str | Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Any:
         """Index a file or folder incrementally (added, changed, removed, renamed files)."""
@@ -468,12 +417,3 @@ class Index:
         """The index's own files and folders (never indexed as documents)."""
         return own_paths(self._lock_folder) | {self.folder}
 
-
-def _folder_bytes(folder: Path) -> int:
-    """Bytes of the files in `folder` (a file a writer removes meanwhile counts 0)."""
-    total = 0
-    for entry in folder.rglob("*"):  # the tantivy side index is a subfolder
-        with contextlib.suppress(OSError):
-            if entry.is_file():
-                total += entry.stat().st_size
-    return total

@@ -19,7 +19,7 @@ from m2vsearch.index.create import build_empty, resolve_model
 from m2vsearch.index.fulltext import table_tokenizer
 from m2vsearch.index.index import Index
 from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, writer_lock
-from m2vsearch.index.repair import repair_vectors, vectors_problem
+from m2vsearch.index.repair import repair_bm25, repair_vectors, vectors_problem
 from m2vsearch.index.store import connect
 from m2vsearch.index.swap import copy_ignore_file, foreign_entries, new_staging, recover, swap_in
 from m2vsearch.index.types import DB_FILE, IndexDamagedError, IndexFolderError, is_sharded, is_utf8, printable
@@ -227,7 +227,7 @@ def run_index(
                 run.notes.append(f"repaired the vectors: {problem}; re-embedded the {count} stored chunks")
             if bm25_engine is not None:
                 tantivy_bm25.check_engine(bm25_engine, index.store.tokenizer)  # before any work
-            elif (repaired := index.repair_bm25()) is not None:
+            elif (repaired := repair_bm25(index)) is not None:
                 run.notes.append(repaired)
             run.reports = _index_all(index, paths, include, exclude, progress, preparer)
             _choose_bm25(index, bm25_engine)

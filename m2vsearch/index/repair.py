@@ -1,5 +1,5 @@
-"""Checking and repairing an index's FAISS file against its stored chunks (`m2vsearch index` does
-it before every run)."""
+"""Checking and repairing an index's FAISS file, and its tantivy side index, against its stored
+chunks (`m2vsearch index` does it before every run)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from m2vsearch.index import vectors
+from m2vsearch.index import tantivy_bm25, vectors
 from m2vsearch.index.failures import VectorsUnusable
 from m2vsearch.index.store import Store
 
@@ -41,3 +41,19 @@ def repair_vectors(index: Index) -> int:
         for start in range(0, len(ids), EMBED_BATCH):
             tx.add(ids[start : start + EMBED_BATCH], index.embed(texts[start : start + EMBED_BATCH]))
     return len(ids)
+
+
+def repair_bm25(index: Index) -> str | None:
+    """Rebuild the tantivy side index from the stored chunks when it lags or fails its checksums;
+    what was done, or None when there was nothing to do (or the index uses fts5)."""
+    if tantivy_bm25.engine_of(index.meta) != "tantivy":
+        return None
+    problem = None if index.bm25_in_sync() else "it did not hold the current snapshot"
+    problem = problem or tantivy_bm25.checksum_problem(index.folder)
+    if not problem:
+        return None
+    with index.transaction():
+        index.tantivy.needs_rebuild = True  # the commit rebuilds it
+    if index.bm25_in_sync():
+        return f"rebuilt the tantivy BM25 index from the stored chunks: {problem}"
+    return f"could not rebuild the tantivy BM25 index ({problem}); BM25 uses fts5 until it can"

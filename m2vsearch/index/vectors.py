@@ -237,3 +237,13 @@ def read(path: Path, writable: bool = True) -> Any:
     if not isinstance(index, (faiss.IndexIDMap2, faiss.IndexIVFFlat)):
         raise DamagedVectors(f"holds a {type(index).__name__}, not an m2vsearch vector index")
     return index
+
+
+def remove_stale(folder: Path, live: int) -> None:
+    """Delete generations older than `live` - 1 (a reader may still be on the previous one; one
+    on an older snapshot retries), and files of later generations or temporary files, which only
+    a failed writer leaves (call holding the writer lock)."""
+    for path in folder.glob("vectors-*.faiss*"):
+        number = path.name.split(".")[0].removeprefix("vectors-")
+        if number.isdigit() and (int(number) < live - 1 or int(number) > live or path.suffix == ".tmp"):
+            path.unlink(missing_ok=True)
