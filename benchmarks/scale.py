@@ -87,11 +87,11 @@ def latency_ms(index: Index, queries: list[str], mode: str, path_glob: str | Non
     return {"p50": p50, "p95": p95}
 
 
-def build(folder: Path, docs: Path, dims: int) -> dict[str, object]:
+def build(folder: Path, docs: Path, dims: int, index_type: str = "auto") -> dict[str, object]:
     """Index `docs` into a new index at `folder` as `m2vsearch index` does; what it took."""
     shutil.rmtree(folder, ignore_errors=True)
     started, cpu = time.perf_counter(), time.process_time()
-    run = run_index(folder, [docs], None, dims, (), (), "auto", False)
+    run = run_index(folder, [docs], None, dims, (), (), index_type, False)
     seconds = time.perf_counter() - started
     report = run.reports[0][1]
     return {
@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="folder for the corpus and the index (kept)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep-index", action="store_true", help="measure the index already in --work (no build)")
+    parser.add_argument("--index-type", default="auto", choices=["auto", "flat", "ivf", "ivf-sq8"], help="FAISS layout to build")
     parser.add_argument("--tantivy", action="store_true", help="also measure BM25 and hybrid with the tantivy engine")
     args = parser.parse_args()
     docs, folder = args.work / "docs", args.work / "index"
@@ -119,7 +120,7 @@ def main() -> None:
         result["sections"] = write_corpus(args.data, docs, args.chunks)
         result["corpus_write_s"] = time.perf_counter() - started
     if not (args.keep_index and (folder / "index.sqlite").is_file()):
-        result["build"] = build(folder, docs, args.dims)
+        result["build"] = build(folder, docs, args.dims, args.index_type)
         print(json.dumps(result["build"], indent=1))
     rng = random.Random(0)
     pairs = [row for _, row in jsonl.read_jsonl(args.data / "train" / "debian_descriptions" / "pairs.jsonl", M2VSearchError, "")]

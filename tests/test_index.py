@@ -113,6 +113,29 @@ def test_deletes_from_an_ivf_layout_in_place(tmp_path: Path, monkeypatch: pytest
     assert all(hit.id not in ids[:10] for hit in index.search(texts[3], k=20, mode="dense"))
 
 
+def test_ivf_sq8_layout_stores_bytes_and_keeps_every_operation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors, "IVF_FROM", 1500)
+    model = random_model(dim=16)
+    texts = [f"text number {i} about topic {i % 97}" for i in range(8000)]
+    sizes = {}
+    for kind in ("ivf", "ivf-sq8"):
+        index = Index.create(tmp_path / kind, model=model, index_type=kind)
+        ids = index.add_texts(texts[:500])  # too few to train: exact until the layout can be built
+        assert vectors.kind_of(index._vector_index()) == "flat"
+        ids += index.add_texts(texts[500:])
+        assert index.info()["vector_layout"] == kind
+        sizes[kind] = (tmp_path / kind / f"vectors-{index.meta['generation']}.faiss").stat().st_size
+        index.delete(ids[:10])  # in place, through the id -> list map
+        assert consistent(index) == set(ids[10:])
+        for i in (20, 4000, 7999):
+            assert index.search(texts[i], k=1, mode="dense")[0].id == ids[i]
+        index.close()
+    assert sizes["ivf-sq8"] < sizes["ivf"] / 2  # 16 bytes instead of 64 per vector, plus ids and the id map
+    again = Index.open(tmp_path / "ivf-sq8", model=model)  # memory-mapped, read-only
+    assert vectors.kind_of(again._vector_index()) == "ivf-sq8" and len(vectors.all_vectors(again._vector_index())[0]) == 7990
+    again.close()
+
+
 def test_model_and_dims_mismatch_are_refused(tmp_path: Path) -> None:
     Index.create(tmp_path / "idx", dims=64).close()
     with pytest.raises(IndexFolderError, match="has 64 dims, not 128"):

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from m2vsearch.index.fulltext import DEFAULT_TOKENIZER, STOPWORDS, TOKENIZERS, fts_query, has_content_words, short_runs, table_tokenizer
+from m2vsearch.index.vectors import INDEX_TYPES
 from m2vsearch.ingest.patterns import filter_regex, sql_glob
 
 __all__ = ["STOPWORDS", "ChunkRow", "FileRow", "Store", "connect", "create_schema", "has_content_words", "meta_problem"]
@@ -82,7 +83,7 @@ def meta_problem(meta: dict[str, str]) -> str | None:
             return f"meta {key} is {meta[key]!r}, not a whole number"
     if not 1 <= int(meta["dims"]) <= int(meta["model_dim"]):
         return f"meta dims {meta['dims']} is outside 1..{meta['model_dim']}"
-    if meta["index_type"] not in ("auto", "flat", "ivf"):
+    if meta["index_type"] not in INDEX_TYPES:
         return f"meta index_type is {meta['index_type']!r}"
     if meta.get("fts_tokenizer", DEFAULT_TOKENIZER) not in TOKENIZERS:
         return f"meta fts_tokenizer is {meta['fts_tokenizer']!r}, not one of {', '.join(TOKENIZERS)}"
