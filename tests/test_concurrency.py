@@ -146,12 +146,12 @@ def announce(ix, path):
     real_write(ix, path)
     print("WROTE", flush=True)
 index_module.vectors.write = announce
-real_commit = index_module.Index._remove_stale_vector_files
-def committed(self):
-    real_commit(self)
+real_commit = index_module.vectors.remove_stale  # runs right after each commit
+def committed(folder, live):
+    real_commit(folder, live)
     print("COMMITTED", flush=True)
     time.sleep(0.3)
-index_module.Index._remove_stale_vector_files = committed
+index_module.vectors.remove_stale = committed
 with index_module.Index.open(sys.argv[1]) as index:
     index.add_path(Path(sys.argv[2]))
 """
