@@ -2,8 +2,10 @@
 
 Reads the vectors of an index (e.g. the 1M-chunk index of benchmarks/scale.py), embeds real short
 queries with the index's model, takes exact inner-product search as the truth, and measures:
-IVF-Flat (what m2vsearch builds) at several nprobe, IVF-SQ8 and IVF-PQ (memory), and HNSW
-(no deletes by id in FAISS, so it could only serve rebuilt-on-change indexes).
+IVF-Flat (what m2vsearch builds) at several nprobe, IVF-SQ8 and IVF-PQ (memory), `ivf-sq8` (what
+`--index-type ivf-sq8` builds: 8-bit codes of the vectors, not of residuals, ranges 20% wider), and
+HNSW (no deletes by id in FAISS, so it could only serve rebuilt-on-change indexes). `--layouts`
+picks some, e.g. `--layouts IVF-SQ8,ivf-sq8`.
 
     python benchmarks/faiss_layouts.py --index ~/.cache/m2vsearch/scale/index --data ../shared/data \
         --json benchmarks/results/faiss_layouts_1m.json
@@ -49,6 +51,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--hnsw", action="store_true", help="also build HNSW (slow to build on 2 cores)")
+    parser.add_argument("--layouts", help="comma-separated subset of: IVF-Flat, IVF-SQ8, IVF-PQ32, ivf-sq8 (default: all)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with Index.open(args.index) as index:
@@ -71,12 +74,17 @@ def main() -> None:
         ("IVF-SQ8", lambda q: faiss.IndexIVFScalarQuantizer(q, dims, nlist, faiss.ScalarQuantizer.QT_8bit,
                                                            faiss.METRIC_INNER_PRODUCT), [16, 64, 256]),  # fmt: skip
         ("IVF-PQ32", lambda q: faiss.IndexIVFPQ(q, dims, nlist, 32, 8, faiss.METRIC_INNER_PRODUCT), [16, 64, 256]),
+        ("ivf-sq8", None, [16, 64, 256]),  # what `--index-type ivf-sq8` builds: codes of the vectors, wider ranges
     ]
-    for name, make, probes in builds:
+    wanted = set(args.layouts.split(",")) if args.layouts else {name for name, _, _ in builds}
+    for name, make, probes in [b for b in builds if b[0] in wanted]:
         started = time.perf_counter()
-        built = make(faiss.IndexFlatIP(dims))
-        built.train(sample)
-        built.add(data)
+        if make is None:
+            built = vectors.build(data, np.arange(count, dtype=np.int64), dims, name)
+        else:
+            built = make(faiss.IndexFlatIP(dims))
+            built.train(sample)
+            built.add(data)
         seconds = time.perf_counter() - started
         nbytes = size_bytes(built)
         for nprobe in probes:

@@ -155,6 +155,8 @@ def test_damaged_and_inconsistent_manifests_are_clear_errors(tmp_path: Path, rea
     manifest.write_text(good)
     with open_index(folder) as index:
         assert index.info()["shards"] == 2
+    with pytest.raises(IndexFolderError, match="uses index type auto"):  # as for one index: not silently kept
+        run_sharded_index(folder, [docs], index_type="ivf-sq8")
 
 
 def test_cli_builds_queries_and_describes_a_sharded_index(tmp_path: Path, real_texts: list[str]) -> None:

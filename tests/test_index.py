@@ -136,6 +136,27 @@ def test_ivf_sq8_layout_stores_bytes_and_keeps_every_operation(tmp_path: Path, m
     again.close()
 
 
+def test_ivf_sq8_rebuilds_add_no_error_and_small_indexes_update_in_place(tmp_path: Path) -> None:
+    model = random_model(dim=32)
+    words = ["search", "engine", "index", "query", "vector", "model", "token", "cat", "dog", "water", "fire", "house"]
+    rng = np.random.default_rng(1)
+    texts = [" ".join(rng.choice(words, 5)) + f" {i}" for i in range(6000)]
+    index = Index.create(tmp_path / "idx", model=model, index_type="ivf-sq8")
+    ids = index.add_texts(texts[:1100])
+    layouts = set()
+    for start in range(1100, 6000, 100):  # 49 writes: one rebuild when the index passes 4x its training
+        ids += index.add_texts(texts[start : start + 100])
+        layouts.add(index._vector_index().nlist)
+    assert len(layouts) == 2 and vectors.kind_of(index._vector_index()) == "ivf-sq8"
+    truth = model.encode(texts[:1100], dims=32)
+    held, decoded = vectors.all_vectors(index._vector_index())
+    stored = dict(zip(held.tolist(), decoded))
+    error = np.mean([np.linalg.norm(stored[i] - t) for i, t in zip(ids[:1100], truth)])
+    once = vectors.all_vectors(vectors.build(truth, np.asarray(ids[:1100]), 32, "ivf-sq8"))[1]
+    assert error < 1.5 * np.mean(np.linalg.norm(once - truth, axis=1))  # not re-quantised at every rebuild
+    index.close()
+
+
 def test_model_and_dims_mismatch_are_refused(tmp_path: Path) -> None:
     Index.create(tmp_path / "idx", dims=64).close()
     with pytest.raises(IndexFolderError, match="has 64 dims, not 128"):

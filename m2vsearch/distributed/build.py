@@ -82,6 +82,9 @@ def _open_shard(folder: Path, number: int, count: int, manifest: Manifest | None
                                            "build the sharded index again in a new folder")  # fmt: skip
         if fts_tokenizer and fts_tokenizer != tokenizer:
             raise IndexFolderError(f"the index at {folder.parent} uses the {tokenizer} full-text tokenizer")
+        if index_type and index_type != meta["index_type"]:
+            raise IndexFolderError(f"the index at {folder.parent} uses index type {meta['index_type']}; "
+                                   "build the sharded index again in a new folder to change it")  # fmt: skip
         if meta.get("shard", marker) != marker:
             raise IndexFolderError(f"{folder} is shard {meta['shard']} of another sharded index")
         if "shard" not in meta:

@@ -3,7 +3,7 @@
 Small indexes are exact (`IndexIDMap2` over `IndexFlatIP`); from `IVF_FROM` vectors on, "auto"
 switches to `IndexIVFFlat` (trained on the vectors, `nprobe` = nlist / 16, at least 16), which also
 supports deletes by id. "ivf-sq8" is the same with each vector stored as one byte per dimension
-(`IndexIVFScalarQuantizer`, QT_8bit: 3.9x smaller, recall@10 0.967 vs 0.977 at 1M, docs/scale.md).
+(`IndexIVFScalarQuantizer`, QT_8bit: 3.7x smaller, recall@10 0.971 vs 0.977 at 1M, docs/scale.md).
 The type is re-chosen whenever the vectors are rebuilt.
 """
 
@@ -33,28 +33,49 @@ def choose_type(requested: str, count: int) -> str:
     return requested
 
 
-def build(vectors: np.ndarray, ids: np.ndarray, dims: int, kind: str) -> Any:
-    """A new FAISS index over `vectors` (float32, unit rows) with the given int64 ids."""
+def build(vectors: np.ndarray, ids: np.ndarray, dims: int, kind: str, like: Any = None) -> Any:
+    """A new FAISS index over `vectors` (float32, unit rows) with the given int64 ids; `like` is
+    the index it replaces (an ivf-sq8 rebuild keeps its value ranges, see `_scalar_quantized`)."""
     faiss = _faiss()
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if kind in ("ivf", "ivf-sq8") and len(vectors) >= 1024:
         nlist = int(min(4 * np.sqrt(len(vectors)), len(vectors) // 39, 65536))
         quantizer = faiss.IndexFlatIP(dims)
-        if kind == "ivf":
-            index = faiss.IndexIVFFlat(quantizer, dims, nlist, faiss.METRIC_INNER_PRODUCT)
-        else:
-            index = faiss.IndexIVFScalarQuantizer(quantizer, dims, nlist, faiss.ScalarQuantizer.QT_8bit,
-                                                  faiss.METRIC_INNER_PRODUCT)  # fmt: skip
         sample = vectors
         if len(vectors) > 256 * nlist:
             sample = vectors[np.random.default_rng(0).choice(len(vectors), 256 * nlist, replace=False)]
-        index.train(sample)
+        if kind == "ivf":
+            index = faiss.IndexIVFFlat(quantizer, dims, nlist, faiss.METRIC_INNER_PRODUCT)
+            index.train(sample)
+        else:
+            index = _scalar_quantized(quantizer, dims, nlist, sample, like)
         index.nprobe = max(16, nlist // 16)
         index.set_direct_map_type(faiss.DirectMap.Hashtable)  # id -> vector, for filtered search
     else:
         index = faiss.IndexIDMap2(faiss.IndexFlatIP(dims))
     if len(vectors):
         index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+    return index
+
+
+SQ_MARGIN = 0.2  # ivf-sq8 value ranges reach 20% beyond the training sample's: later vectors rarely clip
+
+
+def _scalar_quantized(quantizer: Any, dims: int, nlist: int, sample: np.ndarray, like: Any) -> Any:
+    """A trained IVF index of 8-bit codes of the vectors themselves (not residuals), with a value
+    range per dimension. Rebuilding from decoded vectors (the index grew) keeps the old ranges,
+    widened only where new vectors fall outside them: decoding and encoding again with the same
+    ranges gives the same codes, so rebuilds do not add error."""
+    faiss = _faiss()
+    index = faiss.IndexIVFScalarQuantizer(quantizer, dims, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                          faiss.METRIC_INNER_PRODUCT, False)  # fmt: skip
+    index.sq.rangestat_arg = SQ_MARGIN
+    index.train(sample)
+    if like is not None and kind_of(like) == "ivf-sq8" and not like.by_residual and like.d == dims:
+        old, new = faiss.vector_to_array(like.sq.trained), faiss.vector_to_array(index.sq.trained)
+        low = np.minimum(old[:dims], new[:dims])
+        high = np.maximum(old[:dims] + old[dims:], new[:dims] + new[dims:])
+        faiss.copy_array_to_vector(np.concatenate([low, high - low]).astype(np.float32), index.sq.trained)
     return index
 
 
@@ -117,7 +138,7 @@ def update(index: Any, remove: Sequence[int], add_ids: np.ndarray, add_vectors: 
         keep = ~np.isin(ids, np.asarray(remove, dtype=np.int64))
         ids = np.concatenate([ids[keep], add_ids.astype(np.int64)])
         vectors = np.concatenate([vectors[keep], add_vectors.astype(np.float32)])
-        return build(vectors, ids, index.d, wanted)
+        return build(vectors, ids, index.d, wanted, like=index)
     if len(remove):
         doomed = np.ascontiguousarray(remove, dtype=np.int64)
         if is_ivf(index) and index.direct_map.type == faiss.DirectMap.Hashtable:
@@ -131,8 +152,9 @@ def update(index: Any, remove: Sequence[int], add_ids: np.ndarray, add_vectors: 
 
 
 def _trained_for(index: Any) -> int:
-    """Roughly how many vectors an IVF layout was sized for (nlist = 4 sqrt(n))."""
-    return int((index.nlist / 4) ** 2) if is_ivf(index) else 0
+    """Roughly how many vectors an IVF layout was sized for: the inverse of `build`'s nlist =
+    min(4 sqrt(n), n / 39) (the second below about 24k vectors)."""
+    return int(max((index.nlist / 4) ** 2, 39 * index.nlist)) if is_ivf(index) else 0
 
 
 def search(index: Any, query: np.ndarray, k: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
