@@ -303,4 +303,8 @@ def test_a_file_where_the_side_index_belongs_is_replaced(tmp_path: Path, texts: 
     side.write_text("not a folder")
     assert {h.id for h in index.search(WORD, k=10, mode="bm25")} == set(ids[-3:])  # FTS5 answers
     assert repair_bm25(index) is not None and index.bm25_in_sync() and side.is_dir()
+    leftover = tmp_path / "idx" / f"{tantivy_bm25.FOLDER}.old"  # a writer killed between its renames
+    (leftover / "x").mkdir(parents=True)
+    index.add_texts(["one more"])
+    assert not leftover.exists() and index.bm25_in_sync()
     index.close()

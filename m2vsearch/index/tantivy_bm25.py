@@ -307,6 +307,8 @@ def sync(folder: Path, store: Store, before: str | None, marker: str, removed: S
     after the SQLite commit, with the store on that snapshot): apply the change when the side index
     is at `before`, else (or with `before` None) rebuild it from every stored chunk."""
     tantivy = _tantivy()
+    for leftover in folder.glob(f"{FOLDER}.*"):  # of a writer killed mid-rebuild (we hold the lock)
+        _remove_path(leftover)
     index = _open_at(tantivy, folder / FOLDER, before) if before is not None else None
     if index is None:
         _rebuild(tantivy, folder, store, marker)
@@ -344,8 +346,6 @@ def _open_at(tantivy: Any, path: Path, marker: str) -> Any | None:
 def _rebuild(tantivy: Any, folder: Path, store: Store, marker: str) -> None:
     """Build the side index from every stored chunk beside the old one, then swap it in with two
     renames: readers see the old one, none (FTS5 answers) or the new one, never a half-built one."""
-    for leftover in folder.glob(f"{FOLDER}.*"):  # of writers killed mid-rebuild (we hold the lock)
-        _remove_path(leftover)
     fresh, old = folder / f"{FOLDER}.new", folder / f"{FOLDER}.old"
     fresh.mkdir()
     index = _with_analyzer(tantivy, tantivy.Index(_schema(tantivy), path=str(fresh)))
