@@ -330,7 +330,7 @@ class Index:
             try:
                 handle.conn.execute("BEGIN IMMEDIATE")
                 self.meta = before = self.store.meta()
-                damaged = tantivy_bm25.engine_of(before) == "tantivy" and not self.tantivy.files_pass()
+                damaged = tantivy_bm25.engine_of(before) == "tantivy" and self.tantivy.files_problem() is not None
                 tx = Transaction()
                 yield tx
                 generation = int(self.meta["generation"])

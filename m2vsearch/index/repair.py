@@ -46,10 +46,11 @@ def repair_vectors(index: Index) -> int:
 def repair_bm25(index: Index) -> str | None:
     """Rebuild the tantivy side index from the stored chunks when it lags or fails its checksums;
     what was done, or None when there was nothing to do (or the index uses fts5)."""
-    if tantivy_bm25.engine_of(index.meta) != "tantivy":
+    with index.reading():
+        meta = index.meta
+    if tantivy_bm25.engine_of(meta) != "tantivy":
         return None
-    problem = None if index.bm25_in_sync() else "it did not hold the current snapshot"
-    problem = problem or tantivy_bm25.checksum_problem(index.folder)
+    problem = index.tantivy.problem(tantivy_bm25.marker_of(meta))
     if not problem:
         return None
     with index.transaction():

@@ -135,7 +135,7 @@ class TantivyReader:
         self.needs_rebuild = False  # a search failed on it, or a repair was asked for
         self._checked: tuple[int, int, int] | None = None  # meta.json (inode, size, mtime) whose files passed
         self._verified: set[tuple[str, int]] = set()  # (file name, size) that passed
-        self._bad: set[tuple[str, int]] = set()  # that failed
+        self._bad: dict[tuple[str, int], str] = {}  # that failed, and why
 
     def _open(self) -> tuple[Any, Any, Any] | None:
         with self._guard:
@@ -190,8 +190,8 @@ class TantivyReader:
         return score
 
     def _checksums_pass(self) -> bool:
-        """Whether the live files pass tantivy's checksums (`files_pass`), checked again only when
-        the side index's meta.json changed (a commit) since they last passed."""
+        """Whether the live files pass tantivy's checksums (`files_problem`), checked again only
+        when the side index's meta.json changed (a commit) since they last passed."""
         try:
             stat = (self.folder / "meta.json").stat()
         except OSError:
@@ -199,37 +199,46 @@ class TantivyReader:
         seen = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         if self._checked == seen:
             return True
-        if not self.files_pass():
+        if self.files_problem() is not None:
             return False
         self._checked = seen
         return True
 
-    def files_pass(self) -> bool:
-        """Whether the live files pass tantivy's checksums: each file is read once per process
-        (a long-lived reader or writer reads only new segments), so damage that would give
+    def files_problem(self) -> str | None:
+        """Which live file fails tantivy's own checksum, or None: each file is read once per
+        process (a long-lived reader or writer reads only new segments), so damage that would give
         silently wrong ids or scores sends queries to FTS5 instead, and the next write rebuilds."""
         with self._guard:
             try:
-                files = [(path, (path.name, path.stat().st_size)) for path in _segment_files(self.folder.parent)]
-                for path, key in files:
-                    if key in self._bad:
-                        return False
+                for path in _segment_files(self.folder.parent):
+                    key = (path.name, path.stat().st_size)
                     if key not in self._verified:
-                        if _file_problem(path) is not None:
-                            self._bad.add(key)
-                            return False
+                        problem = self._bad.get(key) or _file_problem(path)
+                        if problem is not None:
+                            self._bad[key] = problem
+                            return problem
                         self._verified.add(key)
-            except (OSError, ValueError):  # changed underneath (a commit, a merge): FTS5 this time
-                return False
-            return True
+            except (OSError, ValueError) as exc:  # missing, or changed underneath (a commit, a merge)
+                return str(exc) if isinstance(exc, ValueError) else f"it is unreadable ({exc.strerror or exc})"
+            return None
 
     def _forget(self) -> None:
         with self._guard:
             self._opened = None
 
+    def problem(self, marker: str) -> str | None:
+        """Why the side index cannot answer the snapshot `marker`, or None."""
+        if not (self.folder / "meta.json").is_file():
+            return "it is missing"
+        if self.needs_rebuild:
+            return "a search failed on it"
+        if self.scorer(marker) is None:
+            return self.files_problem() or "it did not hold the current snapshot"  # the files: read once
+        return None
+
     def in_sync(self, marker: str) -> bool:
         """Whether the side index holds the snapshot `marker` (and no search failed on it here)."""
-        return not self.needs_rebuild and self.scorer(marker) is not None
+        return self.problem(marker) is None
 
 
 def _segment_files(folder: Path) -> list[Path]:
@@ -267,22 +276,6 @@ def _file_problem(path: Path) -> str | None:
                 return f"{path.name} is shorter than it was"
             crc, left = zlib.crc32(block, crc), left - len(block)
     return None if crc == expected else f"{path.name} fails its checksum"
-
-
-def checksum_problem(folder: Path) -> str | None:
-    """Which file of the side index fails tantivy's own checksum, or None (reads them all)."""
-    try:
-        files = _segment_files(folder)
-    except ValueError as exc:
-        return str(exc)
-    for path in files:
-        try:
-            problem = _file_problem(path)
-        except OSError as exc:
-            problem = f"{path.name} is unreadable ({exc.strerror or exc})"
-        if problem:
-            return problem
-    return None
 
 
 def _add(tantivy: Any, writer: Any, rows: Any) -> None:
