@@ -29,6 +29,7 @@ from latency import p50_p95, time_each  # benchmarks/latency.py
 
 from m2vsearch import jsonl
 from m2vsearch.errors import M2VSearchError
+from m2vsearch.index import describe
 from m2vsearch.index.index import Index
 from m2vsearch.index.manage import run_index
 
@@ -138,7 +139,7 @@ def main() -> None:
                 index.set_bm25_engine("tantivy")
                 side = folder / "bm25-tantivy"
                 result["tantivy"] = {"build_s": time.perf_counter() - started,
-                                     "bytes": sum(p.stat().st_size for p in side.iterdir() if p.is_file())}  # fmt: skip
+                                     "bytes": describe.folder_bytes(side)}  # fmt: skip
                 print(json.dumps(result["tantivy"]), flush=True)
             for mode in modes:
                 for label, glob in (("", None), (" filtered", "docs/00*/**")):

@@ -35,7 +35,7 @@ def _index_folder(given: Path | None) -> Path:
 @click.option("--include", multiple=True, help="Index only files matching this pattern (gitignore syntax; repeatable; remembered).")
 @click.option("--exclude", multiple=True, help="Skip files matching this pattern (gitignore syntax; repeatable; remembered).")
 @click.option("--index-type", type=click.Choice(["auto", "flat", "ivf", "ivf-sq8"]),
-              help="FAISS layout (new index): ivf-sq8 stores vectors in a byte per dimension (3.9x smaller).")
+              help="FAISS layout (new index): ivf-sq8 stores vectors in a byte per dimension (3.7x smaller).")
 @click.option("--fts", "fts_tokenizer", type=click.Choice(["porter", "trigram"]),
               help="Full-text tokenizer (new index): porter (default) or trigram (Chinese, Japanese, Thai).")
 @click.option("--bm25", "bm25_engine", type=click.Choice(["fts5", "tantivy"]),

@@ -89,6 +89,14 @@ def is_ivf(index: Any) -> bool:
     return kind_of(index) != "flat"
 
 
+def _with_id_map(index: Any) -> Any:
+    """An IVF `index` with its id -> list map, built on first use where an older file lacks it."""
+    faiss = _faiss()
+    if index.direct_map.type == faiss.DirectMap.NoMap:
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)
+    return index
+
+
 def all_vectors(index: Any) -> tuple[np.ndarray, np.ndarray]:
     """Every (id, vector) held by the index, for a rebuild."""
     faiss = _faiss()
@@ -99,9 +107,7 @@ def all_vectors(index: Any) -> tuple[np.ndarray, np.ndarray]:
         return ids, index.index.reconstruct_n(0, index.ntotal)
     if kind_of(index) == "ivf-sq8":  # codes are bytes: decode through the id -> list map
         ids = ids_of(index)
-        if index.direct_map.type == faiss.DirectMap.NoMap:
-            index.set_direct_map_type(faiss.DirectMap.Hashtable)
-        return ids, index.reconstruct_batch(ids)
+        return ids, _with_id_map(index).reconstruct_batch(ids)
     invlists = index.invlists
     ids_parts, vec_parts = [], []
     for list_no in range(index.nlist):
@@ -181,11 +187,10 @@ def subset_search(index: Any, query: np.ndarray, k: int, allowed: Sequence[int])
     """Top-k (id, cosine) among the `allowed` ids: exact scores of their vectors when there are few
     (an IVF layout needs its id -> list map, built on first use where an older file lacks it), else a
     filtered FAISS search."""
-    faiss = _faiss()
     if not allowed or len(allowed) > SUBSET_EXACT:
         return search(index, query, k, allowed)
-    if is_ivf(index) and index.direct_map.type == faiss.DirectMap.NoMap:
-        index.set_direct_map_type(faiss.DirectMap.Hashtable)
+    if is_ivf(index):
+        _with_id_map(index)
     ids = np.asarray(allowed, dtype=np.int64)
     try:
         found = index.reconstruct_batch(ids)
