@@ -29,7 +29,7 @@ from m2vsearch import jsonl
 from m2vsearch.errors import M2VSearchError
 from m2vsearch.eval.datasets import load_beir
 from m2vsearch.eval.metrics import mean_metrics
-from m2vsearch.index.fulltext import STOPWORDS, fts_query
+from m2vsearch.storage.fulltext import STOPWORDS, fts_query
 
 WORD = re.compile(r"\w+")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from m2vsearch.eval.datasets import load_beir
 from m2vsearch.eval.metrics import mean_metrics
-from m2vsearch.index.store import STOPWORDS
+from m2vsearch.storage.sqlite import STOPWORDS
 
 WORD = re.compile(r"\w+")
 TOKENIZERS = {"porter": "porter unicode61 remove_diacritics 2", "plain": "unicode61 remove_diacritics 2"}

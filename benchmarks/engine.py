@@ -29,8 +29,9 @@ from pathlib import Path
 from latency import p50_p95, time_each  # benchmarks/latency.py
 
 from m2vsearch.index.index import Index
-from m2vsearch.index.manage import run_index
+from m2vsearch.index.lifecycle import run_index
 from m2vsearch.model.static import default_model_dir
+from m2vsearch.settings import IndexSettings
 
 MANUALS = ["python_docs", "postgresql_docs", "django_docs", "sqlite_docs"]
 PARAGRAPHS = ["manpages", "python_docs", "postgresql_docs", "django_docs", "sqlite_docs"]
@@ -93,7 +94,7 @@ def main() -> None:
         work = Path(tmp)
         files = write_folder(args.data, work / "corpus")
         started = time.perf_counter()
-        [(_, report)] = run_index(work / "idx-folder", [work / "corpus"], None, None, (), (), None, False).reports
+        [(_, report)] = run_index(work / "idx-folder", [work / "corpus"], IndexSettings()).reports
         seconds = time.perf_counter() - started
         result["indexing"] = {
             "files": files, "chunks": report.chunks_added, "seconds": seconds,
@@ -127,7 +128,7 @@ def main() -> None:
         result["cold_query_s"] = {
             f"{len(texts)} chunks": cold_query_s(big, queries[0]),
         }
-        run_index(work / "idx-examples", [Path(__file__).resolve().parents[1] / "examples" / "docs"], None, None, (), (), None, False)
+        run_index(work / "idx-examples", [Path(__file__).resolve().parents[1] / "examples" / "docs"], IndexSettings())
         result["cold_query_s"]["examples/docs"] = cold_query_s(work / "idx-examples", "concurrent writers")  # type: ignore[index]
     result["cpu_count"] = os.cpu_count()
     print(json.dumps(result, indent=2))

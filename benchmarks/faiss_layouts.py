@@ -26,8 +26,8 @@ from latency import p50_p95, time_each  # benchmarks/latency.py
 
 from m2vsearch import jsonl
 from m2vsearch.errors import M2VSearchError
-from m2vsearch.index import vectors
 from m2vsearch.index.index import Index
+from m2vsearch.storage import vectors
 
 
 def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
@@ -55,8 +55,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with Index.open(args.index) as index:
-        with index.reading():
-            _, data = vectors.all_vectors(index._vector_index())
+        _, data = vectors.all_vectors(index.read(lambda snapshot: snapshot.vectors()))
         pairs = [row for _, row in jsonl.read_jsonl(args.data / "train" / "debian_descriptions" / "pairs.jsonl", M2VSearchError, "")]
         queries = index.embed([p["query"] for p in random.Random(1).sample(pairs, args.queries)])
     data = np.ascontiguousarray(data, dtype=np.float32)

@@ -2,7 +2,7 @@
 
 Each corpus is indexed with the real `Index` (temporary folder); for every query the dense and
 BM25 candidate lists (top 100 each) come from the real search code, then are fused for a sweep of
-dense weights exactly as `search(mode="hybrid")` does (`m2vsearch.index.fusion`, with the model's
+dense weights exactly as `search(mode="hybrid")` does (`m2vsearch.search.fusion`, with the model's
 own cosine calibration). Reported: nDCG@10 of BM25 alone, dense alone, each weight, reciprocal
 rank fusion (k=60), and for each weight its margin against the better half on the worst set
 (hybrid - max(dense, BM25); the goal is >= -0.005 everywhere). `--test` adds the BEIR test sets as
@@ -25,10 +25,12 @@ import numpy as np
 from m2vsearch.eval.datasets import load_beir
 from m2vsearch.eval.metrics import mean_metrics
 from m2vsearch.eval.run import load_encoder
-from m2vsearch.index.fusion import Fusion
-from m2vsearch.index.index import CANDIDATES, Index
-from m2vsearch.index.pathfilter import bm25_search, dense_search
-from m2vsearch.index.store import has_content_words
+from m2vsearch.folder.snapshot import Snapshot
+from m2vsearch.index.index import Index
+from m2vsearch.search.filters import bm25_search, dense_search
+from m2vsearch.search.fusion import Fusion
+from m2vsearch.search.rank import CANDIDATES
+from m2vsearch.storage.sqlite import has_content_words
 
 WEIGHTS = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
 DEV_SETS = ["dev/climate_fever_sent", "dev/pubmedqa"]
@@ -52,13 +54,15 @@ def sweep(folder: Path, model: object, fusion: Fusion, dims: int | None) -> dict
             query_ids = list(data.queries)
             query_vectors = index.embed([data.queries[q] for q in query_ids])
             candidates = []
-            with index.reading():
-                faiss_index = index._vector_index()
+
+            def rank_all(snapshot: Snapshot) -> None:
                 for q, vector in zip(query_ids, query_vectors):
-                    dense = dict(dense_search(index.store, faiss_index, vector, CANDIDATES, None))
+                    dense = dict(dense_search(snapshot.store, snapshot.vectors(), vector, CANDIDATES, None))
                     text = data.queries[q]
-                    sparse = dict(bm25_search(index.store, text, CANDIDATES, None)) if has_content_words(text) else {}
+                    sparse = dict(bm25_search(snapshot.store, text, CANDIDATES, None)) if has_content_words(text) else {}
                     candidates.append((q, dense, sparse))
+
+            index.read(rank_all)
 
     def score(fused: list[tuple[str, dict[int, float]]]) -> float:
         rankings = {q: [to_doc[i] for i in sorted(s, key=lambda i: (-s[i], i))[:100]] for q, s in fused}

@@ -19,10 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from m2vsearch.distributed.build import run_sharded_index
-from m2vsearch.distributed.ray_index import connect, import_ray, ray_preparer, ray_shard_runner
-from m2vsearch.index import vectors
+from m2vsearch.distributed.ray_index import (
+    connect,
+    import_ray,
+    ray_preparer,
+    ray_shard_runner,
+)
 from m2vsearch.index.index import Index
-from m2vsearch.index.manage import run_index
+from m2vsearch.index.lifecycle import run_index
+from m2vsearch.settings import IndexSettings
+from m2vsearch.storage import vectors
 
 
 def rows(folder: Path) -> list[tuple]:
@@ -35,8 +41,8 @@ def rows(folder: Path) -> list[tuple]:
 
 
 def vectors_of(folder: Path) -> np.ndarray:
-    with Index.open(folder) as index, index.reading():
-        ids, held = vectors.all_vectors(index._vector_index())
+    with Index.open(folder) as index:
+        ids, held = vectors.all_vectors(index.read(lambda snapshot: snapshot.vectors()))
     return held[np.argsort(ids)]
 
 
@@ -61,17 +67,14 @@ def main() -> None:
         started = time.perf_counter()
         connect(num_cpus=args.workers)
         result["ray_start_s"] = time.perf_counter() - started
-        local = timed("local, one index", lambda: run_index(work / "local", [args.docs], None, None, (), (), None, False))
-        ray = timed("ray, one index", lambda: run_index(work / "ray", [args.docs], None, None, (), (), None, False,
-                                                        preparer=ray_preparer(args.workers)))  # fmt: skip
+        local = timed("local, one index", lambda: run_index(work / "local", [args.docs], IndexSettings()))
+        ray = timed("ray, one index", lambda: run_index(work / "ray", [args.docs], IndexSettings(), preparer=ray_preparer(args.workers)))  # fmt: skip
         chunks = len(rows(work / "local"))
         same_rows = rows(work / "local") == rows(work / "ray")
         gap = float(np.abs(vectors_of(work / "local") - vectors_of(work / "ray")).max())
-        local_sharded = timed(f"local, {args.shards} shards", lambda: run_sharded_index(work / "local-s", [args.docs], args.shards))
-        ray_sharded = timed(f"ray, {args.shards} shards", lambda: run_sharded_index(work / "ray-s", [args.docs], args.shards,
-                                                                                   preparer=ray_preparer(args.workers)))  # fmt: skip
-        ray_tasks = timed(f"ray tasks, {args.shards} shards", lambda: run_sharded_index(work / "ray-t", [args.docs], args.shards,
-                                                                                       runner=ray_shard_runner()))  # fmt: skip
+        local_sharded = timed(f"local, {args.shards} shards", lambda: run_sharded_index(work / "local-s", [args.docs], IndexSettings(shards=args.shards)))
+        ray_sharded = timed(f"ray, {args.shards} shards", lambda: run_sharded_index(work / "ray-s", [args.docs], IndexSettings(shards=args.shards), preparer=ray_preparer(args.workers)))  # fmt: skip
+        ray_tasks = timed(f"ray tasks, {args.shards} shards", lambda: run_sharded_index(work / "ray-t", [args.docs], IndexSettings(shards=args.shards), runner=ray_shard_runner()))  # fmt: skip
         same_shards = all(rows(work / "local-s" / f"shard-{n:03d}") == rows(work / "ray-s" / f"shard-{n:03d}")
                           == rows(work / "ray-t" / f"shard-{n:03d}") for n in range(args.shards))  # fmt: skip
         result.update({"chunks": chunks, "workers": args.workers, "shards": args.shards,

@@ -31,7 +31,8 @@ from m2vsearch import jsonl
 from m2vsearch.errors import M2VSearchError
 from m2vsearch.index import describe
 from m2vsearch.index.index import Index
-from m2vsearch.index.manage import run_index
+from m2vsearch.index.lifecycle import run_index
+from m2vsearch.settings import IndexSettings
 
 SOURCES = ["wikipedia/text.jsonl.gz", "wikipedia_leads/pairs.jsonl.gz", "manpages/text.jsonl", "openstax/text.jsonl",
            "python_docs/text.jsonl", "postgresql_docs/text.jsonl", "django_docs/text.jsonl", "sqlite_docs/text.jsonl",
@@ -77,7 +78,7 @@ def folder_bytes(folder: Path) -> dict[str, int]:
 def live_bytes(folder: Path) -> int:
     """index.sqlite and the live FAISS generation (the previous one stays until the next write)."""
     with Index.open(folder) as index:
-        live = folder / f"vectors-{index.meta['generation']}.faiss"
+        live = folder / f"vectors-{index.meta.generation}.faiss"
     return (folder / "index.sqlite").stat().st_size + live.stat().st_size
 
 
@@ -92,7 +93,7 @@ def build(folder: Path, docs: Path, dims: int, index_type: str = "auto") -> dict
     """Index `docs` into a new index at `folder` as `m2vsearch index` does; what it took."""
     shutil.rmtree(folder, ignore_errors=True)
     started, cpu = time.perf_counter(), time.process_time()
-    run = run_index(folder, [docs], None, dims, (), (), index_type, False)
+    run = run_index(folder, [docs], IndexSettings(dims=dims, index_type=index_type))
     seconds = time.perf_counter() - started
     report = run.reports[0][1]
     return {
@@ -128,7 +129,7 @@ def main() -> None:
     queries = [p["query"] for p in rng.sample(pairs, args.queries)]
     latency: dict[str, dict[str, float]] = {}
     with Index.open(folder) as index:
-        if index.meta.get("bm25_engine", "fts5") != "fts5":
+        if index.meta.bm25_engine != "fts5":
             index.set_bm25_engine("fts5")
         info = index.info()
         result["layout"], result["chunks"] = info["vector_layout"], info["chunks"]

@@ -1,4 +1,8 @@
-"""Errors that m2vsearch reports to users as one clear line."""
+"""Every error m2vsearch reports to users as one clear line (one class per case, as sqlite-utils does).
+
+The CLI prints the message on one line and exits non-zero; the MCP server and the integrations
+pass the message on. Catch `M2VSearchError` for all of them.
+"""
 
 from __future__ import annotations
 
@@ -9,3 +13,23 @@ class M2VSearchError(Exception):
 
 class ModelError(M2VSearchError):
     """A model folder is missing, incomplete or inconsistent."""
+
+
+class InvalidArgumentError(M2VSearchError, ValueError):
+    """An argument is out of range or of the wrong kind (a mode, a query, k, a filter, a text)."""
+
+
+class IndexFolderError(M2VSearchError):
+    """An index is missing, incomplete, or does not fit the model or dims asked for."""
+
+
+class IndexDamagedError(IndexFolderError):
+    """A file of the index cannot be read; the message names it and the fix."""
+
+
+class IndexLockedError(IndexFolderError):
+    """Another process is writing to the index and did not finish within the wait."""
+
+
+__all__ = ["IndexDamagedError", "IndexFolderError", "IndexLockedError", "InvalidArgumentError", "M2VSearchError",
+           "ModelError"]  # fmt: skip

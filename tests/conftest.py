@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import string
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -95,3 +96,13 @@ def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
     save_random_bert(folder, bert_tokenizer(), hidden_size=48, layers=2, heads=4, positions=128)
     (folder / "modules.json").write_text(json.dumps(mean_pooling_modules(folder, 48)))
     return folder
+
+
+def sql_rows(index: Any, query: str) -> list[tuple[Any, ...]]:
+    """Rows of a raw SQL query on one read snapshot of `index` (tests check storage directly)."""
+    return index.read(lambda snapshot: snapshot.store.conn.execute(query).fetchall())
+
+
+def faiss_of(index: Any) -> Any:
+    """The FAISS index of `index`'s current snapshot."""
+    return index.read(lambda snapshot: snapshot.vectors())

@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from m2vsearch.index import vectors
+from conftest import faiss_of, sql_rows
+
 from m2vsearch.index.index import Index
+from m2vsearch.storage import vectors
 
 CLI = [sys.executable, "-m", "m2vsearch.cli"]
 
@@ -18,14 +20,15 @@ SLOW_INDEXER = """
 import sys, time
 from pathlib import Path
 from m2vsearch.index import index as index_module
-from m2vsearch.index.manage import run_index
+from m2vsearch.index.lifecycle import run_index
+from m2vsearch.settings import IndexSettings
 real = index_module.Index.embed
 def slow(self, texts):
     print("EMBEDDING", flush=True)
     time.sleep(float(sys.argv[3]))
     return real(self, texts)
 index_module.Index.embed = slow
-run_index(Path(sys.argv[1]), [Path(sys.argv[2])], None, None, (), (), None, sys.argv[4] == "rebuild")
+run_index(Path(sys.argv[1]), [Path(sys.argv[2])], IndexSettings(rebuild=sys.argv[4] == "rebuild"))
 print("DONE", flush=True)
 """
 
@@ -67,12 +70,11 @@ def finish(proc: subprocess.Popen[str], timeout: float = 180) -> str:
 def consistent(folder: Path) -> set[int]:
     """Open the index fresh and check SQLite rows == FTS5 rows == FAISS ids; returns the ids."""
     with Index.open(folder) as index:
-        rows = {r[0] for r in index.conn.execute("SELECT id FROM chunks")}
-        fts = {r[0] for r in index.conn.execute("SELECT rowid FROM chunks_fts")}
-        with index.reading():
-            ids, _ = vectors.all_vectors(index._vector_index())
+        rows = {r[0] for r in sql_rows(index, "SELECT id FROM chunks")}
+        fts = {r[0] for r in sql_rows(index, "SELECT rowid FROM chunks_fts")}
+        ids, _ = vectors.all_vectors(faiss_of(index))
         assert set(ids.tolist()) == rows == fts, (len(ids), len(rows), len(fts))
-        assert index.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert sql_rows(index, "PRAGMA integrity_check")[0][0] == "ok"
     return rows
 
 

@@ -113,7 +113,7 @@ def test_token_vectors_go_through_the_dense_modules_like_the_teacher(bpe_teacher
     from safetensors.torch import load_file
     from transformers import AutoModel
 
-    from m2vsearch.model.distill import dense_layers, embed_tokens
+    from m2vsearch.model.train.distill import dense_layers, embed_tokens
 
     inputs = [[2, 300, 1], [2, 301, 302, 1], [2, 5, 1]]
     ours = embed_tokens(bpe_teacher, inputs, 0, dense=dense_layers(bpe_teacher))
@@ -132,7 +132,7 @@ def test_distilling_a_bpe_teacher(tmp_path: Path, bpe_teacher: Path) -> None:
     from click.testing import CliRunner
 
     from m2vsearch.cli import cli
-    from m2vsearch.model.distill import distill
+    from m2vsearch.model.train.distill import distill
 
     with pytest.raises(ModelError, match="needs sample text"):
         distill(bpe_teacher, dims=8)
@@ -157,8 +157,8 @@ def test_featurising_applies_the_prompt_and_the_dense_modules(bpe_teacher: Path)
     import torch
     from transformers import AutoModel
 
-    from m2vsearch.model.distill import apply_dense, dense_layers
-    from m2vsearch.model.featurise import Teacher
+    from m2vsearch.model.train.distill import apply_dense, dense_layers
+    from m2vsearch.model.train.featurise import Teacher
 
     teacher = Teacher(bpe_teacher, bf16=False, device="cpu", prompt="title: none | text: ")
     assert teacher.dim == 24 and teacher.describe()["prompt"] == "title: none | text: "
@@ -204,7 +204,7 @@ def test_pruned_tokenizers_work_word_by_word_and_take_the_fast_piece_path(real_t
 
 
 def test_sample_text_for_counting_reads_pairs_and_lines_and_refuses_evaluation_data(tmp_path: Path) -> None:
-    from m2vsearch.model.distill import read_sample_texts
+    from m2vsearch.model.train.distill import read_sample_texts
 
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text('{"query": "red planet", "positive": "Mars is red", "score": 1}\n\n{"query": "rings", "positive": "Saturn"}\n')

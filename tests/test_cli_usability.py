@@ -5,15 +5,12 @@ and --watch keeping the index current (real processes)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
 from reliability import CLI, cli, consistent, make_docs
 
 

@@ -10,18 +10,28 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import sql_rows
+from reliability import (
+    cli,
+    consistent,
+    file_count,
+    finish,
+    make_docs,
+    one_line_error,
+    start_slow,
+)
 
-from m2vsearch.index.index import Index, IndexLockedError
-from m2vsearch.index.lock import lock_path
-from m2vsearch.index.manage import run_index
-
-from reliability import cli, consistent, file_count, finish, make_docs, one_line_error, start_slow
+from m2vsearch.errors import IndexLockedError
+from m2vsearch.folder.lock import lock_path
+from m2vsearch.index.index import Index
+from m2vsearch.index.lifecycle import run_index
+from m2vsearch.settings import IndexSettings
 
 
 @pytest.fixture()
 def small_index(tmp_path: Path) -> tuple[Path, Path]:
     docs = make_docs(tmp_path / "small", 3, "small")
-    run_index(tmp_path / "X", [docs], None, None, (), (), None, False)
+    run_index(tmp_path / "X", [docs], IndexSettings())
     return tmp_path / "X", docs
 
 
@@ -139,7 +149,7 @@ def test_long_lived_reader_follows_new_generations_and_rebuilds(tmp_path: Path, 
 KILL_AFTER_BATCHES = """
 import sys, time
 from pathlib import Path
-from m2vsearch.index import update, index as index_module
+from m2vsearch.index import writer as update, index as index_module
 update.COMMIT_MIN_CHUNKS, update.COMMIT_SHARE = 20, 0.0
 real_write = index_module.vectors.write
 def announce(ix, path):
@@ -224,7 +234,7 @@ def test_one_index_object_shared_by_threads(tmp_path: Path) -> None:
 
     docs = make_docs(tmp_path / "docs", 10)
     folder = tmp_path / "X"
-    run_index(folder, [docs], None, None, (), (), None, False)
+    run_index(folder, [docs], IndexSettings())
     index = Index.open(folder)
     failures: list[BaseException] = []
     stop = time.monotonic() + 4
@@ -256,7 +266,7 @@ def test_one_index_object_shared_by_threads(tmp_path: Path) -> None:
     assert not failures, failures[:3]
     consistent(folder)
     with Index.open(folder) as fresh:
-        fresh.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
+        sql_rows(fresh, "INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
 
 
 def test_symlinked_index_folder_shares_the_lock_and_is_rebuilt_in_place(tmp_path: Path) -> None:

@@ -11,13 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import WORDS, random_model
 
 from m2vsearch import ModelError, StaticModel
 from m2vsearch.cli import cli
-from m2vsearch.model.corpus import Projection, TokenBatches, aligned_table, mean_pooled, train_corpus
-from m2vsearch.model.featurise import Teacher, featurise, load_cache, read_texts
-
-from conftest import WORDS, random_model
+from m2vsearch.model.train.corpus import (
+    Projection,
+    TokenBatches,
+    aligned_table,
+    mean_pooled,
+    train_corpus,
+)
+from m2vsearch.model.train.featurise import Teacher, featurise, load_cache, read_texts
 
 CONTENT = [w for w in WORDS if not w.startswith("##") and len(w) > 3]
 

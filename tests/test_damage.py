@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from reliability import CLI, cli, consistent, make_docs, one_line_error
 
 
@@ -94,7 +93,7 @@ def test_damaged_sqlite_file(built: tuple[Path, Path], damage: str) -> None:
 def test_faiss_file_with_the_right_count_but_other_ids_is_repaired(built: tuple[Path, Path]) -> None:
     import numpy as np
 
-    from m2vsearch.index import vectors
+    from m2vsearch.storage import vectors
 
     folder, _ = built
     path = live_faiss(folder)

@@ -7,12 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import bert_tokenizer
 
 from m2vsearch import ModelError, StaticModel
 from m2vsearch.cli import cli
-from m2vsearch.model.distill import build_vocabulary, distill, pca, read_vocabulary, zipf_sif_weights
-
-from conftest import bert_tokenizer
+from m2vsearch.model.train.distill import (
+    build_vocabulary,
+    distill,
+    pca,
+    read_vocabulary,
+    zipf_sif_weights,
+)
 
 
 def test_distill_tiny_teacher(tiny_teacher: Path, tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ import pytest
 
 from m2vsearch import Index, ShardedIndex, open_index
 from m2vsearch.distributed.build import run_sharded_index, shard_of
-from m2vsearch.distributed.globalbm25 import TermStats, score_chunks, shard_stats
-from m2vsearch.errors import M2VSearchError
-from m2vsearch.index.manage import run_index
-from m2vsearch.index.types import IndexFolderError
+from m2vsearch.errors import IndexFolderError, M2VSearchError
+from m2vsearch.index.lifecycle import run_index
+from m2vsearch.settings import IndexSettings
+from m2vsearch.storage.globalbm25 import TermStats, score_chunks, shard_stats
 
 QUERIES = ["energy of photons", "DNA replication enzymes", "the history of the city", "water",
            "protein folding e5_small", "how do plants grow", "zzzz unknown words"]  # fmt: skip
@@ -38,8 +38,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, real_texts: list[str]) -> t
     """(docs, one flat index of them, a 3-shard flat index of them)."""
     base = tmp_path_factory.mktemp("sharded")
     docs = write_corpus(base / "docs", real_texts)
-    run_index(base / "single", [docs], None, None, (), (), "flat", False)
-    run = run_sharded_index(base / "sharded", [docs], shards=3, index_type="flat")
+    run_index(base / "single", [docs], IndexSettings(index_type="flat"))
+    run = run_sharded_index(base / "sharded", [docs], IndexSettings(shards=3, index_type="flat"))
     assert sum(r.chunks_added for _, r in run.reports) > 200
     return docs, base / "single", base / "sharded"
 
@@ -108,8 +108,8 @@ def test_trigram_shards_equal_one_trigram_index(tmp_path: Path) -> None:
     texts = ["搜索引擎使用向量和关键词", "静态嵌入模型很快", "数据库中的全文检索", "向量数据库和搜索", "今天天气很好", "关键词检索 bm25"]
     for n, text in enumerate(texts * 4):
         (docs / f"t{n}.txt").write_text(f"{text} {n}", encoding="utf-8")
-    run_index(tmp_path / "one", [docs], None, None, (), (), "flat", False, fts_tokenizer="trigram")
-    run_sharded_index(tmp_path / "many", [docs], shards=2, index_type="flat", fts_tokenizer="trigram")
+    run_index(tmp_path / "one", [docs], IndexSettings(index_type="flat", fts_tokenizer="trigram"))
+    run_sharded_index(tmp_path / "many", [docs], IndexSettings(shards=2, index_type="flat", fts_tokenizer="trigram"))
     with Index.open(tmp_path / "one") as one, open_index(tmp_path / "many") as many:
         for query in ["向量搜索", "检索", "天气", "bm25 关键词"]:
             expected, found = one.search(query, k=8, mode="bm25"), many.search(query, k=8, mode="bm25")
@@ -119,7 +119,7 @@ def test_trigram_shards_equal_one_trigram_index(tmp_path: Path) -> None:
 def test_update_routes_changes_to_their_shard(tmp_path: Path, real_texts: list[str]) -> None:
     docs = write_corpus(tmp_path / "docs", real_texts, files=12)
     folder = tmp_path / "sharded"
-    run_sharded_index(folder, [docs], shards=2)
+    run_sharded_index(folder, [docs], IndexSettings(shards=2))
     target = next(docs.rglob("doc005.md"))
     target.write_text("# Changed\n\nA note about zebras and their stripes.\n", encoding="utf-8")
     (docs / "notes" / "doc001.md").unlink()
@@ -132,13 +132,13 @@ def test_update_routes_changes_to_their_shard(tmp_path: Path, real_texts: list[s
         assert [h.path for h in index.search("zebras stripes", k=1, mode="bm25")] == [target.as_posix()]
         assert manifest["files"] == index.info()["files"] == 11
     with pytest.raises(IndexFolderError, match="has 2 shards, not 3"):
-        run_sharded_index(folder, [docs], shards=3)
+        run_sharded_index(folder, [docs], IndexSettings(shards=3))
 
 
 def test_damaged_and_inconsistent_manifests_are_clear_errors(tmp_path: Path, real_texts: list[str]) -> None:
     docs = write_corpus(tmp_path / "docs", real_texts, files=4)
     folder = tmp_path / "sharded"
-    run_sharded_index(folder, [docs], shards=2)
+    run_sharded_index(folder, [docs], IndexSettings(shards=2))
     with pytest.raises(IndexFolderError, match="sharded index"):
         Index.open(folder)
     manifest = folder / "shards.json"
@@ -156,7 +156,7 @@ def test_damaged_and_inconsistent_manifests_are_clear_errors(tmp_path: Path, rea
     with open_index(folder) as index:
         assert index.info()["shards"] == 2
     with pytest.raises(IndexFolderError, match="uses index type auto"):  # as for one index: not silently kept
-        run_sharded_index(folder, [docs], index_type="ivf-sq8")
+        run_sharded_index(folder, [docs], IndexSettings(index_type="ivf-sq8"))
 
 
 def test_cli_builds_queries_and_describes_a_sharded_index(tmp_path: Path, real_texts: list[str]) -> None:
@@ -186,13 +186,13 @@ def test_interrupted_first_build_resumes_and_new_roots_reach_every_shard(tmp_pat
     docs = write_corpus(tmp_path / "docs", real_texts, files=12)
     folder = tmp_path / "sharded"
     with pytest.raises(IndexFolderError, match="no folders yet"):
-        run_sharded_index(folder, [], shards=3)  # leaves shard folders and their lock files, no manifest
+        run_sharded_index(folder, [], IndexSettings(shards=3))  # leaves shard folders and their lock files, no manifest
     assert not (folder / "shards.json").exists() and any(p.name.startswith(".shard-") for p in folder.iterdir())
     (folder / "shards.json.tmp").write_text("{")  # a manifest write cut short
-    run_sharded_index(folder, [docs], shards=3)
+    run_sharded_index(folder, [docs], IndexSettings(shards=3))
     more = write_corpus(tmp_path / "more", real_texts[200:], files=9)
     with Index.open(folder / "shard-000") as first:  # a run killed after the first shard took the new root
-        from m2vsearch.index.update import index_path
+        from m2vsearch.index.writer import index_path
 
         index_path(first, more, owns=lambda key: shard_of(key, 3) == 0)
     run_sharded_index(folder, [])  # no paths: every root any shard knows
@@ -203,14 +203,14 @@ def test_interrupted_first_build_resumes_and_new_roots_reach_every_shard(tmp_pat
 def test_shards_refuse_direct_updates_and_never_index_themselves(tmp_path: Path, real_texts: list[str]) -> None:
     docs = write_corpus(tmp_path / "docs", real_texts, files=6)
     folder = docs / "index"  # inside the folder it indexes
-    run_sharded_index(folder, [docs], shards=2)
+    run_sharded_index(folder, [docs], IndexSettings(shards=2))
     run_sharded_index(folder, [])
     with open_index(folder) as index:
         assert index.info()["files"] == 6
         hits = index.search("m2vsearch-shards format version shard gitignore", k=50, mode="bm25")
         assert hits and not any(h.path.startswith(str(folder)) for h in hits)
     with pytest.raises(IndexFolderError, match="is shard 1/2 of the sharded index"):
-        run_index(folder / "shard-001", [docs], None, None, (), (), None, False)
+        run_index(folder / "shard-001", [docs], IndexSettings())
     manifest = folder / "shards.json"
     good = manifest.read_text()
     manifest.write_text(good.replace('"shard-001"', '"./shard-000"'))
@@ -222,7 +222,7 @@ def test_shards_refuse_direct_updates_and_never_index_themselves(tmp_path: Path,
 def test_sharded_update_repairs_a_shards_vectors(tmp_path: Path, real_texts: list[str]) -> None:
     docs = write_corpus(tmp_path / "docs", real_texts, files=8)
     folder = tmp_path / "sharded"
-    run_sharded_index(folder, [docs], shards=2)
+    run_sharded_index(folder, [docs], IndexSettings(shards=2))
     for faiss_file in (folder / "shard-001").glob("vectors-*.faiss"):
         faiss_file.write_bytes(faiss_file.read_bytes()[:1000])
     with open_index(folder) as index, pytest.raises(IndexFolderError, match=f"shard shard-001: .*m2vsearch index --index {folder}"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from m2vsearch import ModelError
-from m2vsearch.model.e5q4 import BLOCK, convert, read_e5q4
+from m2vsearch.model.train.e5q4 import BLOCK, convert, read_e5q4
 
 torch = pytest.importorskip("torch", reason="needs the train extra (torch, transformers)")
 transformers = pytest.importorskip("transformers", reason="needs the train extra (torch, transformers)")

@@ -8,13 +8,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import random_model
 
 from m2vsearch.cli import cli
-from m2vsearch.eval.datasets import DatasetError, load_beir, load_nanobeir, nanobeir_names
+from m2vsearch.eval.datasets import (
+    DatasetError,
+    load_beir,
+    load_nanobeir,
+    nanobeir_names,
+)
 from m2vsearch.eval.metrics import mean_metrics
 from m2vsearch.eval.run import evaluate
-
-from conftest import random_model
 
 TOPICS = ["search engine index", "static embedding model", "sqlite full text", "bread baking flour",
           "cats and dogs", "water river sea"]  # fmt: skip
@@ -22,7 +26,9 @@ TOPICS = ["search engine index", "static embedding model", "sqlite full text", "
 
 def st_ir_evaluator() -> type:
     try:
-        from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+        from sentence_transformers.sentence_transformer.evaluation import (
+            InformationRetrievalEvaluator,
+        )
     except ImportError:  # sentence-transformers < 6
         from sentence_transformers.evaluation import InformationRetrievalEvaluator
     return InformationRetrievalEvaluator
@@ -205,8 +211,8 @@ def test_eval_command_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_calibrate_command_stores_the_hybrid_settings(tmp_path: Path) -> None:
-    from m2vsearch.index.fusion import Fusion
     from m2vsearch.model.static import StaticModel
+    from m2vsearch.search.fusion import Fusion
 
     model = random_model(dim=16)
     model.save_pretrained(tmp_path / "model")

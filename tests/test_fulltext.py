@@ -6,12 +6,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from m2vsearch.index.fulltext import MAX_TRIGRAMS, fts_query, suggested_tokenizer
-from m2vsearch.index.index import Index
-from m2vsearch.index.types import IndexFolderError
-
 from test_cli import run
+
+from m2vsearch.errors import IndexFolderError
+from m2vsearch.index.index import Index
+from m2vsearch.storage.fulltext import MAX_TRIGRAMS, fts_query, suggested_tokenizer
 
 ZH = {
     "db.md": "数据库索引可以加快大型表的查询速度。",

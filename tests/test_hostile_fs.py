@@ -8,12 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from reliability import CLI, cli, consistent, make_docs, one_line_error, unprivileged
 
-from m2vsearch.index import update
+from m2vsearch.index import writer as update
 from m2vsearch.index.index import Index
 from m2vsearch.ingest.readers import Skip, decode_text
-
-from reliability import CLI, cli, consistent, make_docs, one_line_error, unprivileged
 
 
 def test_unreadable_folders_and_files_are_skipped(tmp_path: Path) -> None:

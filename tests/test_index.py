@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import faiss_of, random_model, sql_rows
 
-from m2vsearch.index import vectors
-from m2vsearch.index.index import Index, IndexFolderError
-from m2vsearch.index.manage import recover, run_index
-
-from conftest import random_model
+from m2vsearch.errors import IndexFolderError
+from m2vsearch.index.index import Index
+from m2vsearch.index.lifecycle import recover, run_index
+from m2vsearch.settings import IndexSettings
+from m2vsearch.storage import vectors
 
 DOCS = {
     "bread.md": "# Bread\n\nBake sourdough bread with a starter, flour and water.\n",
@@ -35,10 +36,10 @@ def write_docs(root: Path, docs: dict[str, str] = DOCS) -> Path:
 
 def consistent(index: Index) -> set[int]:
     """SQLite chunk ids equal FAISS ids; returns them."""
-    rows = {r[0] for r in index.conn.execute("SELECT id FROM chunks")}
-    ids, vecs = vectors.all_vectors(index._vector_index())
+    rows = {r[0] for r in sql_rows(index, "SELECT id FROM chunks")}
+    ids, vecs = vectors.all_vectors(faiss_of(index))
     assert set(ids.tolist()) == rows
-    fts = {r[0] for r in index.conn.execute("SELECT rowid FROM chunks_fts")}
+    fts = {r[0] for r in sql_rows(index, "SELECT rowid FROM chunks_fts")}
     assert fts == rows
     return rows
 
@@ -91,7 +92,7 @@ def test_flat_to_ivf_switch_keeps_ids(tmp_path: Path, monkeypatch: pytest.Monkey
     words = ["search", "engine", "index", "query", "vector", "model", "token", "cat", "dog", "water"]
     texts = [" ".join(rng.choice(words, 6)) + f" {i}" for i in range(2000)]
     ids = index.add_texts(texts)
-    assert vectors.kind_of(index._vector_index()) == "ivf"
+    assert vectors.kind_of(faiss_of(index)) == "ivf"
     index.delete(ids[:100])
     consistent(index)
     hit = index.search(texts[500], k=1, mode="dense")[0]
@@ -105,10 +106,10 @@ def test_deletes_from_an_ivf_layout_in_place(tmp_path: Path, monkeypatch: pytest
     index = Index.create(tmp_path / "idx", model=random_model(dim=16))
     texts = [f"text number {i} about topic {i % 97}" for i in range(8000)]
     ids = index.add_texts(texts)
-    before = index._vector_index()
+    before = faiss_of(index)
     assert vectors.kind_of(before) == "ivf" and 4 * vectors._trained_for(before) > len(ids) - 10
     index.delete(ids[:10])
-    assert index._vector_index().nlist == before.nlist  # updated, not rebuilt
+    assert faiss_of(index).nlist == before.nlist  # updated, not rebuilt
     assert consistent(index) == set(ids[10:])
     assert all(hit.id not in ids[:10] for hit in index.search(texts[3], k=20, mode="dense"))
 
@@ -121,10 +122,10 @@ def test_ivf_sq8_layout_stores_bytes_and_keeps_every_operation(tmp_path: Path, m
     for kind in ("ivf", "ivf-sq8"):
         index = Index.create(tmp_path / kind, model=model, index_type=kind)
         ids = index.add_texts(texts[:500])  # too few to train: exact until the layout can be built
-        assert vectors.kind_of(index._vector_index()) == "flat"
+        assert vectors.kind_of(faiss_of(index)) == "flat"
         ids += index.add_texts(texts[500:])
         assert index.info()["vector_layout"] == kind
-        sizes[kind] = (tmp_path / kind / f"vectors-{index.meta['generation']}.faiss").stat().st_size
+        sizes[kind] = (tmp_path / kind / f"vectors-{index.meta.generation}.faiss").stat().st_size
         index.delete(ids[:10])  # in place, through the id -> list map
         assert consistent(index) == set(ids[10:])
         for i in (20, 4000, 7999):
@@ -132,7 +133,7 @@ def test_ivf_sq8_layout_stores_bytes_and_keeps_every_operation(tmp_path: Path, m
         index.close()
     assert sizes["ivf-sq8"] < sizes["ivf"] / 2  # 16 bytes instead of 64 per vector, plus ids and the id map
     again = Index.open(tmp_path / "ivf-sq8", model=model)  # memory-mapped, read-only
-    assert vectors.kind_of(again._vector_index()) == "ivf-sq8" and len(vectors.all_vectors(again._vector_index())[0]) == 7990
+    assert vectors.kind_of(faiss_of(again)) == "ivf-sq8" and len(vectors.all_vectors(faiss_of(again))[0]) == 7990
     again.close()
 
 
@@ -146,10 +147,10 @@ def test_ivf_sq8_rebuilds_add_no_error_and_small_indexes_update_in_place(tmp_pat
     layouts = set()
     for start in range(1100, 6000, 100):  # 49 writes: one rebuild when the index passes 4x its training
         ids += index.add_texts(texts[start : start + 100])
-        layouts.add(index._vector_index().nlist)
-    assert len(layouts) == 2 and vectors.kind_of(index._vector_index()) == "ivf-sq8"
+        layouts.add(faiss_of(index).nlist)
+    assert len(layouts) == 2 and vectors.kind_of(faiss_of(index)) == "ivf-sq8"
     truth = model.encode(texts[:1100], dims=32)
-    held, decoded = vectors.all_vectors(index._vector_index())
+    held, decoded = vectors.all_vectors(faiss_of(index))
     stored = dict(zip(held.tolist(), decoded))
     error = np.mean([np.linalg.norm(stored[i] - t) for i, t in zip(ids[:1100], truth)])
     once = vectors.all_vectors(vectors.build(truth, np.asarray(ids[:1100]), 32, "ivf-sq8"))[1]
@@ -196,7 +197,7 @@ KILL_SCRIPT = """
 import sys, time
 from pathlib import Path
 from m2vsearch.index.index import Index
-from m2vsearch.index import vectors
+from m2vsearch.storage import vectors
 index = Index.open(sys.argv[1])
 real_write = vectors.write
 def slow_write(ix, path):
@@ -215,7 +216,7 @@ def test_kill_minus_9_mid_index_leaves_previous_index_usable(tmp_path: Path, mom
     docs = write_docs(tmp_path / "docs")
     index = Index.create(tmp_path / "idx")
     index.add_path(docs)
-    expected = {r[0] for r in index.conn.execute("SELECT path FROM files")}
+    expected = {r[0] for r in sql_rows(index, "SELECT path FROM files")}
     index.close()
     for i in range(200):
         (docs / f"extra{i}.md").write_text(f"# Extra {i}\n\nExtra document number {i} about rivers.\n")
@@ -236,7 +237,7 @@ def test_kill_minus_9_mid_index_leaves_previous_index_usable(tmp_path: Path, mom
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     reopened = Index.open(tmp_path / "idx")
-    assert {r[0] for r in reopened.conn.execute("SELECT path FROM files")} == expected
+    assert {r[0] for r in sql_rows(reopened, "SELECT path FROM files")} == expected
     assert reopened.search("sourdough", k=1)[0].path.endswith("bread.md")
     consistent(reopened)
     report = reopened.add_path(docs)  # the next run finishes the job
@@ -247,8 +248,8 @@ def test_kill_minus_9_mid_index_leaves_previous_index_usable(tmp_path: Path, mom
 def test_rebuild_swaps_atomically_and_recovers(tmp_path: Path) -> None:
     docs = write_docs(tmp_path / "docs")
     folder = tmp_path / "idx"
-    run_index(folder, [docs], None, None, (), (), None, False)
-    run_index(folder, [], None, 64, (), (), None, True)
+    run_index(folder, [docs], IndexSettings())
+    run_index(folder, [], IndexSettings(dims=64, rebuild=True))
     with Index.open(folder) as index:
         assert index.dims == 64 and index.info()["chunks"] == 3
     # a crash between the two renames of a rebuild: the old index is put back
@@ -280,7 +281,7 @@ def test_sqlite_file_is_plain_sqlite(tmp_path: Path) -> None:
 
 
 def test_hybrid_fusion_scale() -> None:
-    from m2vsearch.index.fusion import Fusion, usable
+    from m2vsearch.search.fusion import Fusion, usable
 
     fusion = Fusion(dense_weight=0.25, unrelated=0.2, related=0.6)
     dense = {1: 0.9, 2: 0.4, 3: 0.1}
@@ -324,7 +325,7 @@ def test_old_vector_generations_are_cleaned_up(tmp_path: Path) -> None:
         index.add_texts([f"text {i}"])
     (tmp_path / "idx" / "vectors-2.faiss.tmp").write_bytes(b"left by a crash")
     index.add_texts(["one more"])
-    live = int(index.meta["generation"])
+    live = index.meta.generation
     assert live == 5
     assert sorted(p.name for p in (tmp_path / "idx").glob("vectors-*")) == ["vectors-4.faiss", "vectors-5.faiss"]
 
@@ -332,7 +333,7 @@ def test_old_vector_generations_are_cleaned_up(tmp_path: Path) -> None:
 @pytest.mark.parametrize("share", [0.05, 1.1])  # post-filtered over-fetch / search of the matching ids
 def test_filtered_search_equals_unfiltered_then_filtered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          share: float) -> None:  # fmt: skip
-    from m2vsearch.index import pathfilter
+    from m2vsearch.search import filters as pathfilter
 
     monkeypatch.setattr(pathfilter, "POST_FILTER_SHARE", share)
     rng = np.random.default_rng(0)
@@ -358,7 +359,7 @@ def test_filters_follow_renames_in_long_lived_indexes(tmp_path: Path) -> None:
         writer.add_path(docs)
         for index in (writer, reader):
             assert [h.path for h in index.search("sourdough bread", k=3, mode="bm25", filter="bread.md")]
-        generation = writer.meta["generation"]
+        generation = writer.meta.generation
         (docs / "bread.md").rename(docs / "loaf.md")
         writer.add_path(docs)
         assert writer.info()["generation"] == int(generation)  # a move: no new vectors
@@ -371,7 +372,7 @@ def test_filter_cache_ignores_rolled_back_writes_and_writers_without_the_counter
     docs = write_docs(tmp_path / "docs")
     with Index.create(tmp_path / "idx") as index:
         index.add_path(docs)
-        file_id = index.conn.execute("SELECT id FROM files WHERE path LIKE '%bread.md'").fetchone()[0]
+        file_id = sql_rows(index, "SELECT id FROM files WHERE path LIKE '%bread.md'")[0][0]
         with pytest.raises(RuntimeError), index.transaction() as tx:
             tx.remove(index.store.remove_file(file_id))
             assert index.search("sourdough bread", k=3, mode="bm25", filter="bread.md") == []  # inside the write

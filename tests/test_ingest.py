@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from m2vsearch.ingest.chunk import chunk_text
-from m2vsearch.ingest.readers import Skip, html_to_text, read_document
 from m2vsearch.ingest.patterns import parse_rules
+from m2vsearch.ingest.readers import Skip, html_to_text, read_document
 from m2vsearch.ingest.walk import IgnoreRules, discover
 
 

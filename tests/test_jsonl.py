@@ -8,14 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_eval import write_beir
 
 from m2vsearch.errors import M2VSearchError, ModelError
 from m2vsearch.eval.datasets import DatasetError, load_beir
 from m2vsearch.jsonl import read_jsonl
-from m2vsearch.model.featurise import read_texts
-from m2vsearch.model.train import read_pairs
-
-from test_eval import write_beir
+from m2vsearch.model.train.featurise import read_texts
+from m2vsearch.model.train.pairs import read_pairs
 
 ROWS = [{"query": "title one", "positive": "a lead paragraph\u2028with a line separator"},
         {"query": "title two", "positive": "another paragraph"}]  # fmt: skip

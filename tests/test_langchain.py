@@ -10,11 +10,10 @@ pytest.importorskip("langchain_core", reason="the langchain extra is not install
 
 from langchain_core.documents import Document  # noqa: E402
 from langchain_core.runnables import RunnableLambda  # noqa: E402
+from test_index import write_docs  # noqa: E402
 
 from m2vsearch.index.index import Index  # noqa: E402
 from m2vsearch.integrations.langchain import M2VSearchRetriever, M2VSearchVectorStore  # noqa: E402
-
-from test_index import write_docs  # noqa: E402
 
 TEXTS = ["Sourdough bread needs a starter, flour and water.", "PostgreSQL indexes speed up queries on big tables.",
          "Cats sleep most of the day and chase mice at night.", "The river flows into the sea near the harbour."]  # fmt: skip

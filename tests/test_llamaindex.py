@@ -12,11 +12,10 @@ from llama_index.core.llms.mock import MockLLM  # noqa: E402
 from llama_index.core.query_engine import RetrieverQueryEngine  # noqa: E402
 from llama_index.core.response_synthesizers.no_text import NoText  # noqa: E402
 from llama_index.core.schema import NodeWithScore, TextNode  # noqa: E402
+from test_index import write_docs  # noqa: E402
 
 from m2vsearch.index.index import Index  # noqa: E402
 from m2vsearch.integrations.llamaindex import M2VSearchRetriever  # noqa: E402
-
-from test_index import write_docs  # noqa: E402
 
 
 def test_retriever_returns_scored_nodes_and_runs_in_a_query_engine(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ pytest.importorskip("mcp", reason="the mcp extra is not installed (pip install '
 
 import anyio  # noqa: E402
 from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
-
 from reliability import cli, make_docs  # noqa: E402
 
 

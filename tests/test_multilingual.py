@@ -12,7 +12,7 @@ from conftest import save_random_bert
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 from m2vsearch import ModelError, StaticModel
-from m2vsearch.model.unigram import prune_unigram
+from m2vsearch.model.train.unigram import prune_unigram
 
 SAMPLES = {  # one sentence in each XQuAD language
     "ar": "ما هي عاصمة فرنسا؟", "de": "Wie viele Einwohner hat Berlin?", "el": "Ποια είναι η πρωτεύουσα της Ελλάδας;",
@@ -81,7 +81,7 @@ def test_distilling_a_sentencepiece_teacher(tmp_path: Path, unigram_teacher: Pat
     from click.testing import CliRunner
 
     from m2vsearch.cli import cli
-    from m2vsearch.model.distill import distill
+    from m2vsearch.model.train.distill import distill
 
     full = distill(unigram_teacher, dims=8)
     assert full.vocab_size == unigram_tokenizer().get_vocab_size() and full.dim == 8

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import random_model
 
 from m2vsearch import StaticModel
 from m2vsearch.model.pooling import MeanPooler, segment_sums
-
-from conftest import random_model
 
 AWKWARD = [
     "",

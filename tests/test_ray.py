@@ -11,14 +11,16 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the distributed extra (ray) is not installed: pip install 'm2vsearch[distributed]'")
 
+from conftest import faiss_of
+from test_distributed import QUERIES, write_corpus
+
 from m2vsearch import Index, open_index
 from m2vsearch.distributed.build import run_sharded_index
 from m2vsearch.distributed.ray_index import connect, ray_preparer, ray_shard_runner
 from m2vsearch.distributed.ray_shards import open_on_ray
-from m2vsearch.index import vectors
-from m2vsearch.index.manage import run_index
-
-from test_distributed import QUERIES, write_corpus
+from m2vsearch.index.lifecycle import run_index
+from m2vsearch.settings import IndexSettings
+from m2vsearch.storage import vectors
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +42,7 @@ def _rows(folder: Path) -> tuple[list[tuple], list[tuple]]:
 
 
 def _vectors(index: Index) -> dict[int, np.ndarray]:
-    with index.reading():
-        ids, held = vectors.all_vectors(index._vector_index())
+    ids, held = vectors.all_vectors(faiss_of(index))
     return dict(zip(ids.tolist(), held))
 
 
@@ -49,8 +50,8 @@ def test_ray_index_equals_single_machine_index(tmp_path: Path, real_texts: list[
     docs = write_corpus(tmp_path / "docs", real_texts, files=60)
     (docs / "notes" / "empty.md").write_text("", encoding="utf-8")
     (docs / "notes" / "binary.txt").write_bytes(b"\x00\x01binary" * 100)
-    local = run_index(tmp_path / "local", [docs], None, None, (), (), "flat", False)
-    on_ray = run_index(tmp_path / "ray", [docs], None, None, (), (), "flat", False, preparer=ray_preparer())
+    local = run_index(tmp_path / "local", [docs], IndexSettings(index_type="flat"))
+    on_ray = run_index(tmp_path / "ray", [docs], IndexSettings(index_type="flat"), preparer=ray_preparer())
     assert _rows(tmp_path / "local") == _rows(tmp_path / "ray")
     (_, want), (_, got) = local.reports[0], on_ray.reports[0]
     assert (got.added, got.skipped, got.chunks_added) == (want.added, want.skipped, want.chunks_added)
@@ -65,10 +66,10 @@ def test_ray_index_equals_single_machine_index(tmp_path: Path, real_texts: list[
 
 def test_ray_update_is_incremental(tmp_path: Path, real_texts: list[str], cluster: object) -> None:
     docs = write_corpus(tmp_path / "docs", real_texts, files=10)
-    run_index(tmp_path / "ix", [docs], None, None, (), (), None, False, preparer=ray_preparer())
+    run_index(tmp_path / "ix", [docs], IndexSettings(), preparer=ray_preparer())
     changed = docs / "notes" / "doc001.md"
     changed.write_text("# New\n\nGiraffes have long necks.\n", encoding="utf-8")
-    run = run_index(tmp_path / "ix", [], None, None, (), (), None, False, preparer=ray_preparer())
+    run = run_index(tmp_path / "ix", [], IndexSettings(), preparer=ray_preparer())
     report = run.reports[0][1]
     assert report.changed == [changed.as_posix()] and report.unchanged == 9
     with Index.open(tmp_path / "ix") as index:
@@ -77,9 +78,9 @@ def test_ray_update_is_incremental(tmp_path: Path, real_texts: list[str], cluste
 
 def test_sharded_ray_build_and_ray_actor_shards(tmp_path: Path, real_texts: list[str], cluster: object) -> None:
     docs = write_corpus(tmp_path / "docs", real_texts, files=30)
-    run_sharded_index(tmp_path / "local", [docs], shards=2, index_type="flat")
-    run_sharded_index(tmp_path / "ray", [docs], shards=2, index_type="flat", preparer=ray_preparer())
-    run = run_sharded_index(tmp_path / "tasks", [docs], shards=2, index_type="flat", runner=ray_shard_runner())
+    run_sharded_index(tmp_path / "local", [docs], IndexSettings(shards=2, index_type="flat"))
+    run_sharded_index(tmp_path / "ray", [docs], IndexSettings(shards=2, index_type="flat"), preparer=ray_preparer())
+    run = run_sharded_index(tmp_path / "tasks", [docs], IndexSettings(shards=2, index_type="flat"), runner=ray_shard_runner())
     assert sum(r.chunks_added for _, r in run.reports) > 100
     for name in ("shard-000", "shard-001"):
         assert _rows(tmp_path / "local" / name) == _rows(tmp_path / "ray" / name) == _rows(tmp_path / "tasks" / name)

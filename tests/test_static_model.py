@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import random_model
 from safetensors.numpy import save_file
 
 from m2vsearch import ModelError, StaticModel
-
-from conftest import random_model
 
 
 def test_encode_is_always_2d_float32_unit_length(small_model: StaticModel) -> None:

@@ -14,10 +14,10 @@ import pytest
 from conftest import random_model
 from reliability import cli, one_line_error
 
-from m2vsearch.index import tantivy_bm25
+from m2vsearch.errors import IndexFolderError
 from m2vsearch.index.index import Index
 from m2vsearch.index.repair import repair_bm25
-from m2vsearch.index.types import IndexFolderError
+from m2vsearch.storage import tantivy_bm25
 
 pytest.importorskip("tantivy", reason="the tantivy extra is not installed (pip install 'm2vsearch[tantivy]')")
 
@@ -67,19 +67,18 @@ def test_a_reader_uses_tantivy_only_for_its_own_snapshot(tmp_path: Path, texts: 
     index = Index.create(tmp_path / "idx", model=random_model())
     index.add_texts(texts)
     index.set_bm25_engine("tantivy")
-    with index.reading():
-        old_meta = dict(index.meta)
+    old_meta = index.read(lambda snapshot: snapshot.meta.rows)
     reader = tantivy_bm25.TantivyReader(tmp_path / "idx")
     assert reader.scorer(tantivy_bm25.marker_of(old_meta)) is not None
     index.add_texts(["one more text"])
     with index.reading():
-        assert reader.scorer(tantivy_bm25.marker_of(index.meta)) is not None  # reloads to the new commit
+        assert reader.scorer(tantivy_bm25.marker_of(index.meta.rows)) is not None  # reloads to the new commit
     assert reader.scorer(tantivy_bm25.marker_of(old_meta)) is None  # it moved on: FTS5 answers the old snapshot
     other = Index.create(tmp_path / "other", model=random_model())  # same writes counter, other uid
     for batch in (texts, ["a"], ["one more text"]):
         other.add_texts(batch)
     with other.reading():
-        assert other.meta["writes"] == index.meta["writes"] and reader.scorer(tantivy_bm25.marker_of(other.meta)) is None
+        assert other.meta.writes == index.meta.writes and reader.scorer(tantivy_bm25.marker_of(other.meta.rows)) is None
     index.close()
     other.close()
 
@@ -107,8 +106,9 @@ def test_filtered_bm25_keeps_to_the_filter(tmp_path: Path) -> None:
 KILLER = """
 import os, sys
 from pathlib import Path
-from m2vsearch.index import tantivy_bm25
-from m2vsearch.index.manage import run_index
+from m2vsearch.storage import tantivy_bm25
+from m2vsearch.index.lifecycle import run_index
+from m2vsearch.settings import IndexSettings
 if sys.argv[2] == "before":  # the SQLite commit holds the change, tantivy never hears of it
     tantivy_bm25.sync = lambda *a, **k: os._exit(9)
 else:  # killed while tantivy writes, before its commit
@@ -117,7 +117,7 @@ else:  # killed while tantivy writes, before its commit
         real(tantivy, writer, rows)
         os._exit(9)
     tantivy_bm25._add = dying
-run_index(Path(sys.argv[1]), [], None, None, (), (), None, False)
+run_index(Path(sys.argv[1]), [], IndexSettings())
 """
 
 

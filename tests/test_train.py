@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import WORDS, random_model
 
 from m2vsearch import ModelError, StaticModel
 from m2vsearch.cli import cli
-from m2vsearch.model.train import read_pairs, train_pairs
-
-from conftest import WORDS, random_model
+from m2vsearch.model.train.pairs import read_pairs, train_pairs
 
 CONTENT = [w for w in WORDS if not w.startswith("##") and len(w) > 3]
 
@@ -92,7 +91,7 @@ def test_soup_is_the_weighted_mean_of_tables_and_an_ensemble_of_encodings(tmp_pa
     from click.testing import CliRunner
 
     from m2vsearch.cli import cli
-    from m2vsearch.model.soup import soup
+    from m2vsearch.model.train.soup import soup
 
     a, b = random_model(dim=16, seed=1), random_model(dim=16, seed=2)
     mixed = soup([a, b], [3, 1])
@@ -122,7 +121,7 @@ def recall_at_1_dims(model: StaticModel, pairs: list[tuple[str, str]], dims: int
 
 
 def test_rotation_helps_truncated_dims_and_leaves_full_dims_alone(tmp_path: Path) -> None:
-    from m2vsearch.model.rotate import rotate
+    from m2vsearch.model.train.rotate import rotate
 
     # The first 16 dims carry no information (the same value for every token): a rotation must
     # bring informative directions forward for the 8- and 16-dim prefixes to retrieve anything.

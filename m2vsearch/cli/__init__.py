@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import sys
 
@@ -14,8 +15,19 @@ from m2vsearch.errors import M2VSearchError
 __all__ = ["cli", "main"]
 
 
+def _show_warnings() -> None:
+    """The library logs warnings (it never prints); the CLI shows each as one line on stderr."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("m2vsearch: warning: %(message)s"))
+    logger = logging.getLogger("m2vsearch")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+
+
 def main() -> None:
     """Entry point: run the CLI, turning m2vsearch errors into one line and exit code 1."""
+    _show_warnings()
     try:
         code = cli.main(standalone_mode=False)
     except M2VSearchError as exc:

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from m2vsearch.cli.output import IndexingProgress, print_report, shown
 from m2vsearch.errors import M2VSearchError
+from m2vsearch.settings import IndexSettings
 
 
-def index_distributed(folder: Path, paths: list[Path], shards: int | None, ray_address: str | None, model: str | None,
-                      dims: int | None, include: Sequence[str], exclude: Sequence[str], index_type: str | None,
-                      fts_tokenizer: str | None, rebuild: bool, wait: float, verbose: bool, quiet: bool,
-                      bm25_engine: str | None = None) -> None:  # fmt: skip
+def index_distributed(folder: Path, paths: list[Path], settings: IndexSettings, ray_address: str | None, verbose: bool,
+                      quiet: bool) -> None:  # fmt: skip
     """Index into a sharded index, or into a single one with the work done on a Ray cluster."""
-    from m2vsearch.distributed import is_sharded
     from m2vsearch.distributed.build import run_sharded_index
-    from m2vsearch.index.manage import run_index
+    from m2vsearch.folder.layout import is_sharded
+    from m2vsearch.index.lifecycle import run_index
 
     preparer = runner = None
     started = False
@@ -26,18 +24,21 @@ def index_distributed(folder: Path, paths: list[Path], shards: int | None, ray_a
         raise M2VSearchError(f"--ray took {ray_address!r} as the cluster address; write --ray=local (or --ray ADDRESS) "
                              "before the paths, or put --ray last")  # fmt: skip
     if ray_address is not None:
-        from m2vsearch.distributed.ray_index import connect, import_ray, ray_preparer, ray_shard_runner
+        from m2vsearch.distributed.ray_index import (
+            connect,
+            import_ray,
+            ray_preparer,
+            ray_shard_runner,
+        )
 
         started = connect(ray_address)
         preparer, runner = ray_preparer(), ray_shard_runner()
     progress = IndexingProgress(quiet)
     try:
-        if shards is not None or is_sharded(folder):  # on Ray: one task per shard reads, embeds and writes it
-            run = run_sharded_index(folder, paths, shards, model, dims, include, exclude, index_type,
-                                    fts_tokenizer, None, progress, wait, runner)  # fmt: skip
+        if settings.shards is not None or is_sharded(folder):  # on Ray: one task per shard reads, embeds and writes it
+            run = run_sharded_index(folder, paths, settings, progress=progress, runner=runner)
         else:
-            run = run_index(folder, paths, model, dims, include, exclude, index_type, rebuild, progress, wait=wait,
-                            fts_tokenizer=fts_tokenizer, preparer=preparer, bm25_engine=bm25_engine)  # fmt: skip
+            run = run_index(folder, paths, settings, progress, preparer=preparer)
     finally:
         progress.close()
         if started:

@@ -19,7 +19,7 @@ INDEX_OPTION = click.option(
 
 
 def _index_folder(given: Path | None) -> Path:
-    from m2vsearch.index.locate import locate_index
+    from m2vsearch.folder.locate import locate_index
 
     folder, above = locate_index(given)
     if above:
@@ -55,10 +55,14 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
                   bm25_engine: str | None, rebuild: bool, wait: float, watch: bool, shards: int | None,
                   ray_address: str | None, verbose: bool, quiet: bool) -> None:  # fmt: skip
     """Index files and folders (only what changed since the last run); no PATH: refresh the known ones."""
-    from m2vsearch.distributed import is_sharded
-    from m2vsearch.index.manage import run_index
+    from m2vsearch.folder.layout import is_sharded
+    from m2vsearch.index.lifecycle import run_index
+    from m2vsearch.settings import IndexSettings
 
     folder = _index_folder(index_dir)
+    settings = IndexSettings(model=model, dims=dims, include=include, exclude=exclude, index_type=index_type,
+                             fts_tokenizer=fts_tokenizer, bm25_engine=bm25_engine, rebuild=rebuild, wait=wait,
+                             shards=shards)  # fmt: skip
     if shards is not None or is_sharded(folder) or ray_address is not None:
         from m2vsearch.cli.distributed import index_distributed
 
@@ -69,11 +73,8 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
                                  "collection-wide statistics, which only fts5 gives")  # fmt: skip
         if rebuild and (shards is not None or is_sharded(folder)):
             raise M2VSearchError("--rebuild does not work with a sharded index (build a new one in another folder)")
-        index_distributed(folder, list(paths), shards, ray_address, model, dims, include, exclude, index_type,
-                          fts_tokenizer, rebuild, wait, verbose, quiet, bm25_engine)  # fmt: skip
+        index_distributed(folder, list(paths), settings, ray_address, verbose, quiet)
         return
-    if wait != wait or wait >= 1e9:  # NaN, infinity, absurdly long: wait for ever
-        wait = -1.0
     progress = IndexingProgress(quiet)
 
     def notice(message: str) -> None:
@@ -81,10 +82,7 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
             click.echo(message, err=True)
 
     def run_once(roots: list[Path], again: bool) -> None:
-        run = run_index(folder, roots, model if not again else None, dims if not again else None, include,
-                        exclude, index_type if not again else None, rebuild and not again, progress,
-                        wait=wait, notice=notice, fts_tokenizer=fts_tokenizer if not again else None,
-                        bm25_engine=bm25_engine if not again else None)  # fmt: skip
+        run = run_index(folder, roots, settings.again() if again else settings, progress, notice=notice)
         progress.close()
         if quiet:
             return
@@ -100,10 +98,10 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
     run_once(list(paths), again=False)
     if watch:
         from m2vsearch.index.index import Index
-        from m2vsearch.watch import watch_changes
+        from m2vsearch.index.watch import watch_changes
 
         with Index.open(folder) as opened:
-            roots = [Path(p) for p in json.loads(opened.meta.get("roots", "[]"))]
+            roots = [Path(p) for p in opened.meta.roots]
             ignored = opened.own_paths()
         watched = [p.resolve() for p in paths] or roots
         if not quiet:
@@ -125,7 +123,7 @@ def query(text: str, index_dir: Path | None, k: int, mode: str, dims: int | None
           as_json: bool, explain: bool) -> None:  # fmt: skip
     """Search the index for TEXT."""
     from m2vsearch.distributed import open_index
-    from m2vsearch.index.types import is_utf8
+    from m2vsearch.text import is_utf8
 
     if not is_utf8(text) or (path_glob is not None and not is_utf8(path_glob)):
         raise M2VSearchError("the query and --filter must be valid UTF-8 text")
@@ -173,7 +171,7 @@ def info(index_dir: Path | None, as_json: bool) -> None:
 def patterns(index_dir: Path | None, forget: tuple[str, ...]) -> None:
     """List the --include and --exclude patterns the index remembers, or --forget one."""
     from m2vsearch.index.index import Index
-    from m2vsearch.index.update import forget_patterns, remembered_patterns
+    from m2vsearch.index.writer import forget_patterns, remembered_patterns
 
     with Index.open(_index_folder(index_dir)) as index:
         if forget:
@@ -189,7 +187,7 @@ def patterns(index_dir: Path | None, forget: tuple[str, ...]) -> None:
 @INDEX_OPTION
 def mcp(index_dir: Path | None) -> None:
     """Serve the index to AI agents over MCP (stdio): tools search, get, index, info."""
-    from m2vsearch.index.locate import locate_index
+    from m2vsearch.folder.locate import locate_index
 
     try:
         from m2vsearch.integrations.mcp_server import serve

@@ -45,7 +45,7 @@ def distill(
 ) -> None:
     """Distil a static model from a local Sentence Transformer folder TEACHER."""
     try:
-        from m2vsearch.model import distill as distillation
+        from m2vsearch.model.train import distill as distillation
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise M2VSearchError(
             f"distillation needs the train extra (pip install 'm2vsearch[train]'): {exc}"
@@ -100,7 +100,7 @@ def train(
     """Train a static model for retrieval: on (query, positive) PAIRS files (pairs.jsonl), and/or by
     distilling the teacher's embeddings of a featurised corpus (--featurised)."""
     try:
-        from m2vsearch.model import train as training
+        from m2vsearch.model.train import pairs as training
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise M2VSearchError(f"training needs the train extra (pip install 'm2vsearch[train]'): {exc}") from None
     from m2vsearch.model.static import StaticModel
@@ -122,7 +122,7 @@ def train(
         )
         what = f"{len(rows)} pairs"
     else:
-        from m2vsearch.model import corpus, featurise
+        from m2vsearch.model.train import corpus, featurise
 
         texts, vectors, _ = featurise.load_cache(cache, complete_only=text_limit is None, limit=text_limit)
         if exclude_files:
@@ -149,8 +149,8 @@ def train(
 @click.option("--dtype", default="int8", show_default=True, type=click.Choice(STORAGE_DTYPES))
 def soup(models: tuple[str, ...], out_dir: Path, weights: str | None, dtype: str) -> None:
     """Average static MODELS (same tokenizer and dims) into one: an ensemble at no query cost."""
-    from m2vsearch.model.soup import soup as make_soup
     from m2vsearch.model.static import StaticModel
+    from m2vsearch.model.train.soup import soup as make_soup
 
     try:
         weight_list = [float(w) for w in weights.split(",")] if weights else None
@@ -171,9 +171,9 @@ def soup(models: tuple[str, ...], out_dir: Path, weights: str | None, dtype: str
 @click.option("--dtype", default="int8", show_default=True, type=click.Choice(STORAGE_DTYPES))
 def rotate(model: str, pairs: tuple[Path, ...], out_dir: Path, dims: str, steps: int, limit: int | None, dtype: str) -> None:
     """Rotate MODEL's table so its Matryoshka prefixes rank PAIRS well (full-dim results unchanged)."""
-    from m2vsearch.model import train as training
-    from m2vsearch.model.rotate import rotate as make_rotation
     from m2vsearch.model.static import StaticModel
+    from m2vsearch.model.train import pairs as training
+    from m2vsearch.model.train.rotate import rotate as make_rotation
 
     try:
         dim_list = [int(d) for d in dims.split(",") if d.strip()]
@@ -200,7 +200,7 @@ def calibrate(model_dir: Path, pairs: tuple[Path, ...], dense_weight: float | No
     held-out PAIRS files, at full and at truncated dims) and dense weights in its config.json."""
     from m2vsearch.eval.calibrate import calibrate_model, write_fusion
     from m2vsearch.model.static import StaticModel
-    from m2vsearch.model.train import read_pairs
+    from m2vsearch.model.train.pairs import read_pairs
 
     if dense_weight is not None and dense_weight != dense_weight:
         raise click.BadParameter("--dense-weight must be a number in [0, 1], not nan")
@@ -249,7 +249,7 @@ def featurise(
 ) -> None:  # fmt: skip
     """Embed the texts of JSONL FILES with a local TEACHER into a resumable cache for `train --featurised`."""
     try:
-        from m2vsearch.model import featurise as featurising
+        from m2vsearch.model.train import featurise as featurising
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise M2VSearchError(f"featurising needs the train extra (pip install 'm2vsearch[train]'): {exc}") from None
 
@@ -324,7 +324,7 @@ def eval_command(
     if too_big:
         raise click.BadParameter(f"dims {too_big} outside 1..{encoder.dim} for this model", param_hint="--dims")
     if bm25_engine == "tantivy":
-        from m2vsearch.index.tantivy_bm25 import check_engine
+        from m2vsearch.storage.tantivy_bm25 import check_engine
 
         check_engine(bm25_engine, "porter")  # installed?
     report = evaluate(sets, encoder, dims_list, mode_list, progress, bm25_engine)

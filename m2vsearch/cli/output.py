@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from m2vsearch.index.types import printable
-from m2vsearch.index.update import IndexReport
+from m2vsearch.index.writer import IndexReport
+from m2vsearch.text import printable
 
 PROGRESS_EVERY_SECONDS = 10.0  # progress lines when stderr is not a terminal
 

@@ -13,17 +13,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from m2vsearch.distributed.sharded import ShardedIndex
+from m2vsearch.folder.layout import is_sharded
 from m2vsearch.index.index import Index
-from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS
-from m2vsearch.index.types import is_sharded
 from m2vsearch.model.static import StaticModel
+from m2vsearch.settings import DEFAULT_WAIT_SECONDS
 
 __all__ = ["ShardedIndex", "is_sharded", "open_index"]
 
 
 def open_index(folder: str | Path, model: str | Path | StaticModel | None = None, dims: int | None = None,
                lock_wait: float = DEFAULT_WAIT_SECONDS) -> Index | ShardedIndex:  # fmt: skip
-    """Open the index at `folder`, single or sharded; both have search, info and close."""
+    """Open the index at `folder`, single or sharded: both are `Searchable`."""
     if is_sharded(Path(folder).expanduser()):
         return ShardedIndex.open(folder, model, dims)
     return Index.open(folder, model, dims, lock_wait)

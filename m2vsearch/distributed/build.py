@@ -9,19 +9,20 @@ early is resumed by running it again.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from m2vsearch.distributed.manifest import Manifest, read_manifest, write_manifest
+from m2vsearch.errors import IndexFolderError
+from m2vsearch.folder.layout import DB_FILE, SHARDS_FILE
 from m2vsearch.index.index import Index
-from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS
-from m2vsearch.index.types import DB_FILE, SHARDS_FILE, IndexFolderError, printable
-from m2vsearch.index.manage import IndexRun, Preparer
+from m2vsearch.index.lifecycle import IndexRun, Preparer
 from m2vsearch.index.repair import repair_vectors, vectors_problem
-from m2vsearch.index.update import IndexReport, index_path
+from m2vsearch.index.writer import IndexReport, index_path
+from m2vsearch.settings import IndexSettings
+from m2vsearch.text import printable
 
 Progress = Callable[[str, int, int, int], None]  # (label, files done, files total, chunks added)
 MAX_SHARDS = 4096
@@ -60,34 +61,33 @@ def _shard_folders(folder: Path, shards: int | None) -> tuple[list[Path], Manife
     return [folder / shard_name(n) for n in range(shards)], None
 
 
-def _open_shard(folder: Path, number: int, count: int, manifest: Manifest | None, model: str | None,
-                dims: int | None, index_type: str | None, fts_tokenizer: str | None, wait: float) -> Index:  # fmt: skip
+def _open_shard(folder: Path, number: int, count: int, manifest: Manifest | None, settings: IndexSettings) -> Index:
     """One shard, opened or created, checked against the manifest and marked as shard k/N."""
     marker = f"{number}/{count}"
     if (folder / DB_FILE).exists():
-        index = Index.open(folder, model=model, dims=dims, lock_wait=wait)
+        index = Index.open(folder, model=settings.model, dims=settings.dims, lock_wait=settings.wait)
     elif manifest is not None:
         raise IndexFolderError(f"shard {folder.name} of {folder.parent} is missing; build the sharded index again in a new folder")
     else:
-        index = Index.create(folder, model=model, dims=dims, index_type=index_type or "auto", lock_wait=wait,
-                             fts_tokenizer=fts_tokenizer or "porter")  # fmt: skip
+        index = Index.create(folder, model=settings.model, dims=settings.dims, lock_wait=settings.wait,
+                             index_type=settings.index_type_or_default,
+                             fts_tokenizer=settings.fts_tokenizer_or_default)  # fmt: skip
     try:
-        with index.reading():
-            meta, tokenizer = dict(index.meta), index.store.tokenizer
+        meta, tokenizer = index.read(lambda snapshot: (snapshot.meta, snapshot.store.tokenizer))
         if manifest is not None:
-            for key, value, found in (("model", manifest.model_fingerprint, meta["model_fingerprint"]),
-                                      ("dims", str(manifest.dims), meta["dims"]), ("full-text tokenizer", manifest.fts_tokenizer, tokenizer)):  # fmt: skip
+            for key, value, found in (("model", manifest.model_fingerprint, meta.model_fingerprint),
+                                      ("dims", manifest.dims, meta.dims), ("full-text tokenizer", manifest.fts_tokenizer, tokenizer)):  # fmt: skip
                 if value != found:
                     raise IndexFolderError(f"shard {folder.name} has another {key} than the sharded index at {folder.parent}; "
                                            "build the sharded index again in a new folder")  # fmt: skip
-        if fts_tokenizer and fts_tokenizer != tokenizer:
+        if settings.fts_tokenizer and settings.fts_tokenizer != tokenizer:
             raise IndexFolderError(f"the index at {folder.parent} uses the {tokenizer} full-text tokenizer")
-        if index_type and index_type != meta["index_type"]:
-            raise IndexFolderError(f"the index at {folder.parent} uses index type {meta['index_type']}; "
+        if settings.index_type and settings.index_type != meta.index_type:
+            raise IndexFolderError(f"the index at {folder.parent} uses index type {meta.index_type}; "
                                    "build the sharded index again in a new folder to change it")  # fmt: skip
-        if meta.get("shard", marker) != marker:
-            raise IndexFolderError(f"{folder} is shard {meta['shard']} of another sharded index")
-        if "shard" not in meta:
+        if meta.shard not in (None, marker):
+            raise IndexFolderError(f"{folder} is shard {meta.shard} of another sharded index")
+        if meta.shard is None:
             with index.transaction() as tx:
                 tx.meta["shard"] = marker
         return index
@@ -134,8 +134,7 @@ def run_shard_job(job: ShardJob, preparer: Preparer | None = None, progress: Pro
             report = index_path(index, Path(root), job.include, job.exclude, progress=hook, prepare_many=prepare_many,
                                 owns=lambda key: shard_of(key, job.count) == job.number, also_skip=[Path(job.skip)])  # fmt: skip
             result.reports.append((label, report))
-        with index.reading():
-            result.files, result.chunks = index.store.counts()
+        result.files, result.chunks = index.read(lambda snapshot: snapshot.store.counts())
     return result
 
 
@@ -145,38 +144,30 @@ ShardRunner = Callable[[list[ShardJob]], list[ShardResult]]  # runs the jobs som
 def run_sharded_index(
     folder: Path,
     paths: Sequence[Path],
-    shards: int | None = None,
-    model: str | None = None,
-    dims: int | None = None,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    index_type: str | None = None,
-    fts_tokenizer: str | None = None,
+    settings: IndexSettings | None = None,
     preparer: Preparer | None = None,
     progress: Progress | None = None,
-    wait: float = DEFAULT_WAIT_SECONDS,
     runner: ShardRunner | None = None,
 ) -> IndexRun:
-    """Index `paths` into the sharded index at `folder` (created with `shards` shards when new;
-    no paths: the roots any shard knows). By default the shards are brought up to date here, one
-    after another (`preparer` may spread each one's reading and embedding); `runner` runs the
-    shard jobs elsewhere, e.g. one Ray task per shard. Returns a report per (shard, root)."""
+    """Index `paths` into the sharded index at `folder` (created with `settings.shards` shards
+    when new; no paths: the roots any shard knows). By default the shards are brought up to date
+    here, one after another (`preparer` may spread each one's reading and embedding); `runner` runs
+    the shard jobs elsewhere, e.g. one Ray task per shard. Returns a report per (shard, root)."""
+    settings = settings or IndexSettings()
     folder = Path(folder).expanduser().resolve()
     for path in paths:
         if not path.exists():
             raise IndexFolderError(f"no such file or folder: {printable(str(path))}")
-    shard_folders, manifest = _shard_folders(folder, shards)
+    shard_folders, manifest = _shard_folders(folder, settings.shards)
     count = len(shard_folders)
     folder.mkdir(parents=True, exist_ok=True)
     opened: list[Index] = []
     try:  # create or check every shard before any is written
         for number, shard_folder in enumerate(shard_folders):
-            opened.append(_open_shard(shard_folder, number, count, manifest, model, dims, index_type, fts_tokenizer, wait))
-        with opened[0].reading():
-            meta = dict(opened[0].meta)
-            described = Manifest(meta["model"], meta["model_fingerprint"], int(meta["dims"]), opened[0].store.tokenizer,
-                                 [f.name for f in shard_folders])  # fmt: skip
-        known = [root for index in opened for root in json.loads(index.meta.get("roots", "[]"))]
+            opened.append(_open_shard(shard_folder, number, count, manifest, settings))
+        meta, tokenizer = opened[0].read(lambda snapshot: (snapshot.meta, snapshot.store.tokenizer))
+        described = Manifest(meta.model, meta.model_fingerprint, meta.dims, tokenizer, [f.name for f in shard_folders])
+        known = [root for index in opened for root in index.read(lambda snapshot: snapshot.meta.roots)]
     finally:
         for index in opened:
             index.close()
@@ -186,7 +177,8 @@ def run_sharded_index(
     missing = [root for root in roots if not root.exists()]
     if missing:
         raise IndexFolderError(f"indexed folder {printable(str(missing[0]))} is gone; give the folders to index")
-    jobs = [ShardJob(str(shard_folder), number, count, [str(r) for r in roots], list(include), list(exclude), str(folder), wait)
+    jobs = [ShardJob(str(shard_folder), number, count, [str(r) for r in roots], list(settings.include),
+                     list(settings.exclude), str(folder), settings.wait)
             for number, shard_folder in enumerate(shard_folders)]  # fmt: skip
     if runner is not None:
         results = runner(jobs)

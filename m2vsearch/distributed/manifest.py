@@ -21,7 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from m2vsearch.index.types import SHARDS_FILE, IndexFolderError, now
+from m2vsearch.errors import IndexFolderError
+from m2vsearch.folder.layout import SHARDS_FILE
+from m2vsearch.text import now
 
 FORMAT = "m2vsearch-shards"
 VERSION = 1

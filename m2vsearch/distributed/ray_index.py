@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from m2vsearch.errors import M2VSearchError
-from m2vsearch.index.types import is_utf8
-from m2vsearch.index.update import PrepareMany
+from m2vsearch.index.writer import PrepareMany
 from m2vsearch.ingest.prepare import PreparedFile, prepare_file, read_file
 from m2vsearch.model.static import StaticModel
+from m2vsearch.text import is_utf8
 
 FILES_PER_BATCH = 32
 
@@ -141,7 +141,7 @@ def ray_preparer(workers: int | None = None) -> Callable[[Any], PrepareMany]:
 
     def for_index(index: Any) -> PrepareMany:
         meta = index.meta
-        model, fingerprint, dims = meta["model"], meta["model_fingerprint"], int(meta["dims"])
+        model, fingerprint, dims = meta.model, meta.model_fingerprint, meta.dims
 
         def prepare_many(paths: list[Path]) -> Callable[[Path], PreparedFile]:
             wanted = [p for p in paths if is_utf8(p.as_posix())]

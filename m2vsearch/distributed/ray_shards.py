@@ -41,6 +41,9 @@ class RemoteShard:
     def chunks(self, ids: list[int]) -> list[ChunkRecord]:
         return self._call("chunks", ids)
 
+    def file_paths(self, path: str) -> list[str]:
+        return self._call("file_paths", path)
+
     def info(self) -> dict[str, Any]:
         return self._call("info")
 

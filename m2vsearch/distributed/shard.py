@@ -12,10 +12,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from m2vsearch.distributed.globalbm25 import TermStats, query_phrases, score_chunks, shard_stats
+from m2vsearch.folder.snapshot import Snapshot
 from m2vsearch.index.index import Index
-from m2vsearch.index.pathfilter import PathFilter, bm25_search, dense_search
-from m2vsearch.index.store import Store
+from m2vsearch.search.filters import PathFilter
+from m2vsearch.search.rank import bm25_search, dense_search
+from m2vsearch.storage.globalbm25 import (
+    TermStats,
+    query_phrases,
+    score_chunks,
+    shard_stats,
+)
 
 Ranked = list[tuple[int, float]]
 ChunkRecord = tuple[int, str, "str | None", "int | None", "int | None", dict]  # id, text, path, lines, metadata
@@ -29,12 +35,13 @@ class Shard(Protocol):
     def dense(self, vector: np.ndarray, k: int, path_glob: str | None) -> Ranked: ...
     def bm25(self, query: str, k: int, path_glob: str | None, stats: dict[str, Any]) -> Ranked: ...
     def chunks(self, ids: list[int]) -> list[ChunkRecord]: ...
+    def file_paths(self, path: str) -> list[str]: ...
     def info(self) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
 
-def _files(pick: Any, path_glob: str | None) -> PathFilter | None:
-    return None if path_glob is None else pick(path_glob)
+def _files(snapshot: Snapshot, path_glob: str | None) -> PathFilter | None:
+    return None if path_glob is None else snapshot.path_filter(path_glob)
 
 
 class LocalShard:
@@ -45,32 +52,36 @@ class LocalShard:
 
     def describe(self) -> dict[str, Any]:
         """The shard's model, dims and full-text tokenizer (which every shard must share)."""
-        with self.index.reading():
-            meta = self.index.meta
-            return {"model": meta["model"], "model_fingerprint": meta["model_fingerprint"], "dims": int(meta["dims"]),
-                    "fts_tokenizer": self.index.store.tokenizer}  # fmt: skip
+
+        def work(snapshot: Snapshot) -> dict[str, Any]:
+            meta = snapshot.meta
+            return {"model": meta.model, "model_fingerprint": meta.model_fingerprint, "dims": meta.dims,
+                    "fts_tokenizer": snapshot.store.tokenizer}  # fmt: skip
+
+        return self.index.read(work)
 
     def term_stats(self, query: str) -> dict[str, Any]:
         """This shard's BM25 statistics for `query` (`globalbm25.shard_stats`)."""
-        return self.index.in_snapshot(lambda store, _load, _files: shard_stats(store, query)).to_dict()
+        return self.index.read(lambda snapshot: shard_stats(snapshot.store, query)).to_dict()
 
     def dense(self, vector: np.ndarray, k: int, path_glob: str | None) -> Ranked:
         """Top-k (chunk id, cosine) of this shard for a query vector."""
 
-        def work(store: Store, load: Any, pick: Any) -> Ranked:
-            files = _files(pick, path_glob)
+        def work(snapshot: Snapshot) -> Ranked:
+            files = _files(snapshot, path_glob)
             if files is not None and not files.files:
                 return []
-            return dense_search(store, load(), np.asarray(vector, dtype=np.float32), k, files)
+            return dense_search(snapshot.store, snapshot.vectors(), np.asarray(vector, dtype=np.float32), k, files)
 
-        return self.index.in_snapshot(work)
+        return self.index.read(work)
 
     def bm25(self, query: str, k: int, path_glob: str | None, stats: dict[str, Any]) -> Ranked:
         """Top-k (chunk id, BM25) of this shard, scored with the whole collection's `stats`."""
         collection = TermStats.from_dict(stats)
 
-        def work(store: Store, _load: Any, pick: Any) -> Ranked:
-            files = _files(pick, path_glob)
+        def work(snapshot: Snapshot) -> Ranked:
+            store = snapshot.store
+            files = _files(snapshot, path_glob)
             if files is not None and not files.files:
                 return []
 
@@ -81,11 +92,15 @@ class LocalShard:
 
             return bm25_search(store, query, k, files, scorer)
 
-        return self.index.in_snapshot(work)
+        return self.index.read(work)
 
     def chunks(self, ids: list[int]) -> list[ChunkRecord]:
         """Stored chunks by id (those that exist)."""
         return [(h.id, h.text, h.path, h.start_line, h.end_line, h.metadata) for h in self.index.get_chunks(ids)]
+
+    def file_paths(self, path: str) -> list[str]:
+        """This shard's files whose path is `path` or ends with it."""
+        return self.index.file_paths(path)
 
     def info(self) -> dict[str, Any]:
         return self.index.info()

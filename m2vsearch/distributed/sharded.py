@@ -5,7 +5,7 @@
   `flat` layout; with IVF each shard is approximate on its own);
 - bm25: two phases with collection-wide statistics (`globalbm25.py`), so scores equal those of
   one index of all chunks;
-- hybrid: the same fusion as one index (`index/fusion.py`) over the merged candidates.
+- hybrid: the same fusion as one index (`search/fusion.py`) over the merged candidates.
 Hit ids are per shard: `Hit.shard` says which one.
 """
 
@@ -16,15 +16,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from m2vsearch.distributed.globalbm25 import TermStats
 from m2vsearch.distributed.manifest import Manifest, read_manifest
 from m2vsearch.distributed.shard import LocalShard, Ranked, Shard
-from m2vsearch.index.create import resolve_model
-from m2vsearch.index.fusion import Fusion
-from m2vsearch.index.fulltext import has_content_words
-from m2vsearch.index.types import CANDIDATES, MODES, Hit, IndexDamagedError, IndexFolderError, is_utf8
+from m2vsearch.errors import IndexDamagedError, IndexFolderError, InvalidArgumentError
+from m2vsearch.folder.create import resolve_model
 from m2vsearch.model.registry import NO_LICENSE
 from m2vsearch.model.static import StaticModel
+from m2vsearch.search.fusion import Fusion
+from m2vsearch.search.hit import ChunkRef, Hit
+from m2vsearch.search.rank import Plan, combine, ordered_hits, top_keys
+from m2vsearch.search.searchable import check_search
+from m2vsearch.storage.globalbm25 import TermStats
 
 T = TypeVar("T")
 Key = tuple[int, int]  # (shard number, chunk id)
@@ -33,8 +35,7 @@ Key = tuple[int, int]  # (shard number, chunk id)
 def _merged(lists: Sequence[Ranked], depth: int) -> dict[Key, float]:
     """The best `depth` (shard, id) -> score over every shard's list."""
     flat = [((number, key), score) for number, ranked in enumerate(lists) for key, score in ranked]
-    flat.sort(key=lambda item: (-item[1], item[0]))
-    return dict(flat[:depth])
+    return dict(top_keys(dict(flat), depth, depth))
 
 
 class ShardedIndex:
@@ -97,51 +98,51 @@ class ShardedIndex:
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None) -> list[Hit]:
         """Top-k hits over all shards (the same as one index of all their chunks; see the module)."""
-        if mode not in MODES:
-            raise IndexFolderError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if not is_utf8(query) or (filter is not None and not is_utf8(filter)):
-            raise IndexFolderError("the query and the filter must be valid UTF-8 text")
-        if k <= 0 or not query.strip():
+        check_search(query, k, mode, filter)
+        plan = Plan.of(query, k, mode)
+        if plan is None:
             return []
-        depth = k if mode != "hybrid" else max(k, CANDIDATES)
         dense: dict[Key, float] = {}
         sparse: dict[Key, float] = {}
-        if mode == "bm25" or (mode == "hybrid" and has_content_words(query)):
+        if plan.keywords:
             stats = TermStats.merge(self._each(lambda shard: TermStats.from_dict(shard.term_stats(query)))).to_dict()
-            sparse = _merged(self._each(lambda shard: shard.bm25(query, depth, filter, stats)), depth)
-        if mode in ("dense", "hybrid"):
+            sparse = _merged(self._each(lambda shard: shard.bm25(query, plan.depth, filter, stats)), plan.depth)
+        if plan.dense:
             vector = self.model.encode([query], dims=self.dims)[0]
             if vector.any():
-                dense = _merged(self._each(lambda shard: shard.dense(vector, depth, filter)), depth)
-        if mode == "dense":
-            scores = dense
-        elif mode == "bm25":
-            scores = sparse
-        else:
-            scores = Fusion.from_config(self.model.config, self.dims).fuse(dense, sparse)  # type: ignore[arg-type]
-        top = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+                dense = _merged(self._each(lambda shard: shard.dense(vector, plan.depth, filter)), plan.depth)
+        fusion = Fusion.from_config(self.model.config, self.dims) if mode == "hybrid" else None
+        top = top_keys(combine(mode, dense, sparse, fusion), k, plan.depth)
         wanted: dict[int, list[int]] = {}
         for (number, key), _ in top:
             wanted.setdefault(number, []).append(key)
         found = dict(zip(wanted, self._pool.map(lambda n: self.shards[n].chunks(wanted[n]), wanted)))
         rows = {(number, record[0]): record for number, records in found.items() for record in records}
-        return [
+        hits = [
             Hit(key, score, row[1], row[2], row[3], row[4], row[5], dense.get((number, key)), sparse.get((number, key)),
                 self.names[number])  # fmt: skip
             for (number, key), score in top
             if (row := rows.get((number, key))) is not None
         ]
+        return ordered_hits(hits, k)
 
-    def get_chunks(self, refs: Sequence[tuple[str, int]]) -> list[Hit]:
-        """Stored chunks by (shard name, id), those that exist, in the order asked (score 0)."""
+    def get_chunks(self, refs: Sequence[ChunkRef]) -> list[Hit]:
+        """Stored chunks by `Hit.ref`, i.e. (shard name, id), those that exist, in the order asked (score 0)."""
         index = {name: number for number, name in enumerate(self.names)}
         out = []
-        for name, key in refs:
+        for ref in refs:
+            if not (isinstance(ref, tuple) and len(ref) == 2):
+                raise InvalidArgumentError(f"a sharded index reads chunks by (shard, id) (a hit's `ref`), not {ref!r}")
+            name, key = ref
             if name not in index:
-                raise IndexFolderError(f"no shard named {name!r}")
+                raise InvalidArgumentError(f"no shard named {name!r}")
             for row in self.shards[index[name]].chunks([int(key)]):
                 out.append(Hit(row[0], 0.0, row[1], row[2], row[3], row[4], row[5], shard=name))
         return out
+
+    def file_paths(self, path: str) -> list[str]:
+        """Indexed files whose path is `path` or ends with it (from a folder boundary), over all shards."""
+        return sorted({found for paths in self._each(lambda shard: shard.file_paths(path)) for found in paths})
 
     def info(self) -> dict[str, Any]:
         """Totals over the shards, and each shard's own info."""

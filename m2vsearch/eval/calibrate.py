@@ -3,7 +3,7 @@
 `unrelated` is the 90th percentile of the cosine between a query and a random passage (`noise`
 its 99th percentile), `related` the 90th percentile of the cosine between a query and its own
 passage, all over held-out (query, positive) pairs. Hybrid search maps cosines onto [0, 1] between the two (see
-`m2vsearch.index.fusion`), so a dense score means the same for every model.
+`m2vsearch.search.fusion`), so a dense score means the same for every model.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from m2vsearch.errors import ModelError
-from m2vsearch.index.fusion import Fusion
 from m2vsearch.model.static import StaticModel
+from m2vsearch.search.fusion import Fusion
 
 
 def calibrate(model: StaticModel, pairs: Sequence[tuple[str, str]], sample: int = 5000, seed: int = 0,

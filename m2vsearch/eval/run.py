@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,10 +13,11 @@ import numpy as np
 
 from m2vsearch.eval.datasets import RetrievalSet
 from m2vsearch.eval.metrics import mean_metrics
-from m2vsearch.index.fulltext import suggested_tokenizer
 from m2vsearch.index.index import Index
 from m2vsearch.model.static import StaticModel, normalize_rows
 from m2vsearch.progress import Progress, no_progress
+from m2vsearch.search.searchable import Searchable
+from m2vsearch.storage.fulltext import suggested_tokenizer
 
 DEPTH = 100  # MAP@100 needs the top 100
 
@@ -83,6 +84,11 @@ class Report:
         }
 
 
+def rank_queries(index: Searchable, queries: dict[str, str], query_ids: Iterable[str], mode: str) -> dict[str, list[int]]:
+    """The chunk ids `index` (single or sharded) ranks for each query, best first (DEPTH of them)."""
+    return {query_id: [hit.id for hit in index.search(queries[query_id], k=DEPTH, mode=mode)] for query_id in query_ids}
+
+
 def evaluate_set(
     data: RetrievalSet,
     encoder: StaticModel | TransformerEncoder,
@@ -110,12 +116,9 @@ def evaluate_set(
                     if mode == "bm25" and bm25_metrics is not None:  # BM25 does not depend on dims
                         rows.append(Row(data.name, dims, mode, bm25_metrics))
                         continue
-                    rankings = {}
                     label = f"{data.name} {dims}d {mode}"
-                    for query_id in progress(query_ids, len(query_ids), label):
-                        hits = index.search(data.queries[query_id], k=DEPTH, mode=mode)
-                        rankings[query_id] = [to_doc[hit.id] for hit in hits]
-                    metrics = mean_metrics(rankings, data.relevant)
+                    rankings = rank_queries(index, data.queries, progress(query_ids, len(query_ids), label), mode)
+                    metrics = mean_metrics({q: [to_doc[i] for i in ids] for q, ids in rankings.items()}, data.relevant)
                     if mode == "bm25":
                         bm25_metrics = metrics
                     rows.append(Row(data.name, dims, mode, metrics))

@@ -23,26 +23,50 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from m2vsearch.errors import M2VSearchError
-from m2vsearch.index import tantivy_bm25, vectors
-from m2vsearch.index.create import build_empty, resolve_model
-from m2vsearch.index.failures import VectorsUnusable, damaged_db, sqlite_failure, write_error
-from m2vsearch.index.fusion import Fusion
-from m2vsearch.index.handle import Handle, identity, open_handle
-from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, try_writer_lock, writer_lock
-from m2vsearch.index.pathfilter import FilterCache, PathFilter
-from m2vsearch.index.search import run_search
-from m2vsearch.index.store import Store, meta_problem
-from m2vsearch.index.swap import backup_path, foreign_entries, new_staging, own_paths, recover, swap_in_new
-from m2vsearch.index.types import (
-    CANDIDATES, DB_FILE, IGNORE_FILE, MODES, SHARDS_FILE, Hit, IndexDamagedError, IndexFolderError, IndexLockedError,
-    Transaction, is_sharded, is_utf8, now,
-)  # fmt: skip
+from m2vsearch.errors import IndexFolderError, InvalidArgumentError, M2VSearchError
+from m2vsearch.folder.create import build_empty, resolve_model
+from m2vsearch.folder.failures import (
+    VectorsUnusable,
+    damaged_db,
+    sqlite_failure,
+    write_error,
+)
+from m2vsearch.folder.layout import DB_FILE, SHARDS_FILE, is_sharded
+from m2vsearch.folder.lock import (
+    WaitNotice,
+    try_writer_lock,
+    writer_lock,
+)
+from m2vsearch.folder.snapshot import Handle, Snapshot, identity, open_handle
+from m2vsearch.folder.swap import (
+    backup_path,
+    foreign_entries,
+    new_staging,
+    own_paths,
+    recover,
+    swap_in_new,
+)
+from m2vsearch.index.transaction import Transaction
 from m2vsearch.model.static import StaticModel
+from m2vsearch.search.filters import FilterCache
+from m2vsearch.search.fusion import Fusion
+from m2vsearch.search.hit import ChunkRef, Hit
+from m2vsearch.search.rank import run_search
+from m2vsearch.search.searchable import check_search
+from m2vsearch.settings import DEFAULT_WAIT_SECONDS, IndexMeta
+from m2vsearch.storage import tantivy_bm25, vectors
+from m2vsearch.storage.sqlite import Store, meta_problem
+from m2vsearch.text import is_utf8, now
 
-__all__ = ["CANDIDATES", "DB_FILE", "Fusion", "IGNORE_FILE", "MODES", "Hit", "Index", "IndexDamagedError",
-           "IndexFolderError", "IndexLockedError", "Transaction", "build_empty", "now"]  # fmt: skip
+__all__ = ["Index"]
 T = TypeVar("T")
+
+
+def chunk_id(ref: object) -> int:
+    """The chunk id of a `Hit.ref` of a single index (a whole number)."""
+    if isinstance(ref, bool) or not isinstance(ref, (int, np.integer)):
+        raise InvalidArgumentError(f"a chunk of a single index is read by its id (a whole number), not {ref!r}")
+    return int(ref)
 
 
 class _Replaced(FileNotFoundError):
@@ -79,25 +103,23 @@ class Index:
         return handle
 
     @property
-    def conn(self) -> sqlite3.Connection:
-        return self._handle().conn
-
-    @property
     def store(self) -> Store:
+        """The rows of this thread's snapshot (for the writers in this package)."""
         return self._handle().store
 
     @property
-    def meta(self) -> dict[str, str]:
-        """Meta of this thread's current snapshot."""
+    def _meta(self) -> dict[str, str]:
+        """Meta rows of this thread's current snapshot."""
         return self._handle().meta
 
-    @meta.setter
-    def meta(self, value: dict[str, str]) -> None:
-        self._handle().meta = value
+    @property
+    def meta(self) -> IndexMeta:
+        """Meta of this thread's current snapshot, typed (docs/format.md)."""
+        return IndexMeta.of(self._handle().meta)
 
     @property
     def dims(self) -> int:
-        return int(self.meta["dims"])
+        return int(self._meta["dims"])
 
     def _refresh(self) -> None:
         """Reopen this thread's connection when the folder was replaced (a rebuild)."""
@@ -165,9 +187,9 @@ class Index:
             raise IndexFolderError(f"the index at {folder} has {index.dims} dims, not {dims} (use --rebuild to start over)")
         if model is not None:
             static, name = resolve_model(model)
-            if static.fingerprint != index.meta["model_fingerprint"]:
+            if static.fingerprint != index.meta.model_fingerprint:
                 index.close()
-                raise IndexFolderError(f"the index at {folder} was built with model {index.meta['model']}, not {name} "
+                raise IndexFolderError(f"the index at {folder} was built with model {index.meta.model}, not {name} "
                                        "(use --rebuild to start over with this model)")  # fmt: skip
             index._models[static.fingerprint] = static
         return index
@@ -175,9 +197,9 @@ class Index:
     @property
     def model(self) -> StaticModel:
         """The model of this snapshot's index, loaded on first use and checked against its fingerprint."""
-        fingerprint = self.meta["model_fingerprint"]
+        fingerprint = self._meta["model_fingerprint"]
         if fingerprint not in self._models:
-            name = self.meta["model"]
+            name = self._meta["model"]
             try:
                 static = StaticModel.from_pretrained(name)
             except M2VSearchError as exc:
@@ -234,27 +256,27 @@ class Index:
     def reading(self) -> Iterator[None]:
         """One consistent view for the block: this thread's SQLite snapshot (rows and meta) and
         the FAISS generation it names."""
-        own = not self.conn.in_transaction  # inside a write, its transaction is the snapshot
+        own = not self._handle().conn.in_transaction  # inside a write, its transaction is the snapshot
         if own:
             self._refresh()
-            self.conn.execute("BEGIN")
+            self._handle().conn.execute("BEGIN")
         try:
             meta = self.store.meta()  # the first read fixes the snapshot
             problem = meta_problem(meta)
             if problem:
                 raise damaged_db(self.folder / DB_FILE, problem)
-            self.meta = meta
+            self._handle().meta = meta
             yield
         except sqlite3.DatabaseError as exc:
             raise sqlite_failure(exc, self.folder / DB_FILE) from None
         finally:
-            if own and self.conn.in_transaction:
-                self.conn.execute("COMMIT")
+            if own and self._handle().conn.in_transaction:
+                self._handle().conn.execute("COMMIT")
 
-    def in_snapshot(self, work: Callable[[Store, Callable[[], Any], Callable[[str], PathFilter]], T]) -> T:
-        """`work(store, load_vectors, path_filter_of)` inside one read snapshot: its rows, the FAISS
-        generation it names (`load_vectors()`), and --filter globs resolved in it (cached)."""
-        inside_write = self.conn.in_transaction  # its uncommitted rows are no snapshot to cache
+    def read(self, work: Callable[[Snapshot], T]) -> T:
+        """`work(snapshot)` inside one read snapshot: its rows, its meta, the FAISS generation it
+        names (`snapshot.vectors()`), and --filter globs resolved in it (cached)."""
+        inside_write = self._handle().conn.in_transaction  # its uncommitted rows are no snapshot to cache
         for _ in range(5):  # a writer retired the snapshot's FAISS file, or a rebuild replaced it all
             with self.reading():
                 try:
@@ -262,27 +284,24 @@ class Index:
                     load = lambda h=handle: self._vector_index(handle=h)
                     files = lambda glob, h=handle: self._filters.of(h.store, glob, h.identity, h.meta,
                                                                     cache=not inside_write)  # fmt: skip
-                    return work(handle.store, load, files)
+                    return work(Snapshot(handle.store, IndexMeta.of(handle.meta), load, files))
                 except FileNotFoundError:
                     continue
-        raise VectorsUnusable(self.folder / f"vectors-{self.meta['generation']}.faiss", "missing")
+        raise VectorsUnusable(self.folder / f"vectors-{self._meta['generation']}.faiss", "missing")
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None) -> list[Hit]:
         """Top-k hits for `query`: "hybrid" (default), "dense" or "bm25"; `filter` globs paths."""
-        if mode not in MODES:
-            raise IndexFolderError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if not is_utf8(query) or (filter is not None and not is_utf8(filter)):
-            raise IndexFolderError("the query and the filter must be valid UTF-8 text")
+        check_search(query, k, mode, filter)
 
-        def work(store: Store, load: Callable[[], Any], files: Callable[[str], PathFilter]) -> list[Hit]:
-            model, dims = self.model, self.dims  # of this thread's snapshot, for the pool thread that embeds
+        def work(snapshot: Snapshot) -> list[Hit]:
+            model, dims = self.model, snapshot.meta.dims  # of this snapshot, for the pool thread that embeds
             fusion = Fusion.from_config(getattr(model, "config", None), dims) if mode == "hybrid" else None
             embed = lambda texts: model.encode(list(texts), dims=dims)
-            keywords = self._bm25_scorer(self.meta, store) if mode != "dense" else None
-            return run_search(store, load, embed, query, k, mode, None if filter is None else files(filter), fusion,
-                              keywords)  # fmt: skip
+            keywords = self._bm25_scorer(self._meta, snapshot.store) if mode != "dense" else None
+            path_filter = None if filter is None else snapshot.path_filter(filter)
+            return run_search(snapshot.store, snapshot.vectors, embed, query, k, mode, path_filter, fusion, keywords)
 
-        return self.in_snapshot(work)
+        return self.read(work)
 
     def _bm25_scorer(self, meta: dict[str, str], store: Store) -> tantivy_bm25.Scorer | None:
         """tantivy's BM25 when the index uses it and it holds this snapshot; else None (FTS5)."""
@@ -290,10 +309,11 @@ class Index:
             return None
         return self.tantivy.scorer(tantivy_bm25.marker_of(meta), fallback=store.bm25)
 
-    def get_chunks(self, ids: Sequence[int]) -> list[Hit]:
-        """Stored chunks by id (those that exist, in the order asked; score 0)."""
+    def get_chunks(self, refs: Sequence[ChunkRef]) -> list[Hit]:
+        """Stored chunks by id (`Hit.ref`; those that exist, in the order asked; score 0)."""
+        ids = [chunk_id(ref) for ref in refs]
         with self.reading():
-            rows = self.store.get_chunks([int(i) for i in ids])
+            rows = self.store.get_chunks(ids)
         return [Hit(i, 0.0, r.text, r.path, r.start_line, r.end_line, r.metadata) for i in ids if (r := rows.get(int(i)))]
 
     def file_paths(self, path: str) -> list[str]:
@@ -329,24 +349,24 @@ class Index:
             new_file: Path | None = None
             try:
                 handle.conn.execute("BEGIN IMMEDIATE")
-                self.meta = before = self.store.meta()
+                self._handle().meta = before = self.store.meta()
                 damaged = tantivy_bm25.engine_of(before) == "tantivy" and self.tantivy.files_problem() is not None
                 tx = Transaction()
                 yield tx
-                generation = int(self.meta["generation"])
+                generation = int(self._meta["generation"])
                 updated = None
                 if tx.removed or tx.added_ids or replace_all:
                     ids = np.asarray(tx.added_ids, dtype=np.int64)
                     vecs = np.concatenate(tx.added_vectors) if tx.added_vectors else np.zeros((0, self.dims), np.float32)
                     if replace_all:
-                        updated = vectors.build(vecs, ids, self.dims, vectors.choose_type(self.meta["index_type"], len(ids)))
+                        updated = vectors.build(vecs, ids, self.dims, vectors.choose_type(self._meta["index_type"], len(ids)))
                     else:
                         updated = vectors.update(self._vector_index(writable=True), tx.removed, ids, vecs,
-                                                 self.meta["index_type"])  # fmt: skip
+                                                 self._meta["index_type"])  # fmt: skip
                     new_file = self.folder / f"vectors-{generation + 1}.faiss"
                     vectors.write(updated, new_file)
                     generation += 1
-                count = self.meta.get("writes", "0")
+                count = self._meta.get("writes", "0")
                 writes = str(int(count) + 1 if re.fullmatch(r"[0-9]{1,18}", count) else 1)
                 self.store.set_meta({**tx.meta, "generation": str(generation), "updated_at": now(), "writes": writes})
                 handle.conn.execute("COMMIT")
@@ -362,14 +382,14 @@ class Index:
                 if error is not None:
                     raise error from None
                 raise
-            self.meta = self.store.meta()
-            if tantivy_bm25.after_commit(self.folder, self.store, before, self.meta, tx.removed, tx.added_ids,
+            after = self._handle().meta = self.store.meta()
+            if tantivy_bm25.after_commit(self.folder, self.store, before, after, tx.removed, tx.added_ids,
                                          replace_all or damaged or self.tantivy.needs_rebuild):  # fmt: skip
                 self.tantivy.needs_rebuild = False
             if updated is not None:
                 with self._guard:
                     self._vectors[(handle.identity, str(generation), True)] = updated
-            vectors.remove_stale(self.folder, int(self.meta["generation"]))
+            vectors.remove_stale(self.folder, int(self._meta["generation"]))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit float32 vectors at the index's dims (Matryoshka-truncated, then renormalised)."""
@@ -378,9 +398,9 @@ class Index:
     def add_texts(self, texts: Sequence[str], metadatas: Sequence[dict[str, Any]] | None = None) -> list[int]:
         """Add free texts (no file); returns their chunk ids."""
         if metadatas is not None and len(metadatas) != len(texts):
-            raise IndexFolderError(f"{len(texts)} texts but {len(metadatas)} metadatas")
+            raise InvalidArgumentError(f"{len(texts)} texts but {len(metadatas)} metadatas")
         if not all(isinstance(t, str) and is_utf8(t) for t in texts):
-            raise IndexFolderError("every text must be a str of valid UTF-8")
+            raise InvalidArgumentError("every text must be a str of valid UTF-8")
         metas = [json.dumps(m) for m in (metadatas or [{}] * len(texts))]
         with self.transaction() as tx:
             ids = self.store.add_chunks([(None, t, None, None, m) for t, m in zip(texts, metas)])
@@ -395,7 +415,7 @@ class Index:
 
     def set_bm25_engine(self, engine: str) -> None:
         """Answer BM25 with "fts5" (SQLite's table, always kept) or "tantivy" (a side index built
-        now from the stored chunks and kept in step by every write; `index/tantivy_bm25.py`)."""
+        now from the stored chunks and kept in step by every write; `storage/tantivy_bm25.py`)."""
         tantivy_bm25.check_engine(engine, self.store.tokenizer)
         with self.transaction() as tx:
             tx.meta["bm25_engine"] = engine
@@ -403,12 +423,12 @@ class Index:
     def bm25_in_sync(self) -> bool:
         """Whether the tantivy side index holds the current snapshot (True for fts5 indexes)."""
         with self.reading():
-            meta = self.meta
+            meta = self._meta
         return tantivy_bm25.engine_of(meta) != "tantivy" or self.tantivy.in_sync(tantivy_bm25.marker_of(meta))
 
     def add_path(self, path: str | Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Any:
         """Index a file or folder incrementally (added, changed, removed, renamed files)."""
-        from m2vsearch.index.update import index_path
+        from m2vsearch.index.writer import index_path
 
         with self.writing():
             return index_path(self, Path(path), include, exclude)

@@ -3,13 +3,14 @@ chunks (`m2vsearch index` does it before every run)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from m2vsearch.index import tantivy_bm25, vectors
-from m2vsearch.index.failures import VectorsUnusable
-from m2vsearch.index.store import Store
+from m2vsearch.folder.failures import VectorsUnusable
+from m2vsearch.folder.layout import vectors_file
+from m2vsearch.folder.snapshot import Snapshot
+from m2vsearch.storage import tantivy_bm25, vectors
 
 if TYPE_CHECKING:
     from m2vsearch.index.index import Index
@@ -20,16 +21,17 @@ EMBED_BATCH = 4096
 def vectors_problem(index: Index) -> str | None:
     """Why the live FAISS file does not hold exactly the stored chunks' ids, or None."""
 
-    def work(store: Store, load: Any, _: Any) -> str | None:
-        loaded = load()
-        stored = np.sort(np.fromiter((r[0] for r in store.conn.execute("SELECT id FROM chunks")), dtype=np.int64))
+    def work(snapshot: Snapshot) -> str | None:
+        loaded = snapshot.vectors()
+        stored = np.sort(np.asarray(snapshot.store.chunk_ids(), dtype=np.int64))
         held = np.sort(vectors.ids_of(loaded))
         if len(held) != len(stored) or not np.array_equal(held, stored):
-            return f"vectors-{index.meta['generation']}.faiss held {len(held)} vectors for {len(stored)} chunks, not the same ids"
+            name = vectors_file(index.folder, snapshot.meta.generation).name
+            return f"{name} held {len(held)} vectors for {len(stored)} chunks, not the same ids"
         return None
 
     try:
-        return index.in_snapshot(work)
+        return index.read(work)
     except VectorsUnusable as exc:
         return f"{exc.path.name} was {exc.problem}"
 
@@ -46,11 +48,10 @@ def repair_vectors(index: Index) -> int:
 def repair_bm25(index: Index) -> str | None:
     """Rebuild the tantivy side index from the stored chunks when it lags or fails its checksums;
     what was done, or None when there was nothing to do (or the index uses fts5)."""
-    with index.reading():
-        meta = index.meta
-    if tantivy_bm25.engine_of(meta) != "tantivy":
+    meta = index.read(lambda snapshot: snapshot.meta)
+    if meta.bm25_engine != "tantivy":
         return None
-    problem = index.tantivy.problem(tantivy_bm25.marker_of(meta))
+    problem = index.tantivy.problem(tantivy_bm25.marker_of(meta.rows))
     if not problem:
         return None
     with index.transaction():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import codecs
 import html
 import os
-import stat
 import re
+import stat
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path

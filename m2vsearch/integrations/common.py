@@ -1,4 +1,5 @@
-"""What the adapters share: opening an index, metadata filters, hits as plain dicts."""
+"""What the adapters share: opening an index (single or sharded, through `Searchable`), metadata
+filters, hits as plain dicts, and document ids that name a chunk of either index kind."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from m2vsearch.distributed import open_index
+from m2vsearch.errors import InvalidArgumentError
+from m2vsearch.folder.layout import DB_FILE, is_sharded
 from m2vsearch.index.index import Index
-from m2vsearch.index.types import Hit, IndexFolderError
+from m2vsearch.search.hit import ChunkRef, Hit
+from m2vsearch.search.searchable import Searchable
 
 MAX_FETCH = 10_000
 # A filter: a path glob (str), or a dict of metadata values (a list value means "any of"), where
@@ -15,14 +20,36 @@ MAX_FETCH = 10_000
 Filter = str | Mapping[str, Any] | None
 
 
-def as_index(index: Index | str | Path, create: bool = False, **create_options: Any) -> Index:
-    """An open Index from an Index or a folder (created there when `create` and missing)."""
-    if isinstance(index, Index):
+def as_index(index: Searchable | str | Path, create: bool = False, **create_options: Any) -> Searchable:
+    """An open index from an index object or a folder (single or sharded; a single one is created
+    there when `create` and nothing is there yet)."""
+    if isinstance(index, Searchable):
         return index
     folder = Path(index).expanduser()
-    if create and not (folder / "index.sqlite").exists():
+    if create and not (folder / DB_FILE).exists() and not is_sharded(folder):
         return Index.create(folder, **create_options)
-    return Index.open(folder)
+    return open_index(folder)
+
+
+def writable(index: Searchable) -> Index:
+    """`index` when it takes writes (a single index); a sharded one is updated by `m2vsearch index`."""
+    if not isinstance(index, Index):
+        raise InvalidArgumentError(f"the sharded index at {index.folder} is read-only here; "
+                                   f"update it with `m2vsearch index --index {index.folder}`")  # fmt: skip
+    return index
+
+
+def chunk_key(hit: Hit) -> str:
+    """A hit's chunk as one string: its id, or "shard:id" in a sharded index."""
+    return str(hit.id) if hit.shard is None else f"{hit.shard}:{hit.id}"
+
+
+def chunk_ref(key: str) -> ChunkRef | None:
+    """The `Hit.ref` a `chunk_key` names, or None when `key` is no chunk key."""
+    shard, _, number = key.rpartition(":")
+    if not number.isdigit():
+        return None
+    return int(number) if not shard else (shard, int(number))
 
 
 def _matches(hit: Hit, where: Mapping[str, Any]) -> bool:
@@ -36,16 +63,16 @@ def _matches(hit: Hit, where: Mapping[str, Any]) -> bool:
     return True
 
 
-def search(index: Index, query: str, k: int, mode: str = "hybrid", filter: Filter = None) -> list[Hit]:
+def search(index: Searchable, query: str, k: int, mode: str = "hybrid", filter: Filter = None) -> list[Hit]:
     """Index.search with a metadata filter too: hits are over-fetched and filtered until k pass."""
     if filter is None or isinstance(filter, str):
         return index.search(query, k=k, mode=mode, filter=filter)
     if not isinstance(filter, Mapping):
-        raise IndexFolderError(f"a filter is a path glob or a dict of metadata values, not {type(filter).__name__}")
+        raise InvalidArgumentError(f"a filter is a path glob or a dict of metadata values, not {type(filter).__name__}")
     where = dict(filter)
     glob = where.pop("path", None)
     if glob is not None and not isinstance(glob, str):
-        raise IndexFolderError("the 'path' filter is a glob string")
+        raise InvalidArgumentError("the 'path' filter is a glob string")
     fetch = max(4 * k, 40)
     while True:
         hits = index.search(query, k=fetch, mode=mode, filter=glob)
@@ -57,5 +84,6 @@ def search(index: Index, query: str, k: int, mode: str = "hybrid", filter: Filte
 
 def hit_metadata(hit: Hit) -> dict[str, Any]:
     """A hit's metadata with where it came from and how it scored."""
-    return {**hit.metadata, "chunk_id": hit.id, "path": hit.path, "start_line": hit.start_line,
-            "end_line": hit.end_line, "score": hit.score, "dense": hit.dense, "bm25": hit.bm25}  # fmt: skip
+    found = {**hit.metadata, "chunk_id": hit.id, "path": hit.path, "start_line": hit.start_line,
+             "end_line": hit.end_line, "score": hit.score, "dense": hit.dense, "bm25": hit.bm25}  # fmt: skip
+    return found if hit.shard is None else {**found, "shard": hit.shard}

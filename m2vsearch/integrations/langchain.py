@@ -29,21 +29,22 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from pydantic import field_validator
 
 from m2vsearch.index.index import Index
-from m2vsearch.index.types import MODES, Hit
-from m2vsearch.integrations.common import Filter, as_index, hit_metadata, search
+from m2vsearch.integrations.common import Filter, as_index, chunk_key, chunk_ref, hit_metadata, search, writable
+from m2vsearch.search.hit import Hit
+from m2vsearch.search.searchable import MODES, Searchable
 
 __all__ = ["M2VSearchRetriever", "M2VSearchVectorStore"]
 
 
 def _document(hit: Hit) -> Document:
     metadata = hit_metadata(hit)
-    return Document(id=str(metadata.get("doc_id", hit.id)), page_content=hit.text, metadata=metadata)
+    return Document(id=str(metadata.get("doc_id", chunk_key(hit))), page_content=hit.text, metadata=metadata)
 
 
 class M2VSearchVectorStore(VectorStore):
     """A LangChain VectorStore backed by an m2vsearch index (hybrid, dense or BM25 search)."""
 
-    def __init__(self, index: Index | str | Path, mode: str = "hybrid", **create_options: Any) -> None:
+    def __init__(self, index: Searchable | str | Path, mode: str = "hybrid", **create_options: Any) -> None:
         self.index = as_index(index, create=True, **create_options)
         self.mode = mode
 
@@ -60,22 +61,26 @@ class M2VSearchVectorStore(VectorStore):
                 raise ValueError(f"{len(texts)} texts but {len(ids)} ids")
             for metadata, doc_id in zip(metadatas, ids):
                 metadata["doc_id"] = str(doc_id)
-        chunk_ids = self.index.add_texts(texts, metadatas)
+        chunk_ids = writable(self.index).add_texts(texts, metadatas)
         return [str(doc_id) for doc_id in ids] if ids is not None else [str(i) for i in chunk_ids]
 
-    def _chunk_ids(self, ids: Sequence[str]) -> list[int]:
+    def _chunk_ids(self, index: Index, ids: Sequence[str]) -> list[int]:
         """Chunk ids for document ids: chunk ids themselves, or `doc_id` metadata values."""
         wanted = [str(i) for i in ids]
-        found = self.index.chunks_with_metadata("doc_id", wanted)
+        found = index.chunks_with_metadata("doc_id", wanted)
         return found + [int(i) for i in wanted if i.isdigit() and not found]
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         if ids is None:
             raise ValueError("pass the ids to delete (deleting everything is not supported; remove the index folder)")
-        return self.index.delete(self._chunk_ids(ids)) > 0
+        index = writable(self.index)
+        return index.delete(self._chunk_ids(index, ids)) > 0
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        chunks = self.index.get_chunks(self._chunk_ids(ids))
+        if isinstance(self.index, Index):
+            chunks = self.index.get_chunks(self._chunk_ids(self.index, ids))
+        else:  # a sharded index: documents are named "shard:id"
+            chunks = self.index.get_chunks([ref for key in ids if isinstance(ref := chunk_ref(str(key)), tuple)])
         return [_document(hit) for hit in chunks]
 
     def similarity_search_with_score(self, query: str, k: int = 4, filter: Filter = None, mode: str | None = None,
@@ -110,7 +115,7 @@ class M2VSearchRetriever(BaseRetriever):
 
     @field_validator("index", mode="before")
     @classmethod
-    def _open(cls, value: Any) -> Index:
+    def _open(cls, value: Any) -> Searchable:
         return as_index(value)
 
     @field_validator("mode")

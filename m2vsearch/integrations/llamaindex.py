@@ -21,9 +21,8 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("the LlamaIndex adapter needs the llamaindex extra: pip install 'm2vsearch[llamaindex]'") from exc
 
-from m2vsearch.index.index import Index
-from m2vsearch.index.types import MODES
-from m2vsearch.integrations.common import Filter, as_index, hit_metadata, search
+from m2vsearch.integrations.common import Filter, as_index, chunk_key, hit_metadata, search
+from m2vsearch.search.searchable import MODES, Searchable
 
 __all__ = ["M2VSearchRetriever"]
 
@@ -31,7 +30,7 @@ __all__ = ["M2VSearchRetriever"]
 class M2VSearchRetriever(BaseRetriever):
     """Top-k chunks of an m2vsearch index as scored LlamaIndex nodes."""
 
-    def __init__(self, index: Index | str | Path, k: int = 5, mode: str = "hybrid", filter: Filter = None,
+    def __init__(self, index: Searchable | str | Path, k: int = 5, mode: str = "hybrid", filter: Filter = None,
                  **kwargs: Any) -> None:  # fmt: skip
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
@@ -41,5 +40,5 @@ class M2VSearchRetriever(BaseRetriever):
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = search(self._index, query_bundle.query_str, self._k, self._mode, self._filter)
-        return [NodeWithScore(node=TextNode(id_=str(hit.id), text=hit.text, metadata=hit_metadata(hit)), score=hit.score)
+        return [NodeWithScore(node=TextNode(id_=chunk_key(hit), text=hit.text, metadata=hit_metadata(hit)), score=hit.score)
                 for hit in hits]  # fmt: skip

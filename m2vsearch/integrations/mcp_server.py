@@ -2,12 +2,13 @@
 
 Tools, over stdio with the official `mcp` SDK:
 - `search(query, k, mode, filter)`: hits with chunk id, score, path, line range and text;
-- `get(chunk_id)` or `get(path, start_line, end_line)`: a chunk, or lines of an indexed file
-  (only files the index holds, read from disk as they are now);
+- `get(chunk_id[, shard])` or `get(path, start_line, end_line)`: a chunk (in a sharded index,
+  with the `shard` its hit named), or lines of an indexed file (only files the index holds, read
+  from disk as they are now);
 - `index()`: refresh the folders the index knows (incremental, like `m2vsearch index`);
 - `info()`: model, dims, counts, sizes, folders.
-The index is opened on first use, so the server starts even before an index exists. Nothing is
-printed to stdout except protocol messages.
+The index (single or sharded, through `Searchable`) is opened on first use, so the server starts
+even before an index exists. Nothing is printed to stdout except protocol messages.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("the MCP server needs the mcp extra: pip install 'm2vsearch[mcp]'") from exc
 
+from m2vsearch.distributed import open_index
 from m2vsearch.errors import M2VSearchError
-from m2vsearch.index.index import Index
-from m2vsearch.index.types import printable
+from m2vsearch.search.searchable import Searchable
+from m2vsearch.text import printable
 
 MAX_LINES = 2000  # `get` returns at most this many lines of a file
 _Tool = TypeVar("_Tool", bound=Callable[..., Any])
@@ -53,6 +55,7 @@ class SearchHit(BaseModel):
     start_line: int | None
     end_line: int | None
     text: str
+    shard: str | None = None
 
 
 class SearchResult(BaseModel):
@@ -67,6 +70,7 @@ class GetResult(BaseModel):
     end_line: int | None
     text: str
     chunk_id: int | None = None
+    shard: str | None = None
     total_lines: int | None = None
 
 
@@ -88,11 +92,11 @@ def build_server(index_dir: Path) -> MCPServer:
         "Local semantic + keyword search over the user's indexed files. Use `search` to find passages "
         "(cite path:start_line-end_line), `get` to read more of a file or a chunk, `index` to pick up edits."
     ), log_level="WARNING")  # fmt: skip
-    opened: dict[str, Index] = {}
+    opened: dict[str, Searchable] = {}
 
-    def index() -> Index:
+    def index() -> Searchable:
         if "index" not in opened:
-            opened["index"] = Index.open(index_dir)
+            opened["index"] = open_index(index_dir)
         return opened["index"]
 
     @server.tool(annotations=ToolAnnotations(readOnlyHint=True))
@@ -103,21 +107,24 @@ def build_server(index_dir: Path) -> MCPServer:
         bm25 (keywords). filter: a path glob, e.g. 'notes/*' or '*.md'."""
         hits = index().search(query, k=max(1, min(k, 100)), mode=mode, filter=filter)
         return SearchResult(query=query, mode=mode, hits=[
-            SearchHit(id=h.id, score=h.score, path=h.path, start_line=h.start_line, end_line=h.end_line, text=h.text)
+            SearchHit(id=h.id, score=h.score, path=h.path, start_line=h.start_line, end_line=h.end_line, text=h.text,
+                      shard=h.shard)
             for h in hits
         ])  # fmt: skip
 
     @server.tool(annotations=ToolAnnotations(readOnlyHint=True))
     @_user_errors
     def get(chunk_id: int | None = None, path: str | None = None, start_line: int | None = None,
-            end_line: int | None = None) -> GetResult:  # fmt: skip
-        """Read a chunk by id, or lines start_line..end_line (1-based, inclusive) of an indexed file."""
+            end_line: int | None = None, shard: str | None = None) -> GetResult:  # fmt: skip
+        """Read a chunk by id (and, in a sharded index, the shard its hit named), or lines
+        start_line..end_line (1-based, inclusive) of an indexed file."""
         if chunk_id is not None:
-            found = index().get_chunks([chunk_id])
+            found = index().get_chunks([chunk_id if shard is None else (shard, chunk_id)])
             if not found:
                 raise M2VSearchError(f"no chunk {chunk_id} in the index")
             hit = found[0]
-            return GetResult(path=hit.path, start_line=hit.start_line, end_line=hit.end_line, text=hit.text, chunk_id=hit.id)
+            return GetResult(path=hit.path, start_line=hit.start_line, end_line=hit.end_line, text=hit.text,
+                             chunk_id=hit.id, shard=hit.shard)  # fmt: skip
         if path is None:
             raise M2VSearchError("give chunk_id, or path with optional start_line and end_line")
         return _read_lines(index(), path, start_line, end_line)
@@ -125,9 +132,16 @@ def build_server(index_dir: Path) -> MCPServer:
     @_user_errors
     def index_folders() -> IndexResult:
         """Bring the index up to date with the folders it knows (only changed files are read)."""
-        from m2vsearch.index.manage import run_index
+        from m2vsearch.folder.layout import is_sharded
+        from m2vsearch.index.lifecycle import run_index
+        from m2vsearch.settings import IndexSettings
 
-        run = run_index(index_dir, [], None, None, (), (), None, False)
+        if is_sharded(index_dir):
+            from m2vsearch.distributed.build import run_sharded_index
+
+            run = run_sharded_index(index_dir, [])
+        else:
+            run = run_index(index_dir, [], IndexSettings())
         reports = [report for _, report in run.reports]
         return IndexResult(
             folders=[printable(root) for root, _ in run.reports],
@@ -148,7 +162,7 @@ def build_server(index_dir: Path) -> MCPServer:
     return server
 
 
-def _read_lines(index: Index, path: str, start_line: int | None, end_line: int | None) -> GetResult:
+def _read_lines(index: Searchable, path: str, start_line: int | None, end_line: int | None) -> GetResult:
     """Lines of a file the index holds (resolved as the index stores paths)."""
     wanted = str(Path(path).expanduser().resolve()) if Path(path).is_absolute() else path
     known = index.file_paths(wanted)

@@ -13,8 +13,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from m2vsearch.index.tantivy_bm25 import FOLDER as TANTIVY_FOLDER
-from m2vsearch.index.types import DB_FILE, IGNORE_FILE, IndexFolderError, printable
+from m2vsearch.errors import IndexFolderError
+from m2vsearch.folder.layout import DB_FILE, IGNORE_FILE
+from m2vsearch.storage.tantivy_bm25 import FOLDER as TANTIVY_FOLDER
+from m2vsearch.text import printable
 
 _STAGING_PID = re.compile(r"(\d+)(?:-.*)?")  # what follows ".<name>.new-"
 # Names an index folder may hold; a folder with anything else is not replaced by --rebuild.

@@ -1,4 +1,5 @@
-"""One thread's view of an index's SQLite file: connection, store, meta, and which file it is.
+"""One thread's view of an index's SQLite file (`Handle`: connection, store, meta, and which
+file it is) and one read snapshot of an index (`Snapshot`).
 
 A `Handle` is opened per thread (sqlite3 connections and transactions are per connection) and
 reopened when the folder was replaced by a rebuild (the file's identity changed).
@@ -7,12 +8,16 @@ reopened when the folder was replaced by a rebuild (the file's identity changed)
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from m2vsearch.index.failures import damaged_db, open_failure
-from m2vsearch.index.store import Store, connect, meta_problem
-from m2vsearch.index.types import DB_FILE, IndexFolderError
+from m2vsearch.errors import IndexFolderError
+from m2vsearch.folder.failures import damaged_db, open_failure
+from m2vsearch.folder.layout import DB_FILE
+from m2vsearch.settings import IndexMeta
+from m2vsearch.storage.sqlite import Store, connect, meta_problem
 
 Identity = tuple[int, int]
 
@@ -26,6 +31,18 @@ class Handle:
     meta: dict[str, str]
     identity: Identity
     read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent read view of an index (`Index.read`): its rows, its meta, the FAISS
+    generation that meta names (`vectors()`, mapped on first use) and --filter globs resolved in
+    it (`path_filter(glob)`, a `search.filters.PathFilter`)."""
+
+    store: Store
+    meta: IndexMeta
+    vectors: Callable[[], Any]
+    path_filter: Callable[[str], Any]
 
 
 def identity(path: Path) -> Identity | None:

@@ -17,9 +17,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from m2vsearch.index.fulltext import DEFAULT_TOKENIZER, STOPWORDS, TOKENIZERS, fts_query, has_content_words, short_runs, table_tokenizer
-from m2vsearch.index.vectors import INDEX_TYPES
 from m2vsearch.ingest.patterns import filter_regex, sql_glob
+from m2vsearch.storage.fulltext import (
+    DEFAULT_TOKENIZER,
+    STOPWORDS,
+    TOKENIZERS,
+    fts_query,
+    has_content_words,
+    short_runs,
+    table_tokenizer,
+)
+from m2vsearch.storage.vectors import INDEX_TYPES
 
 __all__ = ["STOPWORDS", "ChunkRow", "FileRow", "Store", "connect", "create_schema", "has_content_words", "meta_problem"]
 
@@ -297,10 +305,6 @@ class Store:
         )
         return {r[0]: r[1] for r in rows}
 
-    def ids_matching(self, glob: str) -> list[int]:
-        """Chunk ids whose file path matches `glob`, whole or from a folder boundary on."""
-        return self.chunks_of_files(self.files_matching(glob))
-
     def bm25(self, query: str, k: int, file_ids: Sequence[int] | None = None) -> list[tuple[int, float]]:
         """Top-k (chunk id, BM25 score) for a free-text query; higher is better. `file_ids` keeps
         chunks of those files (joined per match, so FTS5 runs its query once)."""
@@ -333,10 +337,9 @@ class Store:
         sql += " ORDER BY score DESC, id LIMIT ?"
         return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, [*params, int(k)])]
 
-    def generation(self) -> str:
-        """The live FAISS generation (read inside the caller's snapshot)."""
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        return str(row[0]) if row else ""
+    def chunk_ids(self) -> list[int]:
+        """Every stored chunk id, ascending."""
+        return [r[0] for r in self.conn.execute("SELECT id FROM chunks ORDER BY id")]
 
     def counts(self) -> tuple[int, int]:
         files = self.conn.execute("SELECT count(*) FROM files").fetchone()[0]

@@ -16,7 +16,7 @@ import numpy as np
 
 from m2vsearch.errors import ModelError
 from m2vsearch.model.static import StaticModel
-from m2vsearch.model.train import with_stage
+from m2vsearch.model.train.pairs import with_stage
 
 
 def soup(models: Sequence[StaticModel], weights: Sequence[float] | None = None) -> StaticModel:

@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from m2vsearch.index import vectors
-from m2vsearch.index.store import Store
+from m2vsearch.storage.sqlite import Store
 
 POST_FILTER_SHARE = 0.05  # filters matching at least this share of the files post-filter
 Ranked = list[tuple[int, float]]
@@ -77,27 +76,3 @@ class FilterCache:
                 self._filters.clear()
             self._filters[key] = found
         return found
-
-
-def dense_search(store: Store, faiss_index: Any, query_vector: np.ndarray, k: int,
-                 path_filter: PathFilter | None) -> Ranked:  # fmt: skip
-    """Top-k (chunk id, cosine), within the filter's files when there is one."""
-    if path_filter is None:
-        return vectors.search(faiss_index, query_vector, k)
-    total = faiss_index.ntotal
-    exhaustive = vectors.kind_of(faiss_index) == "flat"
-    kept = path_filter.post_filtered(store, lambda n: vectors.search(faiss_index, query_vector, n), k, total, exhaustive)
-    if kept is not None:
-        return kept
-    return vectors.subset_search(faiss_index, query_vector, k, path_filter.chunk_ids(store))
-
-
-def bm25_search(store: Store, query: str, k: int, path_filter: PathFilter | None,
-                scorer: Callable[[str, int, list[int] | None], Ranked] | None = None) -> Ranked:  # fmt: skip
-    """Top-k (chunk id, BM25), within the filter's files when there is one. `scorer(query, k,
-    file_ids)` replaces FTS5's own ranking (sharded search scores with collection statistics)."""
-    rank = scorer or (lambda text, n, file_ids=None: store.bm25(text, n, file_ids))
-    if path_filter is None:
-        return rank(query, k, None)
-    kept = path_filter.post_filtered(store, lambda n: rank(query, n, None), k, 1 << 62)
-    return kept if kept is not None else rank(query, k, path_filter.files)

@@ -5,7 +5,6 @@ The whole run holds the index's writer lock, so a second `index` waits instead o
 
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -13,17 +12,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from m2vsearch.errors import M2VSearchError
-from m2vsearch.index import tantivy_bm25
-from m2vsearch.index.create import build_empty, resolve_model
-from m2vsearch.index.fulltext import table_tokenizer
+from m2vsearch.errors import IndexDamagedError, IndexFolderError, M2VSearchError
+from m2vsearch.folder.create import build_empty, resolve_model
+from m2vsearch.folder.layout import DB_FILE, is_sharded
+from m2vsearch.folder.lock import WaitNotice, writer_lock
+from m2vsearch.folder.swap import (
+    copy_ignore_file,
+    foreign_entries,
+    new_staging,
+    recover,
+    swap_in,
+)
 from m2vsearch.index.index import Index
-from m2vsearch.index.lock import DEFAULT_WAIT_SECONDS, WaitNotice, writer_lock
 from m2vsearch.index.repair import repair_bm25, repair_vectors, vectors_problem
-from m2vsearch.index.store import connect
-from m2vsearch.index.swap import copy_ignore_file, foreign_entries, new_staging, recover, swap_in
-from m2vsearch.index.types import DB_FILE, IndexDamagedError, IndexFolderError, is_sharded, is_utf8, printable
-from m2vsearch.index.update import IndexReport, PrepareMany, index_path
+from m2vsearch.index.writer import IndexReport, PrepareMany, index_path
+from m2vsearch.settings import DEFAULT_FTS_TOKENIZER, DEFAULT_INDEX_TYPE, IndexSettings
+from m2vsearch.storage import tantivy_bm25
+from m2vsearch.storage.fulltext import table_tokenizer
+from m2vsearch.storage.sqlite import connect
+from m2vsearch.text import is_utf8, printable
 
 __all__ = ["IndexRun", "recover", "run_index"]
 
@@ -63,14 +70,11 @@ def _old_settings(folder: Path) -> _OldSettings:
     """Model, dims, layout and roots of the index at `folder`, as far as they can still be read."""
     try:
         with Index(folder) as old:
-            settings = _OldSettings(old.meta["model"], old.dims, old.meta["index_type"],
-                                    [Path(p) for p in json.loads(old.meta.get("roots", "[]"))])  # fmt: skip
-            with old.reading():
-                settings.texts = old.store.free_texts()
-            settings.include = json.loads(old.meta.get("include", "[]"))
-            settings.fts_tokenizer = old.store.tokenizer
-            settings.bm25_engine = tantivy_bm25.engine_of(old.meta)
-            return settings
+            return old.read(lambda snapshot: _OldSettings(
+                snapshot.meta.model, snapshot.meta.dims, snapshot.meta.index_type,
+                [Path(p) for p in snapshot.meta.roots], snapshot.store.free_texts(), list(snapshot.meta.include),
+                snapshot.store.tokenizer, snapshot.meta.bm25_engine,
+            ))  # fmt: skip
     except (IndexFolderError, sqlite3.DatabaseError):
         return _OldSettings(fts_tokenizer=_readable_tokenizer(folder / DB_FILE))
 
@@ -116,10 +120,8 @@ def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], excl
     return reports
 
 
-def _rebuild(folder: Path, paths: list[Path], model: str | None, dims: int | None, include: Sequence[str],
-             exclude: Sequence[str], index_type: str | None, progress: IndexProgress | None,
-             fts_tokenizer: str | None = None, preparer: Preparer | None = None,
-             bm25_engine: str | None = None) -> IndexRun:  # fmt: skip
+def _rebuild(folder: Path, paths: list[Path], settings: IndexSettings, progress: IndexProgress | None,
+             preparer: Preparer | None = None) -> IndexRun:  # fmt: skip
     """Build a complete new index beside `folder` and swap it in, whatever state `folder` is in."""
     foreign = foreign_entries(folder)
     if foreign:
@@ -132,23 +134,24 @@ def _rebuild(folder: Path, paths: list[Path], model: str | None, dims: int | Non
     if not paths:
         raise IndexFolderError(f"no folders to rebuild the index at {folder} from; give them: --rebuild PATH...")
     try:
-        static, name = resolve_model(model or old.model)
+        static, name = resolve_model(settings.model or old.model)
     except M2VSearchError as exc:
-        if model:
+        if settings.model:
             raise
         raise IndexFolderError(f"cannot load the index's model {old.model} ({exc}); pass --model to rebuild with another") from None
-    if dims is None and old.dims is not None and old.dims <= static.dim and not model:
+    dims = settings.dims
+    if dims is None and old.dims is not None and old.dims <= static.dim and not settings.model:
         dims = old.dims
     staging = new_staging(folder)
     try:
-        build_empty(staging, static, name, dims, index_type or old.index_type or "auto",
-                    fts_tokenizer or old.fts_tokenizer or "porter")  # fmt: skip
+        build_empty(staging, static, name, dims, settings.index_type or old.index_type or DEFAULT_INDEX_TYPE,
+                    settings.fts_tokenizer or old.fts_tokenizer or DEFAULT_FTS_TOKENIZER)  # fmt: skip
         copy_ignore_file(folder, staging)
         with Index(staging, static, lock_folder=folder) as index:
-            reports = _index_all(index, paths, [*old.include, *include], exclude, progress, preparer)
+            reports = _index_all(index, paths, [*old.include, *settings.include], settings.exclude, progress, preparer)
             if old.texts:  # texts added through the Python API are no files: carry them over
                 index.add_texts([text for text, _ in old.texts], [meta for _, meta in old.texts])
-            _choose_bm25(index, bm25_engine or old.bm25_engine)
+            _choose_bm25(index, settings.bm25_engine or old.bm25_engine)
         swap_in(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -159,22 +162,13 @@ def _rebuild(folder: Path, paths: list[Path], model: str | None, dims: int | Non
 def run_index(
     folder: Path,
     paths: Sequence[Path],
-    model: str | None,
-    dims: int | None,
-    include: Sequence[str],
-    exclude: Sequence[str],
-    index_type: str | None,
-    rebuild: bool,
+    settings: IndexSettings,
     progress: IndexProgress | None = None,
-    wait: float = DEFAULT_WAIT_SECONDS,
     notice: WaitNotice | None = None,
-    fts_tokenizer: str | None = None,
     preparer: Preparer | None = None,
-    bm25_engine: str | None = None,
 ) -> IndexRun:
-    """Index `paths` (or the index's known roots when none are given) into `folder`; `preparer`
-    reads, chunks and embeds elsewhere (a Ray cluster); `bm25_engine` chooses BM25's engine
-    (fts5 or tantivy; kept until chosen again)."""
+    """Index `paths` (or the index's known roots when none are given) into `folder` as `settings`
+    ask; `preparer` reads, chunks and embeds elsewhere (a Ray cluster)."""
     folder = folder.expanduser().resolve()  # a symlinked index folder is rebuilt where it points
     for path in paths:
         if not path.exists():
@@ -187,11 +181,10 @@ def run_index(
                                f"update the whole index: m2vsearch index --index {folder.parent}")  # fmt: skip
     if is_sharded(folder):
         raise IndexFolderError(f"{folder} holds a sharded index; update it with m2vsearch.distributed.build.run_sharded_index")
-    with writer_lock(folder, wait, notice):
+    with writer_lock(folder, settings.wait, notice):
         recover(folder)
-        if rebuild:
-            return _rebuild(folder, list(paths), model, dims, include, exclude, index_type, progress, fts_tokenizer, preparer,
-                            bm25_engine)  # fmt: skip
+        if settings.rebuild:
+            return _rebuild(folder, list(paths), settings, progress, preparer)
         if not (folder / DB_FILE).is_file():
             if folder.exists() and any(folder.iterdir()) and not foreign_entries(folder):
                 raise IndexDamagedError(
@@ -199,22 +192,24 @@ def run_index(
                 )
             if not paths:
                 raise IndexFolderError(f"no index at {folder}; give the files or folders to index")
-            index = Index.create(folder, model=model, dims=dims, index_type=index_type or "auto", lock_wait=wait,
-                                 fts_tokenizer=fts_tokenizer or "porter")  # fmt: skip
+            index = Index.create(folder, model=settings.model, dims=settings.dims, lock_wait=settings.wait,
+                                 index_type=settings.index_type_or_default,
+                                 fts_tokenizer=settings.fts_tokenizer_or_default)  # fmt: skip
         else:
-            index = Index.open(folder, model=model, dims=dims, lock_wait=wait)
+            index = Index.open(folder, model=settings.model, dims=settings.dims, lock_wait=settings.wait)
         run = IndexRun()
         with index:
-            if fts_tokenizer and fts_tokenizer != index.store.tokenizer:
+            meta, tokenizer = index.read(lambda snapshot: (snapshot.meta, snapshot.store.tokenizer))
+            if settings.fts_tokenizer and settings.fts_tokenizer != tokenizer:
                 raise IndexFolderError(
-                    f"the index at {folder} uses the {index.store.tokenizer} full-text tokenizer; use --rebuild to change it"
+                    f"the index at {folder} uses the {tokenizer} full-text tokenizer; use --rebuild to change it"
                 )
-            if index_type and index_type != index.meta["index_type"]:
+            if settings.index_type and settings.index_type != meta.index_type:
                 raise IndexFolderError(
-                    f"the index at {folder} uses index type {index.meta['index_type']}; use --rebuild to change it"
+                    f"the index at {folder} uses index type {meta.index_type}; use --rebuild to change it"
                 )
             if not paths:
-                paths = [Path(p) for p in json.loads(index.meta.get("roots", "[]"))]
+                paths = [Path(p) for p in meta.roots]
                 if not paths:
                     raise IndexFolderError(f"the index at {folder} has no folders yet; give some to index")
                 missing = [p for p in paths if not p.exists()]
@@ -225,16 +220,16 @@ def run_index(
             if problem is not None:
                 count = repair_vectors(index)
                 run.notes.append(f"repaired the vectors: {problem}; re-embedded the {count} stored chunks")
-            if bm25_engine is not None:
-                tantivy_bm25.check_engine(bm25_engine, index.store.tokenizer)  # before any work
+            if settings.bm25_engine is not None:
+                tantivy_bm25.check_engine(settings.bm25_engine, tokenizer)  # before any work
             elif (repaired := repair_bm25(index)) is not None:
                 run.notes.append(repaired)
-            run.reports = _index_all(index, paths, include, exclude, progress, preparer)
-            _choose_bm25(index, bm25_engine)
+            run.reports = _index_all(index, paths, settings.include, settings.exclude, progress, preparer)
+            _choose_bm25(index, settings.bm25_engine)
         return run
 
 
 def _choose_bm25(index: Index, engine: str | None) -> None:
     """Switch the index's BM25 engine when `engine` names another one."""
-    if engine is not None and engine != tantivy_bm25.engine_of(index.meta):
+    if engine is not None and engine != index.read(lambda snapshot: snapshot.meta.bm25_engine):
         index.set_bm25_engine(engine)

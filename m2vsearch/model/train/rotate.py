@@ -16,7 +16,7 @@ import numpy as np
 
 from m2vsearch.errors import ModelError
 from m2vsearch.model.static import StaticModel
-from m2vsearch.model.train import mnrl_loss, with_stage
+from m2vsearch.model.train.pairs import mnrl_loss, with_stage
 from m2vsearch.progress import Progress, no_progress
 
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from m2vsearch.errors import ModelError
 from m2vsearch.jsonl import read_jsonl
-from m2vsearch.progress import Progress, no_progress
 from m2vsearch.model.static import StaticModel
+from m2vsearch.progress import Progress, no_progress
 
 DEFAULT_DIMS = (32, 64, 128, 256)
 

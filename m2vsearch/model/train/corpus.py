@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from m2vsearch.errors import ModelError
-from m2vsearch.progress import Progress, no_progress
 from m2vsearch.model.static import StaticModel
-from m2vsearch.model.train import DEFAULT_DIMS, mnrl_loss, with_stage
+from m2vsearch.model.train.pairs import DEFAULT_DIMS, mnrl_loss, with_stage
+from m2vsearch.progress import Progress, no_progress
 
 
 @dataclass(frozen=True)

@@ -13,19 +13,30 @@ from typing import Protocol
 
 import numpy as np
 
-from m2vsearch.index.store import FileRow, Store
-from m2vsearch.index.types import IndexFolderError, Transaction, is_utf8, now, printable
+from m2vsearch.errors import IndexFolderError
+from m2vsearch.folder.layout import IGNORE_FILE
+from m2vsearch.index.transaction import Transaction
 from m2vsearch.ingest.patterns import pattern_error
-from m2vsearch.ingest.prepare import DOCUMENT, READ, PreparedFile, digest, parse_file, read_file
+from m2vsearch.ingest.prepare import (
+    DOCUMENT,
+    READ,
+    PreparedFile,
+    digest,
+    parse_file,
+    read_file,
+)
 from m2vsearch.ingest.walk import IgnoreRules, discover
+from m2vsearch.settings import IndexMeta
+from m2vsearch.storage.sqlite import FileRow, Store
+from m2vsearch.text import is_utf8, now, printable
 
 
-class Index(Protocol):
-    """What indexing needs of an index (the facade in index.py provides it)."""
+class WritableIndex(Protocol):
+    """What incremental indexing needs of an index: the facade (`index.Index`) passes itself in."""
 
     folder: Path
     store: Store
-    meta: dict[str, str]
+    meta: IndexMeta
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
     def own_paths(self) -> set[Path]: ...
@@ -61,15 +72,15 @@ class IndexReport:
 __all__ = ["IndexReport", "PrepareMany", "digest", "index_path"]
 
 
-def read_ignore_file(index: Index) -> list[str]:
-    path = index.folder / "ignore"
+def read_ignore_file(index: WritableIndex) -> list[str]:
+    path = index.folder / IGNORE_FILE
     try:
         return path.read_text(encoding="utf-8", errors="replace").splitlines() if path.is_file() else []
     except OSError as exc:
         raise IndexFolderError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def persist_excludes(index: Index, exclude: Sequence[str]) -> None:
+def persist_excludes(index: WritableIndex, exclude: Sequence[str]) -> None:
     """Append new exclude patterns to the index's ignore file (atomically); a pattern that is
     not valid is refused before anything is written."""
     for pattern in exclude:
@@ -82,8 +93,8 @@ def persist_excludes(index: Index, exclude: Sequence[str]) -> None:
         _write_ignore_file(index, [*lines, *new])
 
 
-def _write_ignore_file(index: Index, lines: Sequence[str]) -> None:
-    path = index.folder / "ignore"
+def _write_ignore_file(index: WritableIndex, lines: Sequence[str]) -> None:
+    path = index.folder / IGNORE_FILE
     tmp = path.with_name("ignore.tmp")
     try:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -93,13 +104,13 @@ def _write_ignore_file(index: Index, lines: Sequence[str]) -> None:
         raise IndexFolderError(f"cannot write {path}: {exc.strerror or exc}; nothing was indexed") from None
 
 
-def remember_includes(index: Index, include: Sequence[str]) -> list[str]:
+def remember_includes(index: WritableIndex, include: Sequence[str]) -> list[str]:
     """The index's remembered --include patterns plus new ones (stored, after validation)."""
     for pattern in include:
         problem = pattern_error(pattern) if is_utf8(pattern) else "not valid UTF-8"
         if problem:
             raise IndexFolderError(f"--include {printable(pattern)!r} is not a valid pattern ({problem})")
-    known = json.loads(index.meta.get("include", "[]"))
+    known = list(index.meta.include)
     new = [p for p in include if p not in known]
     if new:
         with index.transaction() as tx:
@@ -107,14 +118,14 @@ def remember_includes(index: Index, include: Sequence[str]) -> list[str]:
     return [*known, *new]
 
 
-def remembered_patterns(index: Index) -> tuple[list[str], list[str]]:
+def remembered_patterns(index: WritableIndex) -> tuple[list[str], list[str]]:
     """(--include patterns, --exclude patterns) the index applies to every run."""
-    includes = json.loads(index.meta.get("include", "[]"))
+    includes = list(index.meta.include)
     excludes = [line for line in read_ignore_file(index) if line.strip() and not line.startswith("#")]
     return includes, excludes
 
 
-def forget_patterns(index: Index, patterns: Sequence[str]) -> None:
+def forget_patterns(index: WritableIndex, patterns: Sequence[str]) -> None:
     """Stop applying remembered --include/--exclude patterns (an unknown one is an error)."""
     includes, excludes = remembered_patterns(index)
     unknown = [p for p in patterns if p not in includes and p not in excludes]
@@ -130,7 +141,7 @@ def forget_patterns(index: Index, patterns: Sequence[str]) -> None:
 class _Pending:
     """Files and chunks waiting to be embedded and inserted, flushed in batches."""
 
-    def __init__(self, index: Index, tx: Transaction) -> None:
+    def __init__(self, index: WritableIndex, tx: Transaction) -> None:
         self.index, self.tx = index, tx
         self.files: list[tuple[int, str, str, int, int, str]] = []
         self.rows: list[tuple[int | None, str, int | None, int | None, str]] = []
@@ -169,14 +180,14 @@ class _Pending:
         self.rows, self.vectors = [], []
 
 
-def commit_size(index: Index) -> int:
+def commit_size(index: WritableIndex) -> int:
     """New or removed chunks per commit: a batch is atomic, and each commit rewrites the FAISS
     file, so batches grow with the index (the total written stays a few times its size)."""
     return max(COMMIT_MIN_CHUNKS, int(COMMIT_SHARE * index.store.counts()[1]))
 
 
 def index_path(
-    index: Index,
+    index: WritableIndex,
     root: Path,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
@@ -223,7 +234,7 @@ def index_path(
         while not finished:
             with index.transaction() as tx:
                 if first:  # record the root at once: a run killed later is resumed by `index`
-                    roots = json.loads(index.meta.get("roots", "[]"))
+                    roots = list(index.meta.roots)
                     if root.as_posix() not in roots:
                         tx.meta["roots"] = json.dumps([*roots, root.as_posix()])
                     first = False
@@ -264,7 +275,7 @@ def _may_change(path: Path, known: dict[str, FileRow]) -> bool:
 
 
 def _update_file(
-    index: Index,
+    index: WritableIndex,
     tx: Transaction,
     pending: _Pending,
     path: Path,

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from m2vsearch.index import vectors
-from m2vsearch.index.fulltext import DEFAULT_TOKENIZER, TOKENIZERS
-from m2vsearch.index.store import connect, create_schema
-from m2vsearch.index.types import DB_FILE, IGNORE_FILE, IndexFolderError, now
+from m2vsearch.errors import IndexFolderError
+from m2vsearch.folder.layout import DB_FILE, IGNORE_FILE
 from m2vsearch.model.registry import NO_LICENSE, is_model_name
 from m2vsearch.model.static import DEFAULT_MODEL_NAME, StaticModel
+from m2vsearch.storage import vectors
+from m2vsearch.storage.fulltext import DEFAULT_TOKENIZER, TOKENIZERS
+from m2vsearch.storage.sqlite import connect, create_schema
+from m2vsearch.text import now
 
 
 def resolve_model(model: str | Path | StaticModel | None) -> tuple[StaticModel, str]:

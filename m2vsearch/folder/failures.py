@@ -6,7 +6,8 @@ import errno
 import sqlite3
 from pathlib import Path
 
-from m2vsearch.index.types import DB_FILE, IndexDamagedError, IndexFolderError
+from m2vsearch.errors import IndexDamagedError, IndexFolderError
+from m2vsearch.folder.layout import DB_FILE
 
 
 def damaged_db(path: Path, problem: str) -> IndexDamagedError:
@@ -23,10 +24,6 @@ class VectorsUnusable(IndexDamagedError):
         super().__init__(f"{path} is {problem}; run `m2vsearch index --index {path.parent}` to rebuild "
                          "the vectors from the stored texts")  # fmt: skip
         self.path, self.problem = path, problem
-
-
-def damaged_vectors(path: Path, problem: str) -> VectorsUnusable:
-    return VectorsUnusable(path, problem)
 
 
 # SQLite messages that describe the machine (permissions, disk, I/O), not a damaged file.

@@ -25,20 +25,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import struct
-import sys
 import threading
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from m2vsearch.index.fulltext import fts_terms
-from m2vsearch.index.store import Store
-from m2vsearch.index.types import IndexFolderError
+from m2vsearch.errors import IndexFolderError
+from m2vsearch.settings import DEFAULT_BM25_ENGINE
+from m2vsearch.storage.fulltext import fts_terms
+from m2vsearch.storage.sqlite import Store
 
+log = logging.getLogger(__name__)
 ENGINES = ("fts5", "tantivy")
 FOLDER = "bm25-tantivy"
 MARKER = 0  # the id of the marker document (chunk ids start at 1)
@@ -51,12 +53,12 @@ Ranked = list[tuple[int, float]]
 Scorer = Callable[[str, int, "list[int] | None"], Ranked]
 
 
-def engine_of(meta: dict[str, str]) -> str:
+def engine_of(meta: Mapping[str, str]) -> str:
     """The BM25 engine an index's meta names ("fts5" unless set)."""
-    return meta.get("bm25_engine", "fts5")
+    return meta.get("bm25_engine", DEFAULT_BM25_ENGINE)
 
 
-def marker_of(meta: dict[str, str]) -> str:
+def marker_of(meta: Mapping[str, str]) -> str:
     """The snapshot an index's meta describes, after this side index format (`FORMAT`, so a
     format change rebuilds): its uid (a rebuilt index has another), writes counter, FAISS
     generation and update time (writers older than the counter set these two)."""
@@ -369,7 +371,7 @@ def after_commit(folder: Path, store: Store, before: dict[str, str], after: dict
     """What a committed transaction (meta `before` -> `after`) means for the side index: follow
     the change, build it (the engine was just chosen, or `rebuild`: a search found it damaged),
     or remove it (back to fts5). Returns whether it now holds `after` (or is not used).
-    A failure is one line on stderr, not an error: the SQLite commit already holds the change,
+    A failure is a logged warning (the CLI prints it as one line on stderr), not an error: the SQLite commit already holds the change,
     and queries use FTS5 until a later write catches up."""
     if engine_of(after) != "tantivy":
         if engine_of(before) == "tantivy":
@@ -382,8 +384,7 @@ def after_commit(folder: Path, store: Store, before: dict[str, str], after: dict
     except BaseException as exc:  # tantivy raises ValueError, OSError, its own errors or a panic
         if not _failed(exc):
             raise
-        print(f"m2vsearch: warning: the tantivy BM25 index was not updated ({exc}); BM25 uses fts5 "
-              "until the next write", file=sys.stderr)  # fmt: skip
+        log.warning("the tantivy BM25 index was not updated (%s); BM25 uses fts5 until the next write", exc)
         return False
 
 

@@ -16,8 +16,10 @@ import re
 import sqlite3
 from collections.abc import Iterable
 
+from m2vsearch.settings import DEFAULT_FTS_TOKENIZER
+
 TOKENIZERS = {"porter": "porter unicode61 remove_diacritics 2", "trigram": "trigram"}
-DEFAULT_TOKENIZER = "porter"
+DEFAULT_TOKENIZER = DEFAULT_FTS_TOKENIZER
 MAX_TRIGRAMS = 64  # per query: a long query stays one bounded FTS5 match
 STOPWORDS = frozenset(
     "a an and are as at be but by for from has have he her his i if in into is it its of on or "

@@ -24,8 +24,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from m2vsearch.index.fulltext import TOKENIZERS, fts_terms
-from m2vsearch.index.store import Store
+from m2vsearch.storage.fulltext import TOKENIZERS, fts_terms
+from m2vsearch.storage.sqlite import Store
 
 K1, B = 1.2, 0.75
 _local = threading.local()

@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from m2vsearch.index.types import IndexLockedError
+from m2vsearch.errors import IndexLockedError
+from m2vsearch.settings import DEFAULT_WAIT_SECONDS
 
 POLL_SECONDS = 0.1
-DEFAULT_WAIT_SECONDS = 60.0
 
 WaitNotice = Callable[[str], None]  # called once with "waiting for another indexer (pid N)..."
 

@@ -28,7 +28,7 @@ import numpy as np
 from m2vsearch.errors import ModelError
 from m2vsearch.jsonl import read_jsonl
 from m2vsearch.model.io import module_dir, read_json
-from m2vsearch.model.train import refuse_evaluation_data
+from m2vsearch.model.train.pairs import refuse_evaluation_data
 from m2vsearch.progress import Progress, no_progress
 
 TEXT_KEYS = ("text", "query", "positive", "definition")
@@ -88,7 +88,7 @@ class Teacher:
         import torch
         from transformers import AutoModel
 
-        from m2vsearch.model.distill import dense_layers, teacher_parts
+        from m2vsearch.model.train.distill import dense_layers, teacher_parts
 
         self.torch = torch
         self.folder = Path(folder)
@@ -142,7 +142,7 @@ class Teacher:
                     pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
                 out[batch] = pooled.cpu().numpy()
         if self.dense:
-            from m2vsearch.model.distill import apply_dense
+            from m2vsearch.model.train.distill import apply_dense
 
             out = apply_dense(out, self.dense)
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)

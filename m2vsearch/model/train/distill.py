@@ -22,8 +22,8 @@ from m2vsearch.jsonl import read_jsonl
 from m2vsearch.model.bpe import count_tokens, is_bpe, prune_bpe, word_tokenizer
 from m2vsearch.model.io import module_dir, read_json
 from m2vsearch.model.static import StaticModel
-from m2vsearch.model.train import refuse_evaluation_data
-from m2vsearch.model.unigram import is_unigram, prune_unigram
+from m2vsearch.model.train.pairs import refuse_evaluation_data
+from m2vsearch.model.train.unigram import is_unigram, prune_unigram
 from m2vsearch.progress import Progress, no_progress
 
 UNUSED_TOKENS = r"\[unused\d+\]"

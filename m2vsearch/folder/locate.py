@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from m2vsearch.index.types import DB_FILE
+from m2vsearch.folder.layout import DB_FILE
 
 DEFAULT_INDEX = Path("indexes") / "default"
 

@@ -1,0 +1,1 @@
+"""One index folder on disk: layout, creation, snapshots, the writer lock, atomic swaps, failures."""

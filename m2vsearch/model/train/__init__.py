@@ -1,0 +1,1 @@
+"""Training tools for static models (the `train` extra): distillation, featurising, pair training."""

@@ -1,0 +1,135 @@
+"""Ranking shared by both index kinds: what a query runs (dense, BM25 or both), dense and BM25
+candidates within a path filter, their fusion (`fusion.py`), and one order for equal scores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from m2vsearch.search.filters import PathFilter, Ranked
+from m2vsearch.search.fusion import Fusion
+from m2vsearch.search.hit import Hit, tie_order
+from m2vsearch.storage import vectors
+from m2vsearch.storage.fulltext import has_content_words
+from m2vsearch.storage.sqlite import Store
+
+CANDIDATES = 100  # hybrid fuses the top CANDIDATES of each side
+Key = TypeVar("Key", bound=Hashable)
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="m2vsearch-search")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one query runs: how deep each side ranks, and which sides run."""
+
+    depth: int
+    dense: bool
+    keywords: bool
+
+    @classmethod
+    def of(cls, query: str, k: int, mode: str) -> Plan | None:
+        """The plan of a (checked) query, or None when nothing can match (k <= 0, blank query)."""
+        if k <= 0 or not query.strip():
+            return None
+        depth = k if mode != "hybrid" else max(k, CANDIDATES)
+        keywords = mode == "bm25" or (mode == "hybrid" and has_content_words(query))  # stopwords alone: no match
+        return cls(depth, mode in ("dense", "hybrid"), keywords)
+
+
+def combine(mode: str, dense: Mapping[Key, float], sparse: Mapping[Key, float], fusion: Fusion | None) -> dict[Key, float]:
+    """The final scores of `mode` from the dense and BM25 candidates."""
+    if mode == "dense":
+        return dict(dense)
+    if mode == "bm25":
+        return dict(sparse)
+    return (fusion or Fusion()).fuse(dense, sparse)  # type: ignore[arg-type]
+
+
+def top_keys(scores: Mapping[Key, float], k: int, limit: int) -> list[tuple[Key, float]]:
+    """The best k (key, score), plus those tied with the k-th (up to `limit` in all), so that
+    `ordered_hits` can break the ties by path and line rather than by id."""
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    if len(ranked) <= k:
+        return ranked
+    end = k
+    while end < min(len(ranked), max(limit, k)) and ranked[end][1] == ranked[k - 1][1]:
+        end += 1
+    return ranked[:end]
+
+
+def ordered_hits(hits: list[Hit], k: int) -> list[Hit]:
+    """The top k hits, equal scores ordered by path, then line (then id and shard)."""
+    return sorted(hits, key=tie_order)[:k]
+
+
+def dense_search(store: Store, faiss_index: Any, query_vector: np.ndarray, k: int,
+                 path_filter: PathFilter | None) -> Ranked:  # fmt: skip
+    """Top-k (chunk id, cosine), within the filter's files when there is one."""
+    if path_filter is None:
+        return vectors.search(faiss_index, query_vector, k)
+    total = faiss_index.ntotal
+    exhaustive = vectors.kind_of(faiss_index) == "flat"
+    kept = path_filter.post_filtered(store, lambda n: vectors.search(faiss_index, query_vector, n), k, total, exhaustive)
+    if kept is not None:
+        return kept
+    return vectors.subset_search(faiss_index, query_vector, k, path_filter.chunk_ids(store))
+
+
+def bm25_search(store: Store, query: str, k: int, path_filter: PathFilter | None,
+                scorer: Callable[[str, int, list[int] | None], Ranked] | None = None) -> Ranked:  # fmt: skip
+    """Top-k (chunk id, BM25), within the filter's files when there is one. `scorer(query, k,
+    file_ids)` replaces FTS5's own ranking (sharded search scores with collection statistics)."""
+    rank = scorer or (lambda text, n, file_ids=None: store.bm25(text, n, file_ids))
+    if path_filter is None:
+        return rank(query, k, None)
+    kept = path_filter.post_filtered(store, lambda n: rank(query, n, None), k, 1 << 62)
+    return kept if kept is not None else rank(query, k, path_filter.files)
+
+
+def run_search(
+    store: Store,
+    load_vectors: Callable[[], Any],
+    embed: Callable[[Sequence[str]], np.ndarray],
+    query: str,
+    k: int,
+    mode: str,
+    path_filter: PathFilter | None,
+    fusion: Fusion | None = None,
+    bm25_scorer: Callable[[str, int, list[int] | None], Ranked] | None = None,
+) -> list[Hit]:
+    """Top-k hits of one query in one mode on one index (call inside one read snapshot of the
+    store); `path_filter` (the files of a --filter glob, from that snapshot) restricts them;
+    `bm25_scorer` ranks BM25 instead of FTS5 (the tantivy side index)."""
+    plan = Plan.of(query, k, mode)
+    if plan is None or (path_filter is not None and not path_filter.files):
+        return []
+    dense: dict[int, float] = {}
+    sparse: dict[int, float] = {}
+    # The dense side (embedding, mapping the FAISS file, searching) runs in a pool thread beside BM25
+    # (SQLite), which runs here at once: it is usually the longer one. `embed` must not depend on
+    # the calling thread (the facade binds the model and dims of its snapshot).
+
+    def dense_side() -> Ranked:
+        query_vector = embed([query])[0]
+        return dense_search(store, load_vectors(), query_vector, plan.depth, path_filter) if query_vector.any() else []
+
+    searching = _POOL.submit(dense_side) if plan.dense else None
+    try:
+        if plan.keywords:
+            sparse = dict(bm25_search(store, query, plan.depth, path_filter, bm25_scorer))
+    finally:
+        if searching is not None:
+            dense = dict(searching.result())  # always wait: the store's snapshot ends after this
+    top = top_keys(combine(mode, dense, sparse, fusion), k, plan.depth)
+    rows = store.get_chunks([key for key, _ in top])
+    hits = [
+        Hit(key, score, rows[key].text, rows[key].path, rows[key].start_line, rows[key].end_line,
+            rows[key].metadata, dense.get(key), sparse.get(key))  # fmt: skip
+        for key, score in top
+        if key in rows
+    ]
+    return ordered_hits(hits, k)

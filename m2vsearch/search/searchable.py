@@ -1,0 +1,55 @@
+"""`Searchable`: what every consumer (CLI, MCP, LangChain, LlamaIndex, eval) needs of an index.
+
+Both index kinds implement it: `m2vsearch.Index` (one folder) and `m2vsearch.ShardedIndex` (several
+folders searched as one), so a feature built on it works on both. `check_search` holds the argument
+rules both apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from m2vsearch.errors import InvalidArgumentError
+from m2vsearch.search.hit import ChunkRef, Hit
+from m2vsearch.text import is_utf8
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+@runtime_checkable
+class Searchable(Protocol):
+    """A read-only view of an index: search it, read chunks and file paths back, describe it."""
+
+    folder: Path | None
+
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None) -> list[Hit]:
+        """Top-k hits for `query` in `mode` ("hybrid", "dense" or "bm25"); `filter` globs paths."""
+        ...
+
+    def get_chunks(self, refs: Sequence[ChunkRef]) -> list[Hit]:
+        """Stored chunks by `Hit.ref` (those that exist, in the order asked; score 0)."""
+        ...
+
+    def file_paths(self, path: str) -> list[str]:
+        """Indexed files whose path is `path` or ends with it (from a folder boundary)."""
+        ...
+
+    def info(self) -> dict[str, Any]:
+        """Model, dims, counts, sizes and times."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def check_search(query: object, k: object, mode: object, filter: object) -> None:
+    """Refuse arguments that no index kind can answer, with one line naming the argument."""
+    if mode not in MODES:
+        raise InvalidArgumentError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if not isinstance(query, str) or (filter is not None and not isinstance(filter, str)):
+        raise InvalidArgumentError("the query and the filter must be text")
+    if not is_utf8(query) or (filter is not None and not is_utf8(filter)):
+        raise InvalidArgumentError("the query and the filter must be valid UTF-8 text")
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise InvalidArgumentError(f"k must be a whole number, not {type(k).__name__}")
