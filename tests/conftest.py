@@ -66,9 +66,9 @@ def save_random_bert(
     positions: int = 64, pad_token_id: int = 0,
 ) -> None:  # fmt: skip
     """A randomly initialised BERT (torch seed 0, intermediate size 2 x hidden) and its tokenizer,
-    saved in `folder` (no download). Needs torch and transformers."""
-    import torch
-    from transformers import BertConfig, BertModel
+    saved in `folder` (no download). Skips the test without torch and transformers."""
+    torch = needs("torch")
+    BertConfig, BertModel = needs("transformers").BertConfig, needs("transformers").BertModel
 
     torch.manual_seed(0)
     config = BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=hidden_size, num_hidden_layers=layers,
@@ -106,3 +106,13 @@ def sql_rows(index: Any, query: str) -> list[tuple[Any, ...]]:
 def faiss_of(index: Any) -> Any:
     """The FAISS index of `index`'s current snapshot."""
     return index.read(lambda snapshot: snapshot.vectors())
+
+
+EXTRA_OF = {"torch": "train", "transformers": "train", "sklearn": "train", "sentence_transformers": "test",
+            "model2vec": "test", "pyarrow": "eval"}  # fmt: skip
+
+
+def needs(module: str, extra: str | None = None) -> Any:
+    """`module`, or skip the test naming the extra that installs it."""
+    extra = extra or EXTRA_OF.get(module, "test")
+    return pytest.importorskip(module, reason=f"needs {module}: pip install 'm2vsearch[{extra}]'")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import WORDS, random_model
+from conftest import WORDS, needs, random_model
 
 from m2vsearch import ModelError, StaticModel
 from m2vsearch.cli import cli
@@ -46,7 +46,7 @@ def similarity_agreement(model: StaticModel, texts: list[str], teacher_vectors: 
 
 
 def test_teacher_matches_sentence_transformers(tiny_teacher: Path, real_texts: list[str]) -> None:
-    from sentence_transformers import SentenceTransformer
+    SentenceTransformer = needs("sentence_transformers").SentenceTransformer
 
     texts = real_texts[:40]
     ours = Teacher(tiny_teacher, max_length=64, bf16=False).encode(texts, batch_size=7)
@@ -195,7 +195,7 @@ def test_featurise_and_train_commands_export_a_model_that_round_trips(tiny_teach
     assert result.exit_code == 0, result.output
     assert f"trained on {len(set(make_texts(300)))} featurised texts and 100 pairs" in result.output
     loaded = StaticModel.from_pretrained(tmp_path / "out")
-    import model2vec
+    model2vec = needs("model2vec")
 
     theirs = model2vec.StaticModel.from_pretrained(str(tmp_path / "out")).encode(["search engine index"])
     ours = loaded.encode(["search engine index"])

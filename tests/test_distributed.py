@@ -14,6 +14,7 @@ import pytest
 from m2vsearch import Index, ShardedIndex, open_index
 from m2vsearch.distributed.build import run_sharded_index, shard_of
 from m2vsearch.errors import IndexFolderError, M2VSearchError
+from m2vsearch.eval.run import rank_queries
 from m2vsearch.index.lifecycle import run_index
 from m2vsearch.settings import IndexSettings
 from m2vsearch.storage.globalbm25 import TermStats, score_chunks, shard_stats
@@ -231,3 +232,28 @@ def test_sharded_update_repairs_a_shards_vectors(tmp_path: Path, real_texts: lis
     assert any(note.startswith("shard-001: repaired the vectors") for note in run.notes)
     with open_index(folder) as index:
         assert len(index.search("energy", k=5, mode="dense")) == 5
+
+
+def test_tied_scores_come_back_in_one_order_from_both_index_kinds(tmp_path: Path) -> None:
+    """Copies of one page in many folders score alike: both kinds keep every tie at the cut and
+    order them by path, then line, so a sharded index returns exactly what one index returns."""
+    docs = tmp_path / "docs"
+    page = "# Tar\n\nCreate and extract tar archives with gzip compression.\n"
+    for n in range(12):
+        (docs / f"d{n % 5}" / f"copy{n:02d}.md").parent.mkdir(parents=True, exist_ok=True)
+        (docs / f"d{n % 5}" / f"copy{n:02d}.md").write_text(page)
+    (docs / "other.md").write_text("# Zip\n\nZip archives compress files one by one.\n")
+    run_index(tmp_path / "one", [docs], IndexSettings(index_type="flat"))
+    run_sharded_index(tmp_path / "many", [docs], IndexSettings(shards=4, index_type="flat"))
+    with Index.open(tmp_path / "one") as single, open_index(tmp_path / "many") as sharded:
+        for mode in ("bm25", "dense", "hybrid"):
+            for k in (1, 3, 7, 13):
+                expected = single.search("extract a tar archive", k=k, mode=mode)
+                found = sharded.search("extract a tar archive", k=k, mode=mode)
+                assert [(h.path, h.start_line) for h in found] == [(h.path, h.start_line) for h in expected], (mode, k)
+                tied = [h.path for h in expected if h.score == expected[0].score]
+                assert tied == sorted(tied) and len(tied) == min(k, 12), (mode, k)
+        queries = {"q": "extract a tar archive", "r": "zip compression"}  # eval ranks through Searchable too
+        one, many = (rank_queries(index, queries, ["q", "r"], "hybrid") for index in (single, sharded))
+        for query in queries:
+            assert [h.path for h in single.get_chunks(one[query])] == [h.path for h in sharded.get_chunks(many[query])]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import random_model
+from conftest import needs, random_model
 
 from m2vsearch.cli import cli
 from m2vsearch.eval.datasets import (
@@ -25,6 +25,7 @@ TOPICS = ["search engine index", "static embedding model", "sqlite full text", "
 
 
 def st_ir_evaluator() -> type:
+    needs("sentence_transformers")
     try:
         from sentence_transformers.sentence_transformer.evaluation import (
             InformationRetrievalEvaluator,
@@ -127,8 +128,8 @@ def test_malformed_beir_files_give_clear_errors(tmp_path: Path, damage: object, 
 
 
 def _write_parquet(path: Path, rows: list[dict[str, object]]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    pa = needs("pyarrow")
+    pq = needs("pyarrow.parquet", "eval")
 
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), path)

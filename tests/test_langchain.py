@@ -67,3 +67,26 @@ def test_as_retriever_and_a_chain_without_an_llm(store: M2VSearchVectorStore, tm
     assert len(chain.batch(["cats", "mice"])) == 2
     with pytest.raises(ValueError, match="mode must be one of"):
         M2VSearchRetriever(index=tmp_path / "idx", mode="fuzzy")
+
+
+def test_vector_store_and_retriever_on_a_sharded_index(tmp_path: Path) -> None:
+    """Reads work on a sharded index (documents named shard:id); writes are refused in one line."""
+    from m2vsearch.distributed.build import run_sharded_index
+    from m2vsearch.errors import InvalidArgumentError
+    from m2vsearch.settings import IndexSettings
+
+    docs = write_docs(tmp_path / "docs")
+    run_sharded_index(tmp_path / "S", [docs], IndexSettings(shards=2))
+    store = M2VSearchVectorStore(tmp_path / "S")
+    found = store.similarity_search("sourdough bread", k=2)
+    assert found[0].metadata["path"].endswith("bread.md") and found[0].metadata["shard"].startswith("shard-")
+    assert found[0].id == f"{found[0].metadata['shard']}:{found[0].metadata['chunk_id']}"
+    assert [d.page_content for d in store.get_by_ids([found[0].id])] == [found[0].page_content]
+    notes = store.similarity_search("cats", k=3, filter="notes/*", mode="bm25")
+    assert notes and all("/notes/" in d.metadata["path"] for d in notes)
+    retriever = M2VSearchRetriever(index=tmp_path / "S", k=1)
+    assert retriever.invoke("sourdough bread")[0].id == found[0].id
+    with pytest.raises(InvalidArgumentError, match="read-only here"):
+        store.add_texts(["a new note"])
+    with pytest.raises(InvalidArgumentError, match="read-only here"):
+        store.delete([found[0].id])

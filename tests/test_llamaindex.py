@@ -38,3 +38,16 @@ def test_retriever_returns_scored_nodes_and_runs_in_a_query_engine(tmp_path: Pat
     assert [n.node.node_id for n in response.source_nodes] == [n.node.node_id for n in nodes]
     with pytest.raises(ValueError, match="mode must be one of"):
         M2VSearchRetriever(tmp_path / "idx", mode="fuzzy")
+
+
+def test_retriever_on_a_sharded_index(tmp_path: Path) -> None:
+    from m2vsearch.distributed.build import run_sharded_index
+    from m2vsearch.settings import IndexSettings
+
+    docs = write_docs(tmp_path / "docs")
+    run_sharded_index(tmp_path / "S", [docs], IndexSettings(shards=3))
+    nodes = M2VSearchRetriever(tmp_path / "S", k=2).retrieve("sourdough bread")
+    assert nodes[0].node.metadata["path"].endswith("bread.md")
+    assert nodes[0].node.node_id == f"{nodes[0].node.metadata['shard']}:{nodes[0].node.metadata['chunk_id']}"
+    notes = M2VSearchRetriever(tmp_path / "S", k=3, mode="bm25", filter="notes/*").retrieve("cats mice")
+    assert [n.node.metadata["path"].rsplit("/", 1)[-1] for n in notes] == ["cats.md"]

@@ -64,3 +64,30 @@ def test_mcp_tools_through_a_real_client_session(tmp_path: Path) -> None:
 def test_mcp_server_without_an_index_reports_it_as_a_tool_error(tmp_path: Path) -> None:
     _, (result,) = anyio.run(_session, tmp_path / "none", [("search", {"query": "anything"})])
     assert result.is_error and "no index at" in result.content[0].text
+
+
+def test_mcp_serves_a_sharded_index(tmp_path: Path) -> None:
+    """search, get (by chunk and shard, by path), index and info through Searchable on 3 shards."""
+    docs = make_docs(tmp_path / "docs", 6)
+    (docs / "volcano.md").write_text("# Volcano\n\nMagma rises and erupts from the crater.\nAsh falls.\n")
+    index = tmp_path / "S"
+    assert cli("index", str(docs), "--index", str(index), "--shards", "3").returncode == 0
+    (docs / "glacier.md").write_text("# Glacier\n\nIce flows slowly down the valley.\n")
+    calls = [
+        ("search", {"query": "magma erupting crater", "k": 2}),
+        ("get", {"path": "volcano.md", "start_line": 4, "end_line": 4}),
+        ("index", {}),
+        ("search", {"query": "ice valley", "k": 1, "mode": "bm25"}),
+        ("info", {}),
+        ("get", {"chunk_id": 1}),
+    ]
+    _, (found, line, refreshed, after, info, no_shard) = anyio.run(_session, index, calls)
+    hit = found.structured_content["hits"][0]
+    assert hit["path"].endswith("volcano.md") and hit["shard"].startswith("shard-")
+    assert line.structured_content["text"] == "Ash falls."
+    chunk = anyio.run(_session, index, [("get", {"chunk_id": hit["id"], "shard": hit["shard"]})])[1][0]
+    assert chunk.structured_content["text"] == hit["text"] and chunk.structured_content["shard"] == hit["shard"]
+    assert refreshed.structured_content["added"] == 1
+    assert after.structured_content["hits"][0]["path"].endswith("glacier.md")
+    assert info.structured_content["sharded"] is True and info.structured_content["files"] == 8
+    assert no_shard.is_error and "(shard, id)" in no_shard.content[0].text

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import needs
 
 from m2vsearch import StaticModel
 
@@ -17,7 +18,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("dtype", ["float32", "int8"])
 def test_default_model_agrees_with_model2vec(tmp_path: Path, real_texts: list[str], dtype: str) -> None:
-    import model2vec
+    model2vec = needs("model2vec")
 
     assert len(real_texts) >= 1000
     StaticModel.from_pretrained("default").save_pretrained(tmp_path / "m", dtype=dtype)  # type: ignore[arg-type]
@@ -29,7 +30,7 @@ def test_default_model_agrees_with_model2vec(tmp_path: Path, real_texts: list[st
 
 def test_float16_folder_agrees_up_to_model2vec_half_precision(tmp_path: Path, real_texts: list[str]) -> None:
     """model2vec averages a float16 table in float16; we average in float32, so allow its rounding."""
-    import model2vec
+    model2vec = needs("model2vec")
 
     StaticModel.from_pretrained("default").save_pretrained(tmp_path / "m", dtype="float16")
     ours = StaticModel.from_pretrained(tmp_path / "m").encode(real_texts)

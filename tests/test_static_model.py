@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import random_model
+from conftest import needs, random_model
 from safetensors.numpy import save_file
 
 from m2vsearch import ModelError, StaticModel
@@ -75,8 +75,8 @@ def test_int8_scaled_rows_keep_relative_token_weights(tmp_path: Path) -> None:
 
 
 def test_model2vec_and_sentence_transformers_load_our_folder(tmp_path: Path, real_texts: list[str]) -> None:
-    import model2vec
-    from sentence_transformers import SentenceTransformer
+    model2vec = needs("model2vec")
+    SentenceTransformer = needs("sentence_transformers").SentenceTransformer
 
     model = random_model(dim=32)
     texts = [t for t in real_texts[:300] if "[" not in t]
@@ -103,8 +103,8 @@ def _untruncated_and_known(model: StaticModel, text: str) -> bool:
 
 
 def test_loads_sentence_transformers_static_layouts(tmp_path: Path) -> None:
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.models import StaticEmbedding
+    SentenceTransformer = needs("sentence_transformers").SentenceTransformer
+    StaticEmbedding = needs("sentence_transformers.models").StaticEmbedding
 
     model = random_model(dim=24)
     module = StaticEmbedding(model.tokenizer, embedding_weights=model.table)

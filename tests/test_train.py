@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import WORDS, random_model
+from conftest import WORDS, needs, random_model
 
 from m2vsearch import ModelError, StaticModel
 from m2vsearch.cli import cli
@@ -36,6 +36,7 @@ def recall_at_1(model: StaticModel, pairs: list[tuple[str, str]]) -> float:
 
 
 def test_training_lowers_the_loss_and_helps_retrieval() -> None:
+    needs("torch")
     model = random_model(dim=32, seed=3)
     train = make_pairs(512, seed=1)
     held_out = make_pairs(64, seed=2)
@@ -47,6 +48,7 @@ def test_training_lowers_the_loss_and_helps_retrieval() -> None:
 
 
 def test_training_is_deterministic() -> None:
+    needs("torch")
     pairs = make_pairs(128)
     first, _ = train_pairs(random_model(dim=16), pairs, batch_size=32, dims=(8, 16))
     second, _ = train_pairs(random_model(dim=16), pairs, batch_size=32, dims=(8, 16))
@@ -54,6 +56,7 @@ def test_training_is_deterministic() -> None:
 
 
 def test_train_command_exports_a_model_that_round_trips(tmp_path: Path) -> None:
+    needs("torch")
     random_model(dim=32).save_pretrained(tmp_path / "base")
     with (tmp_path / "pairs.jsonl").open("w") as handle:
         for query, positive in make_pairs(300):
@@ -67,7 +70,7 @@ def test_train_command_exports_a_model_that_round_trips(tmp_path: Path) -> None:
     assert "trained on 300 pairs" in result.output
     loaded = StaticModel.from_pretrained(tmp_path / "out")
     assert loaded.dim == 32 and loaded.config["trained"][-1]["epochs"] == 2
-    import model2vec
+    model2vec = needs("model2vec")
 
     theirs = model2vec.StaticModel.from_pretrained(str(tmp_path / "out")).encode(["search engine index"])
     ours = loaded.encode(["search engine index"])
@@ -88,6 +91,7 @@ def test_read_pairs_errors(tmp_path: Path) -> None:
 
 
 def test_soup_is_the_weighted_mean_of_tables_and_an_ensemble_of_encodings(tmp_path: Path) -> None:
+    needs("torch")
     from click.testing import CliRunner
 
     from m2vsearch.cli import cli
@@ -121,6 +125,7 @@ def recall_at_1_dims(model: StaticModel, pairs: list[tuple[str, str]], dims: int
 
 
 def test_rotation_helps_truncated_dims_and_leaves_full_dims_alone(tmp_path: Path) -> None:
+    needs("torch")
     from m2vsearch.model.train.rotate import rotate
 
     # The first 16 dims carry no information (the same value for every token): a rotation must

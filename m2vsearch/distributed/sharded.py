@@ -33,9 +33,9 @@ Key = tuple[int, int]  # (shard number, chunk id)
 
 
 def _merged(lists: Sequence[Ranked], depth: int) -> dict[Key, float]:
-    """The best `depth` (shard, id) -> score over every shard's list."""
+    """The best `depth` (shard, id) -> score over every shard's list, and those tied with the last."""
     flat = [((number, key), score) for number, ranked in enumerate(lists) for key, score in ranked]
-    return dict(top_keys(dict(flat), depth, depth))
+    return dict(top_keys(dict(flat), depth))
 
 
 class ShardedIndex:
@@ -112,7 +112,7 @@ class ShardedIndex:
             if vector.any():
                 dense = _merged(self._each(lambda shard: shard.dense(vector, plan.depth, filter)), plan.depth)
         fusion = Fusion.from_config(self.model.config, self.dims) if mode == "hybrid" else None
-        top = top_keys(combine(mode, dense, sparse, fusion), k, plan.depth)
+        top = top_keys(combine(mode, dense, sparse, fusion), k)
         wanted: dict[int, list[int]] = {}
         for (number, key), _ in top:
             wanted.setdefault(number, []).append(key)

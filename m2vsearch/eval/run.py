@@ -16,6 +16,7 @@ from m2vsearch.eval.metrics import mean_metrics
 from m2vsearch.index.index import Index
 from m2vsearch.model.static import StaticModel, normalize_rows
 from m2vsearch.progress import Progress, no_progress
+from m2vsearch.search.hit import ChunkRef
 from m2vsearch.search.searchable import Searchable
 from m2vsearch.storage.fulltext import suggested_tokenizer
 
@@ -84,9 +85,9 @@ class Report:
         }
 
 
-def rank_queries(index: Searchable, queries: dict[str, str], query_ids: Iterable[str], mode: str) -> dict[str, list[int]]:
-    """The chunk ids `index` (single or sharded) ranks for each query, best first (DEPTH of them)."""
-    return {query_id: [hit.id for hit in index.search(queries[query_id], k=DEPTH, mode=mode)] for query_id in query_ids}
+def rank_queries(index: Searchable, queries: dict[str, str], query_ids: Iterable[str], mode: str) -> dict[str, list[ChunkRef]]:
+    """The chunks (`Hit.ref`) `index`, single or sharded, ranks for each query, best first (DEPTH of them)."""
+    return {query_id: [hit.ref for hit in index.search(queries[query_id], k=DEPTH, mode=mode)] for query_id in query_ids}
 
 
 def evaluate_set(

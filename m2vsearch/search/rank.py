@@ -49,16 +49,35 @@ def combine(mode: str, dense: Mapping[Key, float], sparse: Mapping[Key, float], 
     return (fusion or Fusion()).fuse(dense, sparse)  # type: ignore[arg-type]
 
 
-def top_keys(scores: Mapping[Key, float], k: int, limit: int) -> list[tuple[Key, float]]:
-    """The best k (key, score), plus those tied with the k-th (up to `limit` in all), so that
-    `ordered_hits` can break the ties by path and line rather than by id."""
+def tie_limit(k: int) -> int:
+    """How many candidates a side may return when many are tied with its k-th (duplicated texts)."""
+    return max(16 * k, 1024)
+
+
+def top_keys(scores: Mapping[Key, float], k: int) -> list[tuple[Key, float]]:
+    """The best k (key, score), plus those tied with the k-th (up to `tie_limit`), so that
+    `ordered_hits` breaks the ties by path and line, the same on every index kind."""
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     if len(ranked) <= k:
         return ranked
-    end = k
-    while end < min(len(ranked), max(limit, k)) and ranked[end][1] == ranked[k - 1][1]:
+    end, limit = k, min(len(ranked), tie_limit(k))
+    while end < limit and ranked[end][1] == ranked[k - 1][1]:
         end += 1
     return ranked[:end]
+
+
+def with_ties(rank: Callable[[int], Ranked], k: int) -> Ranked:
+    """`rank(k)` (a best-first top-k), plus the candidates tied with its k-th (up to `tie_limit`):
+    which of several equal scores a ranker cuts at k is its own choice, so one index and the shards
+    of another would keep different ones; with every tie kept, both hand the same set on."""
+    if k <= 0:
+        return []
+    n = k
+    while True:
+        found = rank(n + 1)
+        if len(found) <= n or found[n][1] != found[k - 1][1] or n >= tie_limit(k):
+            return [item for item in found[:n] if item[1] >= found[k - 1][1]] if len(found) >= k else found
+        n *= 2
 
 
 def ordered_hits(hits: list[Hit], k: int) -> list[Hit]:
@@ -68,7 +87,12 @@ def ordered_hits(hits: list[Hit], k: int) -> list[Hit]:
 
 def dense_search(store: Store, faiss_index: Any, query_vector: np.ndarray, k: int,
                  path_filter: PathFilter | None) -> Ranked:  # fmt: skip
-    """Top-k (chunk id, cosine), within the filter's files when there is one."""
+    """Top-k (chunk id, cosine) and the candidates tied with the k-th, within the filter's files
+    when there is one."""
+    return with_ties(lambda n: _dense_top(store, faiss_index, query_vector, n, path_filter), k)
+
+
+def _dense_top(store: Store, faiss_index: Any, query_vector: np.ndarray, k: int, path_filter: PathFilter | None) -> Ranked:
     if path_filter is None:
         return vectors.search(faiss_index, query_vector, k)
     total = faiss_index.ntotal
@@ -81,8 +105,14 @@ def dense_search(store: Store, faiss_index: Any, query_vector: np.ndarray, k: in
 
 def bm25_search(store: Store, query: str, k: int, path_filter: PathFilter | None,
                 scorer: Callable[[str, int, list[int] | None], Ranked] | None = None) -> Ranked:  # fmt: skip
-    """Top-k (chunk id, BM25), within the filter's files when there is one. `scorer(query, k,
-    file_ids)` replaces FTS5's own ranking (sharded search scores with collection statistics)."""
+    """Top-k (chunk id, BM25) and the candidates tied with the k-th, within the filter's files when
+    there is one. `scorer(query, k, file_ids)` replaces FTS5's own ranking (sharded search scores
+    with collection statistics; the tantivy side index)."""
+    return with_ties(lambda n: _bm25_top(store, query, n, path_filter, scorer), k)
+
+
+def _bm25_top(store: Store, query: str, k: int, path_filter: PathFilter | None,
+              scorer: Callable[[str, int, list[int] | None], Ranked] | None) -> Ranked:  # fmt: skip
     rank = scorer or (lambda text, n, file_ids=None: store.bm25(text, n, file_ids))
     if path_filter is None:
         return rank(query, k, None)
@@ -124,7 +154,7 @@ def run_search(
     finally:
         if searching is not None:
             dense = dict(searching.result())  # always wait: the store's snapshot ends after this
-    top = top_keys(combine(mode, dense, sparse, fusion), k, plan.depth)
+    top = top_keys(combine(mode, dense, sparse, fusion), k)
     rows = store.get_chunks([key for key, _ in top])
     hits = [
         Hit(key, score, rows[key].text, rows[key].path, rows[key].start_line, rows[key].end_line,
