@@ -15,20 +15,23 @@ from m2vsearch.storage import vectors
 
 CLI = [sys.executable, "-m", "m2vsearch.cli"]
 
-# A writer that holds the lock while it embeds slowly: argv = index, folder, seconds, plain|rebuild.
+# A writer that holds the lock from its first progress report until the test releases it (a file
+# appears): argv = index, folder, release file, plain|rebuild. It uses only public API, and events,
+# not durations, order the tests, so a loaded machine changes nothing.
 SLOW_INDEXER = """
 import sys, time
 from pathlib import Path
-from m2vsearch.index import index as index_module
 from m2vsearch.index.lifecycle import run_index
 from m2vsearch.settings import IndexSettings
-real = index_module.Index.embed
-def slow(self, texts):
-    print("EMBEDDING", flush=True)
-    time.sleep(float(sys.argv[3]))
-    return real(self, texts)
-index_module.Index.embed = slow
-run_index(Path(sys.argv[1]), [Path(sys.argv[2])], IndexSettings(rebuild=sys.argv[4] == "rebuild"))
+held = []
+def hold(label, done, total, chunks):  # progress is reported under the writer lock
+    if not held:
+        held.append(True)
+        print("EMBEDDING", flush=True)
+        deadline = time.monotonic() + 600
+        while not Path(sys.argv[3]).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+run_index(Path(sys.argv[1]), [Path(sys.argv[2])], IndexSettings(rebuild=sys.argv[4] == "rebuild"), progress=hold)
 print("DONE", flush=True)
 """
 
@@ -49,22 +52,45 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def start_slow(tmp_path: Path, index: Path, folder: Path, seconds: float, mode: str) -> subprocess.Popen[str]:
-    """A writer process that holds the index lock; returns once it is embedding."""
+def start_slow(tmp_path: Path, index: Path, folder: Path, mode: str) -> subprocess.Popen[str]:
+    """A writer process that holds the index lock until `finish` (or `release`); returns once it
+    is embedding."""
     script = tmp_path / "slow_indexer.py"
     script.write_text(SLOW_INDEXER)
-    proc = subprocess.Popen([sys.executable, str(script), str(index), str(folder), str(seconds), mode],
+    gate = tmp_path / f"release-{len(list(tmp_path.glob('release-*')))}"
+    proc = subprocess.Popen([sys.executable, str(script), str(index), str(folder), str(gate), mode],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc.gate = gate  # type: ignore[attr-defined]
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     assert line == "EMBEDDING", (line, proc.stderr.read() if proc.stderr else "")
     return proc
 
 
-def finish(proc: subprocess.Popen[str], timeout: float = 180) -> str:
+def release(proc: subprocess.Popen[str]) -> None:
+    """Let a `start_slow` writer go on."""
+    proc.gate.touch()  # type: ignore[attr-defined]
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 300) -> str:
+    release(proc)
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err
     return out
+
+
+def start_cli(*args: str) -> subprocess.Popen[str]:
+    """`m2vsearch ARGS` running in the background (stderr readable line by line)."""
+    return subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def waiting_line(proc: subprocess.Popen[str]) -> str:
+    """The line in which `proc` says it waits for another writer (it is waiting from then on)."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "waiting for another indexer" in line:
+            return line
+    raise AssertionError(f"no waiting notice; exit {proc.wait()}")
 
 
 def consistent(folder: Path) -> set[int]:

@@ -18,7 +18,9 @@ from reliability import (
     finish,
     make_docs,
     one_line_error,
+    start_cli,
     start_slow,
+    waiting_line,
 )
 
 from m2vsearch.errors import IndexLockedError
@@ -39,11 +41,12 @@ def test_rebuild_waits_for_a_running_indexer(tmp_path: Path, small_index: tuple[
     """Issue case 1: --rebuild during an index run used to corrupt the index silently."""
     folder, small = small_index
     big = make_docs(tmp_path / "big", 40, "big")
-    slow = start_slow(tmp_path, folder, big, 2.0, "plain")
-    rebuild = cli("index", str(small), "--index", str(folder), "--rebuild", "--wait", "60")
-    assert rebuild.returncode == 0, rebuild.stderr
-    assert f"waiting for another indexer (pid {slow.pid})" in rebuild.stderr
+    slow = start_slow(tmp_path, folder, big, "plain")
+    rebuild = start_cli("index", str(small), "--index", str(folder), "--rebuild", "--wait", "600")
+    assert f"waiting for another indexer (pid {slow.pid})" in waiting_line(rebuild)
     finish(slow)
+    _, err = rebuild.communicate(timeout=300)
+    assert rebuild.returncode == 0, err
     consistent(folder)
     assert file_count(folder) == 43  # the rebuild ran after the run finished, over both folders
 
@@ -52,13 +55,14 @@ def test_index_waits_for_a_running_rebuild(tmp_path: Path, small_index: tuple[Pa
     """Issue case 2: a plain index used to delete a running rebuild's staging folder."""
     folder, small = small_index
     big = make_docs(tmp_path / "big", 20, "big")
-    slow = start_slow(tmp_path, folder, big, 2.0, "rebuild")
+    slow = start_slow(tmp_path, folder, big, "rebuild")
     staging = list(folder.parent.glob(".X.new-*"))
     assert len(staging) == 1
-    plain = cli("index", str(small), "--index", str(folder), "--wait", "60")
-    assert plain.returncode == 0, plain.stderr
-    assert "waiting for another indexer" in plain.stderr
+    plain = start_cli("index", str(small), "--index", str(folder), "--wait", "600")
+    assert f"(pid {slow.pid})" in waiting_line(plain)
     finish(slow)
+    _, err = plain.communicate(timeout=300)
+    assert plain.returncode == 0, err
     assert not staging[0].exists()  # swapped in, not deleted
     consistent(folder)
     assert file_count(folder) == 23
@@ -67,10 +71,9 @@ def test_index_waits_for_a_running_rebuild(tmp_path: Path, small_index: tuple[Pa
 def test_second_writer_gives_up_with_one_line(tmp_path: Path, small_index: tuple[Path, Path]) -> None:
     """Issue case 3: a second index used to fail after 10 s with a 'database is locked' traceback."""
     folder, small = small_index
-    slow = start_slow(tmp_path, folder, make_docs(tmp_path / "big", 10, "big"), 3.0, "plain")
-    started = time.monotonic()
+    slow = start_slow(tmp_path, folder, make_docs(tmp_path / "big", 10, "big"), "plain")
     line = one_line_error(cli("index", str(small), "--index", str(folder), "--wait", "0.5"))
-    assert time.monotonic() - started < 20
+    assert slow.poll() is None  # it gave up while the first still held the lock
     assert f"another indexer (pid {slow.pid}) is writing" in line and "--wait" in line
     with Index.open(folder, lock_wait=0.2) as index:  # Python writers wait and give up the same way
         with pytest.raises(IndexLockedError, match=f"pid {slow.pid}"):
@@ -82,7 +85,7 @@ def test_second_writer_gives_up_with_one_line(tmp_path: Path, small_index: tuple
 
 def test_lock_is_freed_when_the_holder_is_killed(tmp_path: Path, small_index: tuple[Path, Path]) -> None:
     folder, small = small_index
-    slow = start_slow(tmp_path, folder, make_docs(tmp_path / "big", 10, "big"), 60.0, "plain")
+    slow = start_slow(tmp_path, folder, make_docs(tmp_path / "big", 10, "big"), "plain")
     os.kill(slow.pid, signal.SIGKILL)
     slow.wait()
     assert lock_path(folder).is_file()
@@ -149,20 +152,25 @@ def test_long_lived_reader_follows_new_generations_and_rebuilds(tmp_path: Path, 
 KILL_AFTER_BATCHES = """
 import sys, time
 from pathlib import Path
-from m2vsearch.index import writer as update, index as index_module
-update.COMMIT_MIN_CHUNKS, update.COMMIT_SHARE = 20, 0.0
-real_write = index_module.vectors.write
+from m2vsearch import Index
+from m2vsearch.index import writer
+from m2vsearch.storage import vectors
+writer.COMMIT_MIN_CHUNKS, writer.COMMIT_SHARE = 20, 0.0
+real_write = vectors.write
 def announce(ix, path):
     real_write(ix, path)
     print("WROTE", flush=True)
-index_module.vectors.write = announce
-real_commit = index_module.vectors.remove_stale  # runs right after each commit
+vectors.write = announce
+real_commit = vectors.remove_stale  # runs right after each commit
+commits = []
 def committed(folder, live):
     real_commit(folder, live)
+    commits.append(live)
     print("COMMITTED", flush=True)
-    time.sleep(0.3)
-index_module.vectors.remove_stale = committed
-with index_module.Index.open(sys.argv[1]) as index:
+    if len(commits) == 3:
+        time.sleep(600)  # held here until the test kills it
+vectors.remove_stale = committed
+with Index.open(sys.argv[1]) as index:
     index.add_path(Path(sys.argv[2]))
 """
 
@@ -183,7 +191,7 @@ def test_kill_keeps_every_committed_batch(tmp_path: Path, small_index: tuple[Pat
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     kept = file_count(folder) - 3
-    assert 40 <= kept < 200  # three batches of >= 20 chunks (one a file) survived the kill
+    assert 40 <= kept < 200  # exactly the three batches (>= 20 chunks each, one a file) survived the kill
     consistent(folder)
     with Index.open(folder) as index:
         assert str(big) in index.info()["roots"]  # recorded by the first batch
@@ -193,10 +201,11 @@ def test_kill_keeps_every_committed_batch(tmp_path: Path, small_index: tuple[Pat
 
 
 READER_LOOP = """
-import json, subprocess, sys, time
+import json, os, subprocess, sys
+from pathlib import Path
 errors, wrong, done = [], 0, 0
-end = time.monotonic() + float(sys.argv[2])
-while time.monotonic() < end:
+stop, count = Path(sys.argv[2]), Path(sys.argv[2] + ".count")
+while not stop.exists():
     for mode in ("dense", "hybrid"):  # a new process each time, as a user's queries are
         result = subprocess.run([sys.executable, "-m", "m2vsearch.cli", "query", "Paragraph about rivers and bread number 7",
                                  "--index", sys.argv[1], "-k", "1", "--mode", mode, "--filter", "doc7.md", "--json"],
@@ -207,6 +216,8 @@ while time.monotonic() < end:
         hits = json.loads(result.stdout)["hits"]
         wrong += not hits or not hits[0]["path"].endswith("doc7.md")
         done += 1
+        count.with_suffix(".tmp").write_text(str(done))
+        os.replace(count.with_suffix(".tmp"), count)
 print(done, wrong, len(errors), errors[:2])
 """
 
@@ -218,13 +229,20 @@ def test_readers_racing_rebuilds_with_other_dims(tmp_path: Path) -> None:
     assert cli("index", str(docs), "--index", str(folder)).returncode == 0
     script = tmp_path / "reader.py"
     script.write_text(READER_LOOP)
-    reader = subprocess.Popen([sys.executable, str(script), str(folder), "12"], stdout=subprocess.PIPE, text=True)
-    for dims in (64, 128, 32, 256, 64, 128):
+    stop = tmp_path / "stop"
+    reader = subprocess.Popen([sys.executable, str(script), str(folder), str(stop)], stdout=subprocess.PIPE, text=True)
+    count = tmp_path / "stop.count"
+    rebuilds = 0  # rebuild with other dims until the reader has queried through at least 6 of them
+    while rebuilds < 6 or int(count.read_text() if count.exists() else 0) < 10:
+        dims = (64, 128, 32, 256)[rebuilds % 4]
         rebuilt = cli("index", "--index", str(folder), "--rebuild", "--dims", str(dims))
         assert rebuilt.returncode == 0, rebuilt.stderr
-    out, _ = reader.communicate(timeout=120)
+        rebuilds += 1
+        assert rebuilds < 200, "the reader made no progress"
+    stop.touch()
+    out, _ = reader.communicate(timeout=300)
     done, wrong, errors, sample = out.split(maxsplit=3)
-    assert int(done) > 10 and int(wrong) == 0 and int(errors) == 0, out
+    assert int(done) >= 10 and int(wrong) == 0 and int(errors) == 0, out
     consistent(folder)
 
 
@@ -276,7 +294,7 @@ def test_symlinked_index_folder_shares_the_lock_and_is_rebuilt_in_place(tmp_path
     assert cli("index", str(docs), "--index", str(target)).returncode == 0
     link = tmp_path / "link"
     link.symlink_to(target)
-    slow = start_slow(tmp_path, link, make_docs(tmp_path / "big", 5, "big"), 3.0, "plain")
+    slow = start_slow(tmp_path, link, make_docs(tmp_path / "big", 5, "big"), "plain")
     line = one_line_error(cli("index", str(docs), "--index", str(target), "--wait", "0.3"))
     assert f"pid {slow.pid}" in line
     finish(slow)
