@@ -8,8 +8,7 @@ import sys
 
 import click
 
-from m2vsearch.cli import everyday, models  # noqa: F401  (registers the commands)
-from m2vsearch.cli.group import cli
+from m2vsearch.cli.group import cli  # its commands are imported when they run (group.COMMAND_MODULES)
 from m2vsearch.errors import M2VSearchError
 
 __all__ = ["cli", "main"]

@@ -1,13 +1,20 @@
-"""The command group: everyday search commands listed apart from model building."""
+"""The command group: everyday search commands listed apart from model building, each module
+imported only when one of its commands runs (or --help lists them), so `query` starts fast."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 import click
 
 SECTIONS = {"search": "Search your files", "models": "Build and measure models"}
+# Which module defines each command (importing it registers its commands on `cli`).
+COMMAND_MODULES = {
+    **dict.fromkeys(("index", "query", "info", "patterns", "mcp"), "m2vsearch.cli.everyday"),
+    **dict.fromkeys(("distill", "train", "soup", "rotate", "calibrate", "featurise", "eval"), "m2vsearch.cli.models"),
+}
 
 
 class SectionedGroup(click.Group):
@@ -26,6 +33,14 @@ class SectionedGroup(click.Group):
             return command
 
         return register
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMAND_MODULES, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            importlib.import_module(COMMAND_MODULES[cmd_name])
+        return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         for section, title in SECTIONS.items():

@@ -7,12 +7,14 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from m2vsearch.index.writer import IndexReport
 from m2vsearch.text import printable
+
+if TYPE_CHECKING:
+    from m2vsearch.index.writer import IndexReport
 
 PROGRESS_EVERY_SECONDS = 10.0  # progress lines when stderr is not a terminal
 

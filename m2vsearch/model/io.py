@@ -51,7 +51,7 @@ class ModelFolder:
         if self.mapping is not None:
             table = table[self.mapping]
         if self.weights is not None:
-            table = table * self.weights.astype(np.float32)[:, None]
+            table *= self.weights.astype(np.float32)[:, None]  # in place: the same float32 products, one copy less
         return np.ascontiguousarray(table, dtype=np.float32)
 
 
