@@ -81,8 +81,8 @@ class Index:
     def __init__(self, folder: Path, model: StaticModel | None = None, lock_wait: float = DEFAULT_WAIT_SECONDS,
                  lock_notice: WaitNotice | None = None, lock_folder: Path | None = None) -> None:  # fmt: skip
         self.folder = Path(folder)
-        self.lock_wait = lock_wait
-        self.lock_notice = lock_notice
+        self._lock_wait = lock_wait
+        self._lock_notice = lock_notice
         self._lock_folder = lock_folder or self.folder  # a staging index locks the folder it replaces
         self._models: dict[str, Any] = {} if model is None else {model.fingerprint: model}
         self._vectors: dict[tuple[Any, ...], Any] = {}  # (file identity, generation, writable) -> FAISS
@@ -336,7 +336,7 @@ class Index:
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
         """Hold the index's writer lock for the block (re-entrant); other writers wait."""
-        with writer_lock(self._lock_folder, self.lock_wait, self.lock_notice):
+        with writer_lock(self._lock_folder, self._lock_wait, self._lock_notice):
             self._refresh()
             yield
 

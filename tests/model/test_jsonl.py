@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_eval import write_beir
+from corpora import write_beir
 
 from m2vsearch.errors import M2VSearchError, ModelError
 from m2vsearch.eval.datasets import DatasetError, load_beir

@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("langchain_core", reason="the langchain extra is not installed (pip install 'm2vsearch[langchain]')")
 
+from corpora import write_docs  # noqa: E402
 from langchain_core.documents import Document  # noqa: E402
 from langchain_core.runnables import RunnableLambda  # noqa: E402
-from test_index import write_docs  # noqa: E402
 
 from m2vsearch.index.index import Index  # noqa: E402
 from m2vsearch.integrations.langchain import M2VSearchRetriever, M2VSearchVectorStore  # noqa: E402

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_cli import run
+from corpora import run
 
 from m2vsearch.errors import IndexFolderError
 from m2vsearch.index.index import Index

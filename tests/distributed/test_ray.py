@@ -12,7 +12,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="the distributed extra (ray) is not installed: pip install 'm2vsearch[distributed]'")
 
 from conftest import faiss_of
-from test_distributed import QUERIES, write_corpus
+from corpora import QUERIES, write_corpus
 
 from m2vsearch import Index, open_index
 from m2vsearch.distributed.build import run_sharded_index

@@ -13,25 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import faiss_of, random_model, sql_rows
+from corpora import write_docs
 
 from m2vsearch.errors import IndexFolderError
 from m2vsearch.index.index import Index
 from m2vsearch.index.lifecycle import recover, run_index
 from m2vsearch.settings import IndexSettings
 from m2vsearch.storage import vectors
-
-DOCS = {
-    "bread.md": "# Bread\n\nBake sourdough bread with a starter, flour and water.\n",
-    "sql.txt": "PostgreSQL indexes speed up queries on large tables.\n",
-    "notes/cats.md": "# Cats\n\nCats sleep most of the day and chase mice at night.\n",
-}
-
-
-def write_docs(root: Path, docs: dict[str, str] = DOCS) -> Path:
-    for name, text in docs.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    return root
 
 
 def consistent(index: Index) -> set[int]:

@@ -8,11 +8,11 @@ import pytest
 
 pytest.importorskip("llama_index.core", reason="the llamaindex extra is not installed (pip install 'm2vsearch[llamaindex]')")
 
+from corpora import write_docs  # noqa: E402
 from llama_index.core.llms.mock import MockLLM  # noqa: E402
 from llama_index.core.query_engine import RetrieverQueryEngine  # noqa: E402
 from llama_index.core.response_synthesizers.no_text import NoText  # noqa: E402
 from llama_index.core.schema import NodeWithScore, TextNode  # noqa: E402
-from test_index import write_docs  # noqa: E402
 
 from m2vsearch.index.index import Index  # noqa: E402
 from m2vsearch.integrations.llamaindex import M2VSearchRetriever  # noqa: E402

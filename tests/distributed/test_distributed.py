@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from corpora import QUERIES, write_corpus
 
 from m2vsearch import Index, ShardedIndex, open_index
 from m2vsearch.distributed.build import run_sharded_index, shard_of
@@ -18,20 +19,6 @@ from m2vsearch.eval.run import rank_queries
 from m2vsearch.index.lifecycle import run_index
 from m2vsearch.settings import IndexSettings
 from m2vsearch.storage.globalbm25 import TermStats, score_chunks, shard_stats
-
-QUERIES = ["energy of photons", "DNA replication enzymes", "the history of the city", "water",
-           "protein folding e5_small", "how do plants grow", "zzzz unknown words"]  # fmt: skip
-
-
-def write_corpus(root: Path, texts: list[str], files: int = 90) -> Path:
-    """`files` markdown files of real texts, a few sections each, in two folders."""
-    for n in range(files):
-        part = texts[n * 6 : n * 6 + 6]
-        body = "\n\n".join(f"## Part {i}\n\n{text}" for i, text in enumerate(part))
-        folder = root / ("notes" if n % 3 else "papers")
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"doc{n:03d}.md").write_text(f"# Document {n}\n\n{body}\n", encoding="utf-8")
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -112,7 +112,7 @@ QUERIES = {"烤面包": "zh-bread.md", "下雨天要带雨伞": "zh-rain.md", "�
 def test_packaged_multilingual_model_finds_notes_in_four_scripts(tmp_path: Path) -> None:
     """`index --model multilingual` (shipped, no download): each query finds its note among notes
     in four languages and scripts, by meaning (dense) and with the trigram full text (hybrid)."""
-    from test_cli import run
+    from corpora import run
 
     notes = tmp_path / "notes"
     notes.mkdir()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import needs, random_model
+from corpora import TOPICS, write_beir
 
 from m2vsearch.cli import cli
 from m2vsearch.eval.datasets import (
@@ -20,9 +21,6 @@ from m2vsearch.eval.datasets import (
 from m2vsearch.eval.metrics import mean_metrics
 from m2vsearch.eval.run import evaluate
 
-TOPICS = ["search engine index", "static embedding model", "sqlite full text", "bread baking flour",
-          "cats and dogs", "water river sea"]  # fmt: skip
-
 
 def st_ir_evaluator() -> type:
     needs("sentence_transformers")
@@ -33,26 +31,6 @@ def st_ir_evaluator() -> type:
     except ImportError:  # sentence-transformers < 6
         from sentence_transformers.evaluation import InformationRetrievalEvaluator
     return InformationRetrievalEvaluator
-
-
-def write_beir(folder: Path, qrels_name: str = "qrels.tsv") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(0)
-    with (folder / "corpus.jsonl").open("w") as handle:
-        for i in range(30):
-            topic = TOPICS[i % len(TOPICS)]
-            handle.write(json.dumps({"_id": f"d{i}", "title": topic.split()[0], "text": f"{topic} {rng.random()}"}) + "\n")
-    with (folder / "queries.jsonl").open("w") as handle:
-        for i, topic in enumerate(TOPICS):
-            handle.write(json.dumps({"_id": f"q{i}", "text": topic}) + "\n")
-        handle.write(json.dumps({"_id": "q-none", "text": "no judgements"}) + "\n")
-    qrels = folder / qrels_name
-    qrels.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["query-id\tcorpus-id\tscore"]
-    lines += [f"q{i}\td{j}\t{1 + j % 2}" for i in range(len(TOPICS)) for j in range(i, 30, len(TOPICS))]
-    lines.append("q0\td1\t0")  # score 0: not relevant
-    qrels.write_text("\n".join(lines) + "\n")
-    return folder
 
 
 def test_metrics_equal_sentence_transformers_on_random_rankings() -> None:

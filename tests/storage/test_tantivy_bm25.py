@@ -250,7 +250,7 @@ def test_readers_stay_exact_while_a_writer_changes_and_breaks_the_side_index(tmp
     index.add_texts([f"plain text {i}" for i in range(500)] + [f"{WORD} first"])
     index.set_bm25_engine("tantivy")
     index.close()
-    tests = str(Path(__file__).parent)
+    tests = str(Path(__file__).parents[1])
     (tmp_path / "writer.py").write_text(WRITER)
     (tmp_path / "reader.py").write_text(READER)
     reader = subprocess.Popen([sys.executable, str(tmp_path / "reader.py"), str(tmp_path / "idx"), tests],
