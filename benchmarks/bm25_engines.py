@@ -36,6 +36,8 @@ WORD = re.compile(r"\w+")
 
 def read_jsonl(path: Path) -> list[dict[str, str]]:
     return [row for _, row in jsonl.read_jsonl(path, M2VSearchError, f"no {path} (pass --data)")]
+
+
 Search = Callable[[str, int], list[int]]
 
 
@@ -109,7 +111,11 @@ def latency_ms(search: Search, queries: Sequence[str], k: int) -> dict[str, floa
 
 def engines(texts: Sequence[str], work: Path) -> dict[str, tuple[Search, float]]:
     built = {}
-    for name, make in (("fts5", fts5_engine), ("bm25s", bm25s_engine), ("tantivy", lambda t: tantivy_engine(t, work / "tantivy"))):
+    for name, make in (
+        ("fts5", fts5_engine),
+        ("bm25s", bm25s_engine),
+        ("tantivy", lambda t: tantivy_engine(t, work / "tantivy")),
+    ):
         (work / "tantivy").mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         built[name] = (make(texts), time.perf_counter() - started)
@@ -124,17 +130,27 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     rng = random.Random(0)
-    pool = [row["text"] for name in ("wikipedia/text.jsonl.gz", "openstax/text.jsonl") for row in read_jsonl(args.data / "train" / name)]
+    pool = [
+        row["text"]
+        for name in ("wikipedia/text.jsonl.gz", "openstax/text.jsonl")
+        for row in read_jsonl(args.data / "train" / name)
+    ]
     texts = rng.sample(pool, min(args.chunks, len(pool)))
-    queries = rng.sample([p["query"] for p in read_jsonl(args.data / "train" / "debian_descriptions" / "pairs.jsonl")], args.queries)
+    queries = rng.sample(
+        [p["query"] for p in read_jsonl(args.data / "train" / "debian_descriptions" / "pairs.jsonl")], args.queries
+    )
     result: dict[str, object] = {"chunks": len(texts), "queries": len(queries), "speed": {}, "ndcg@10": {}}
-    print(f"| engine | build s | top-10 p50 ms | top-10 p95 ms | top-100 p50 ms | top-100 p95 ms |  ({len(texts)} chunks)")
+    print(
+        f"| engine | build s | top-10 p50 ms | top-10 p95 ms | top-100 p50 ms | top-100 p95 ms |  ({len(texts)} chunks)"
+    )
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name, (search, seconds) in engines(texts, Path(tmp)).items():
             top10, top100 = latency_ms(search, queries, 10), latency_ms(search, queries, 100)
             result["speed"][name] = {"build_s": seconds, "top10": top10, "top100": top100}  # type: ignore[index]
-            print(f"| {name} | {seconds:.1f} | {top10['p50']:.2f} | {top10['p95']:.2f} | {top100['p50']:.2f} | {top100['p95']:.2f} |")
+            print(
+                f"| {name} | {seconds:.1f} | {top10['p50']:.2f} | {top10['p95']:.2f} | {top100['p50']:.2f} | {top100['p95']:.2f} |"
+            )
     print("\n| dev set | fts5 | bm25s | tantivy |\n|---|---|---|---|")
     for dev in ("climate_fever_sent", "pubmedqa"):
         data = load_beir(args.data / "dev" / dev)

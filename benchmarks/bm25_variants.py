@@ -36,10 +36,14 @@ def main() -> None:
         for label, tokenizer in TOKENIZERS.items():
             db = sqlite3.connect(":memory:")
             db.execute(f"CREATE VIRTUAL TABLE f USING fts5(text, tokenize='{tokenizer}')")
-            db.executemany("INSERT INTO f(rowid, text) VALUES (?, ?)", [(i + 1, data.corpus[d]) for i, d in enumerate(doc_ids)])
+            db.executemany(
+                "INSERT INTO f(rowid, text) VALUES (?, ?)", [(i + 1, data.corpus[d]) for i, d in enumerate(doc_ids)]
+            )
             for drop in (True, False):
                 sql = "SELECT rowid FROM f WHERE f MATCH ? ORDER BY bm25(f) LIMIT 100"
-                rankings = {q: [doc_ids[r - 1] for (r,) in db.execute(sql, (match(t, drop),))] for q, t in data.queries.items()}
+                rankings = {
+                    q: [doc_ids[r - 1] for (r,) in db.execute(sql, (match(t, drop),))] for q, t in data.queries.items()
+                }
                 score = mean_metrics(rankings, data.relevant)["ndcg@10"]
                 print(f"| {name} | {label} | {'dropped' if drop else 'kept'} | {score:.4f} |")
 

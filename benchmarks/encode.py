@@ -34,9 +34,7 @@ from m2vsearch import StaticModel  # noqa: E402
 from m2vsearch.model.static import DEFAULT_MODEL_NAME, default_model_dir  # noqa: E402
 
 
-def best_rate(
-    run: Callable[..., object], count: int, repeats: int, setup: Callable[[], object] | None = None
-) -> float:
+def best_rate(run: Callable[..., object], count: int, repeats: int, setup: Callable[[], object] | None = None) -> float:
     """Best texts/s over `repeats` runs, restoring environment variables a library may change.
 
     `setup` (untimed) runs before each run; `run` then gets its result if it takes an argument.
@@ -100,7 +98,11 @@ def main() -> None:
         ("m2vsearch (warm: same texts again)", lambda: ours.encode(texts), None),
         (f"model2vec as saved ({as_saved.embedding.dtype})", lambda: as_saved.encode(texts), None),
         ("model2vec float32, 1 thread", lambda: best.encode(texts, use_multiprocessing=False), None),
-        ("model2vec float32, threaded", lambda: best.encode(texts, use_multiprocessing=True, multiprocessing_threshold=0), None),
+        (
+            "model2vec float32, threaded",
+            lambda: best.encode(texts, use_multiprocessing=True, multiprocessing_threshold=0),
+            None,
+        ),
         ("sentence-transformers StaticEmbedding bs1024 float32", lambda: st.encode(texts, batch_size=1024), None),
     ]
     if args.baseline is not None:

@@ -63,7 +63,9 @@ def cold_query_s(index: Path, query: str, repeats: int = 5) -> float:
     walls = []
     for _ in range(repeats):
         started = time.perf_counter()
-        subprocess.run(["m2vsearch", "query", query, "--index", str(index), "-k", "10"], check=True, capture_output=True)
+        subprocess.run(
+            ["m2vsearch", "query", query, "--index", str(index), "-k", "10"], check=True, capture_output=True
+        )
         walls.append(time.perf_counter() - started)
     return statistics.median(walls)
 
@@ -115,7 +117,10 @@ def main() -> None:
             for start in range(0, len(texts), 20_000):
                 index.add_texts(texts[start : start + 20_000])
             index.info()
-            latency = {mode: timings_ms(lambda q, m=mode: index.search(q, k=10, mode=m), queries) for mode in ("dense", "bm25", "hybrid")}
+            latency = {
+                mode: timings_ms(lambda q, m=mode: index.search(q, k=10, mode=m), queries)
+                for mode in ("dense", "bm25", "hybrid")
+            }
             if importlib.util.find_spec("tantivy") is not None:  # the tantivy extra: BM25 from its side index
                 index.set_bm25_engine("tantivy")
                 for mode in ("bm25", "hybrid"):

@@ -51,12 +51,19 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--hnsw", action="store_true", help="also build HNSW (slow to build on 2 cores)")
-    parser.add_argument("--layouts", help="comma-separated subset of: IVF-Flat, IVF-SQ8, IVF-PQ32, ivf-sq8 (default: all)")
+    parser.add_argument(
+        "--layouts", help="comma-separated subset of: IVF-Flat, IVF-SQ8, IVF-PQ32, ivf-sq8 (default: all)"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with Index.open(args.index) as index:
         _, data = vectors.all_vectors(index.read(lambda snapshot: snapshot.vectors()))
-        pairs = [row for _, row in jsonl.read_jsonl(args.data / "train" / "debian_descriptions" / "pairs.jsonl", M2VSearchError, "")]
+        pairs = [
+            row
+            for _, row in jsonl.read_jsonl(
+                args.data / "train" / "debian_descriptions" / "pairs.jsonl", M2VSearchError, ""
+            )
+        ]
         queries = index.embed([p["query"] for p in random.Random(1).sample(pairs, args.queries)])
     data = np.ascontiguousarray(data, dtype=np.float32)
     count, dims = data.shape
@@ -69,9 +76,18 @@ def main() -> None:
     del exact
     sample = data[np.random.default_rng(0).choice(count, min(count, 256 * nlist), replace=False)]
     builds: list[tuple[str, Any, list[int]]] = [
-        ("IVF-Flat", lambda q: faiss.IndexIVFFlat(q, dims, nlist, faiss.METRIC_INNER_PRODUCT), [8, 16, 32, 64, 128, 256]),
-        ("IVF-SQ8", lambda q: faiss.IndexIVFScalarQuantizer(q, dims, nlist, faiss.ScalarQuantizer.QT_8bit,
-                                                           faiss.METRIC_INNER_PRODUCT), [16, 64, 256]),  # fmt: skip
+        (
+            "IVF-Flat",
+            lambda q: faiss.IndexIVFFlat(q, dims, nlist, faiss.METRIC_INNER_PRODUCT),
+            [8, 16, 32, 64, 128, 256],
+        ),
+        (
+            "IVF-SQ8",
+            lambda q: faiss.IndexIVFScalarQuantizer(
+                q, dims, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+            ),
+            [16, 64, 256],
+        ),  # fmt: skip
         ("IVF-PQ32", lambda q: faiss.IndexIVFPQ(q, dims, nlist, 32, 8, faiss.METRIC_INNER_PRODUCT), [16, 64, 256]),
         ("ivf-sq8", None, [16, 64, 256]),  # what `--index-type ivf-sq8` builds: codes of the vectors, wider ranges
     ]
@@ -105,7 +121,9 @@ def main() -> None:
             rows.append({"layout": f"HNSW32 efSearch={ef}", "recall@10": recall_at(found, truth), "ms": ms,
                          "bytes": size_bytes(hnsw), "build_s": seconds})  # fmt: skip
             print(json.dumps(rows[-1]), flush=True)
-    print(f"\n| layout | recall@10 | p50 ms | p95 ms | MB | build s |  ({count} vectors x {dims})\n|---|---|---|---|---|---|")
+    print(
+        f"\n| layout | recall@10 | p50 ms | p95 ms | MB | build s |  ({count} vectors x {dims})\n|---|---|---|---|---|---|"
+    )
     for row in rows:
         print(f"| {row['layout']} | {row['recall@10']:.3f} | {row['ms']['p50']:.2f} | {row['ms']['p95']:.2f} | "
               f"{row['bytes'] / 1e6:.0f} | {row['build_s']:.0f} |")  # fmt: skip

@@ -32,7 +32,9 @@ def paragraphs(data: Path, count: int, seed: int = 0) -> list[str]:
     for source in SOURCES:
         path = data / "train" / source
         if path.is_file():
-            with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")) as handle:
+            with (
+                gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
+            ) as handle:
                 texts += [text for text in (json.loads(line)["text"] for line in handle) if 80 < len(text) <= 1100]
         if len(texts) >= 2 * count:
             break
@@ -46,7 +48,9 @@ def write_corpus(texts: list[str], folder: Path) -> None:
         part = number // SECTIONS_PER_FILE
         target = folder / f"d{part % 100:02d}" / f"f{part}.md"
         target.parent.mkdir(parents=True, exist_ok=True)
-        body = "\n\n".join(f"# Section {i}\n\n{text}" for i, text in enumerate(texts[number : number + SECTIONS_PER_FILE]))
+        body = "\n\n".join(
+            f"# Section {i}\n\n{text}" for i, text in enumerate(texts[number : number + SECTIONS_PER_FILE])
+        )
         target.write_text(body + "\n", encoding="utf-8")
 
 
@@ -74,7 +78,9 @@ def main() -> None:
             index.add_path(work / "corpus")
         print(f"indexed {args.chunks} chunks in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     rng = random.Random(1)
-    queries = [" ".join(rng.sample(text.split(), min(6, len(text.split())))) for text in rng.sample(texts, args.queries)]
+    queries = [
+        " ".join(rng.sample(text.split(), min(6, len(text.split())))) for text in rng.sample(texts, args.queries)
+    ]
     filters = {"none": None, "narrow (1%)": "d07/*", "broad (50%)": "d[0-4]*/*"}
     results: dict[str, dict[str, dict[str, float]]] = {}
     with Index.open(work / "index") as index:

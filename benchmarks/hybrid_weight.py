@@ -59,7 +59,9 @@ def sweep(folder: Path, model: object, fusion: Fusion, dims: int | None) -> dict
                 for q, vector in zip(query_ids, query_vectors):
                     dense = dict(dense_search(snapshot.store, snapshot.vectors(), vector, CANDIDATES, None))
                     text = data.queries[q]
-                    sparse = dict(bm25_search(snapshot.store, text, CANDIDATES, None)) if has_content_words(text) else {}
+                    sparse = (
+                        dict(bm25_search(snapshot.store, text, CANDIDATES, None)) if has_content_words(text) else {}
+                    )
                     candidates.append((q, dense, sparse))
 
             index.read(rank_all)

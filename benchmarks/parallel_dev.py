@@ -52,8 +52,16 @@ def main() -> None:
                 per_lang[path.stem.removeprefix(f"{args.set}-")] = score(model, pairs, dims)
             mean_r1 = float(np.mean([r1 for r1, _ in per_lang.values()]))
             mean_mrr = float(np.mean([mrr for _, mrr in per_lang.values()]))
-            rows.append({"set": args.set, "model": name, "dims": dims, "recall@1": mean_r1, "mrr@10": mean_mrr,
-                         "per_lang": {lang: {"recall@1": r1, "mrr@10": mrr} for lang, (r1, mrr) in per_lang.items()}})
+            rows.append(
+                {
+                    "set": args.set,
+                    "model": name,
+                    "dims": dims,
+                    "recall@1": mean_r1,
+                    "mrr@10": mean_mrr,
+                    "per_lang": {lang: {"recall@1": r1, "mrr@10": mrr} for lang, (r1, mrr) in per_lang.items()},
+                }
+            )
             langs = " ".join(f"{lang}={mrr:.3f}" for lang, (_, mrr) in per_lang.items())
             print(f"{args.set} {name} @{dims}: R@1 {mean_r1:.4f}  MRR@10 {mean_mrr:.4f}  | {langs}", flush=True)
     if args.json:

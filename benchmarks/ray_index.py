@@ -72,7 +72,10 @@ def main() -> None:
         chunks = len(rows(work / "local"))
         same_rows = rows(work / "local") == rows(work / "ray")
         gap = float(np.abs(vectors_of(work / "local") - vectors_of(work / "ray")).max())
-        local_sharded = timed(f"local, {args.shards} shards", lambda: run_sharded_index(work / "local-s", [args.docs], IndexSettings(shards=args.shards)))
+        local_sharded = timed(
+            f"local, {args.shards} shards",
+            lambda: run_sharded_index(work / "local-s", [args.docs], IndexSettings(shards=args.shards)),
+        )
         ray_sharded = timed(f"ray, {args.shards} shards", lambda: run_sharded_index(work / "ray-s", [args.docs], IndexSettings(shards=args.shards), preparer=ray_preparer(args.workers)))  # fmt: skip
         ray_tasks = timed(f"ray tasks, {args.shards} shards", lambda: run_sharded_index(work / "ray-t", [args.docs], IndexSettings(shards=args.shards), runner=ray_shard_runner()))  # fmt: skip
         same_shards = all(rows(work / "local-s" / f"shard-{n:03d}") == rows(work / "ray-s" / f"shard-{n:03d}")
@@ -81,7 +84,9 @@ def main() -> None:
                        "seconds": {"local": local, "ray": ray, "local_sharded": local_sharded, "ray_sharded": ray_sharded,
                                    "ray_tasks_sharded": ray_tasks},
                        "identical_rows": same_rows, "identical_shard_rows": same_shards, "max_vector_difference": gap})  # fmt: skip
-        print(f"\n| path | seconds | chunks/s |  ({chunks} chunks, {args.workers} Ray workers; Ray start {result['ray_start_s']:.1f} s)")
+        print(
+            f"\n| path | seconds | chunks/s |  ({chunks} chunks, {args.workers} Ray workers; Ray start {result['ray_start_s']:.1f} s)"
+        )
         print("|---|---|---|")
         for label, seconds in (("local, one index", local), ("Ray, one index", ray), (f"local, {args.shards} shards", local_sharded),
                                (f"Ray Data per shard, {args.shards} shards", ray_sharded),

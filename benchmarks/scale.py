@@ -34,9 +34,17 @@ from m2vsearch.index.index import Index
 from m2vsearch.index.lifecycle import run_index
 from m2vsearch.settings import IndexSettings
 
-SOURCES = ["wikipedia/text.jsonl.gz", "wikipedia_leads/pairs.jsonl.gz", "manpages/text.jsonl", "openstax/text.jsonl",
-           "python_docs/text.jsonl", "postgresql_docs/text.jsonl", "django_docs/text.jsonl", "sqlite_docs/text.jsonl",
-           "debian_descriptions/pairs.jsonl"]  # fmt: skip  (then every other training file, in name order)
+SOURCES = [
+    "wikipedia/text.jsonl.gz",
+    "wikipedia_leads/pairs.jsonl.gz",
+    "manpages/text.jsonl",
+    "openstax/text.jsonl",
+    "python_docs/text.jsonl",
+    "postgresql_docs/text.jsonl",
+    "django_docs/text.jsonl",
+    "sqlite_docs/text.jsonl",
+    "debian_descriptions/pairs.jsonl",
+]  # fmt: skip  (then every other training file, in name order)
 PER_FILE, FILES_PER_FOLDER = 100, 100
 
 
@@ -112,7 +120,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="folder for the corpus and the index (kept)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep-index", action="store_true", help="measure the index already in --work (no build)")
-    parser.add_argument("--index-type", default="auto", choices=["auto", "flat", "ivf", "ivf-sq8"], help="FAISS layout to build")
+    parser.add_argument(
+        "--index-type", default="auto", choices=["auto", "flat", "ivf", "ivf-sq8"], help="FAISS layout to build"
+    )
     parser.add_argument("--tantivy", action="store_true", help="also measure BM25 and hybrid with the tantivy engine")
     args = parser.parse_args()
     docs, folder = args.work / "docs", args.work / "index"
@@ -125,7 +135,10 @@ def main() -> None:
         result["build"] = build(folder, docs, args.dims, args.index_type)
         print(json.dumps(result["build"], indent=1))
     rng = random.Random(0)
-    pairs = [row for _, row in jsonl.read_jsonl(args.data / "train" / "debian_descriptions" / "pairs.jsonl", M2VSearchError, "")]
+    pairs = [
+        row
+        for _, row in jsonl.read_jsonl(args.data / "train" / "debian_descriptions" / "pairs.jsonl", M2VSearchError, "")
+    ]
     queries = [p["query"] for p in rng.sample(pairs, args.queries)]
     latency: dict[str, dict[str, float]] = {}
     with Index.open(folder) as index:

@@ -33,7 +33,9 @@ def sample(full: RetrievalSet, size: int = SAMPLE_SIZE, seed: int = 0) -> Retrie
     keep = sorted({d for docs in full.relevant.values() for d in docs if d in full.corpus})
     others = sorted(set(full.corpus) - set(keep))
     keep += random.Random(seed).sample(others, max(0, size - len(keep)))
-    return RetrievalSet(f"{full.name}-sample{len(keep)}", {d: full.corpus[d] for d in keep}, full.queries, full.relevant)
+    return RetrievalSet(
+        f"{full.name}-sample{len(keep)}", {d: full.corpus[d] for d in keep}, full.queries, full.relevant
+    )
 
 
 def rank(queries: np.ndarray, docs: np.ndarray, doc_ids: list[str], query_ids: list[str]) -> dict[str, list[str]]:
@@ -59,7 +61,9 @@ def score_teacher(folder: str, data: RetrievalSet, max_length: int) -> tuple[dic
     started = time.perf_counter()
     docs = model.encode(list(data.corpus.values()), batch_size=16, normalize_embeddings=True,
                         prompt=prompts.get("document") or prompts.get("passage"))  # fmt: skip
-    queries = model.encode(list(data.queries.values()), batch_size=64, normalize_embeddings=True, prompt=prompts.get("query"))
+    queries = model.encode(
+        list(data.queries.values()), batch_size=64, normalize_embeddings=True, prompt=prompts.get("query")
+    )
     seconds = time.perf_counter() - started
     return mean_metrics(rank(queries, docs, list(data.corpus), list(data.queries)), data.relevant), seconds
 

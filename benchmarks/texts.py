@@ -6,8 +6,12 @@ import json
 import random
 from pathlib import Path
 
-SENTENCE_FILES = ["nltk_sentences/state_union.jsonl", "nltk_sentences/inaugural.jsonl",
-                  "nltk_sentences/movie_reviews.jsonl", "nltk_sentences/pros_cons.jsonl"]
+SENTENCE_FILES = [
+    "nltk_sentences/state_union.jsonl",
+    "nltk_sentences/inaugural.jsonl",
+    "nltk_sentences/movie_reviews.jsonl",
+    "nltk_sentences/pros_cons.jsonl",
+]
 PARAGRAPH_FILES = ["python_docs/text.jsonl", "manpages/text.jsonl", "postgresql_docs/text.jsonl"]
 PASSAGE_FILE = "debian_descriptions/pairs.jsonl"
 

@@ -29,7 +29,9 @@ def main() -> None:
     query, documents = model.encode_query(QUERY), model.encode_document(DOCUMENTS)
     found = [round(float(x), 4) for x in model.similarity(query, documents)[0]]
     worst = max(abs(a - b) for a, b in zip(found, CARD))
-    print(f"loaded in {loaded:.1f} s; dims {query.shape[0]}; similarities {found}; card {CARD}; largest gap {worst:.4f}")
+    print(
+        f"loaded in {loaded:.1f} s; dims {query.shape[0]}; similarities {found}; card {CARD}; largest gap {worst:.4f}"
+    )
     sys.exit(0 if worst < 0.0015 else 1)
 
 

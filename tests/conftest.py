@@ -82,7 +82,9 @@ def mean_pooling_modules(folder: Path, dim: int) -> list[dict[str, object]]:
     """Sentence Transformer modules (the transformer at the root, then mean pooling), with the
     pooling config written; the caller writes modules.json, after adding any further modules."""
     (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": dim, "pooling_mode_mean_tokens": True}))
+    (folder / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": dim, "pooling_mode_mean_tokens": True})
+    )
     return [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},

@@ -45,7 +45,9 @@ def write_beir(folder: Path, qrels_name: str = "qrels.tsv") -> Path:
     with (folder / "corpus.jsonl").open("w") as handle:
         for i in range(30):
             topic = TOPICS[i % len(TOPICS)]
-            handle.write(json.dumps({"_id": f"d{i}", "title": topic.split()[0], "text": f"{topic} {rng.random()}"}) + "\n")
+            handle.write(
+                json.dumps({"_id": f"d{i}", "title": topic.split()[0], "text": f"{topic} {rng.random()}"}) + "\n"
+            )
     with (folder / "queries.jsonl").open("w") as handle:
         for i, topic in enumerate(TOPICS):
             handle.write(json.dumps({"_id": f"q{i}", "text": topic}) + "\n")

@@ -30,24 +30,59 @@ def _index_folder(given: Path | None) -> Path:
 @cli.command("index")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @INDEX_OPTION
-@click.option("--model", help="Model folder, 'default' (English), 'multilingual', or 'gemma' once m2vsearch-gemma is installed (new index; else must match the index).")
+@click.option(
+    "--model",
+    help="Model folder, 'default' (English), 'multilingual', or 'gemma' once m2vsearch-gemma is installed (new index; else must match the index).",
+)
 @click.option("--dims", type=click.IntRange(1), help="Matryoshka dims to keep (new index; else must match).")
-@click.option("--include", multiple=True, help="Index only files matching this pattern (gitignore syntax; repeatable; remembered).")
-@click.option("--exclude", multiple=True, help="Skip files matching this pattern (gitignore syntax; repeatable; remembered).")
-@click.option("--index-type", type=click.Choice(["auto", "flat", "ivf", "ivf-sq8"]),
-              help="FAISS layout (new index): ivf-sq8 stores vectors in a byte per dimension (3.7x smaller).")
-@click.option("--fts", "fts_tokenizer", type=click.Choice(["porter", "trigram"]),
-              help="Full-text tokenizer (new index): porter (default) or trigram (Chinese, Japanese, Thai).")
-@click.option("--bm25", "bm25_engine", type=click.Choice(["fts5", "tantivy"]),
-              help="BM25 engine: fts5 (default; SQLite) or tantivy (a side index, far faster on big indexes; "
-                   "pip install 'm2vsearch[tantivy]'); kept until chosen again.")
+@click.option(
+    "--include",
+    multiple=True,
+    help="Index only files matching this pattern (gitignore syntax; repeatable; remembered).",
+)
+@click.option(
+    "--exclude", multiple=True, help="Skip files matching this pattern (gitignore syntax; repeatable; remembered)."
+)
+@click.option(
+    "--index-type",
+    type=click.Choice(["auto", "flat", "ivf", "ivf-sq8"]),
+    help="FAISS layout (new index): ivf-sq8 stores vectors in a byte per dimension (3.7x smaller).",
+)
+@click.option(
+    "--fts",
+    "fts_tokenizer",
+    type=click.Choice(["porter", "trigram"]),
+    help="Full-text tokenizer (new index): porter (default) or trigram (Chinese, Japanese, Thai).",
+)
+@click.option(
+    "--bm25",
+    "bm25_engine",
+    type=click.Choice(["fts5", "tantivy"]),
+    help="BM25 engine: fts5 (default; SQLite) or tantivy (a side index, far faster on big indexes; "
+    "pip install 'm2vsearch[tantivy]'); kept until chosen again.",
+)
 @click.option("--rebuild", is_flag=True, help="Start over (for another model or dims); atomic.")
-@click.option("--wait", "wait", default=60.0, show_default=True, type=float,
-              help="Seconds to wait for another indexer of the same index (negative: forever).")
+@click.option(
+    "--wait",
+    "wait",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="Seconds to wait for another indexer of the same index (negative: forever).",
+)
 @click.option("--watch", is_flag=True, help="Keep running and index changes as they happen (Ctrl-C stops).")
-@click.option("--shards", type=click.IntRange(1), help="Build a sharded index of N shards (new index; see docs/scale.md).")
-@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
-              help="Read, chunk and embed on a Ray cluster: ADDRESS ('auto', 'ray://host:10001') or none for a local one.")
+@click.option(
+    "--shards", type=click.IntRange(1), help="Build a sharded index of N shards (new index; see docs/scale.md)."
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Read, chunk and embed on a Ray cluster: ADDRESS ('auto', 'ray://host:10001') or none for a local one.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every skipped file.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, dims: int | None,
@@ -67,7 +102,9 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
         from m2vsearch.cli.distributed import index_distributed
 
         if watch:
-            raise M2VSearchError("--watch does not work with --shards or --ray (run the command again to pick up changes)")
+            raise M2VSearchError(
+                "--watch does not work with --shards or --ray (run the command again to pick up changes)"
+            )
         if bm25_engine == "tantivy" and (shards is not None or is_sharded(folder)):
             raise M2VSearchError("--bm25 tantivy is for single indexes: sharded search scores BM25 with "
                                  "collection-wide statistics, which only fts5 gives")  # fmt: skip
@@ -116,7 +153,9 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
 @click.option("--mode", default="hybrid", show_default=True, type=click.Choice(["hybrid", "dense", "bm25"]),
               help="hybrid: meaning and keywords; dense: meaning; bm25: keywords.")  # fmt: skip
 @click.option("--dims", type=click.IntRange(1), help="Check that the index has these dims.")
-@click.option("--filter", "path_glob", help="Only files whose path matches this pattern (gitignore syntax), e.g. 'notes/*'.")
+@click.option(
+    "--filter", "path_glob", help="Only files whose path matches this pattern (gitignore syntax), e.g. 'notes/*'."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option("--explain", is_flag=True, help="Show the dense and BM25 parts of each score.")
 def query(text: str, index_dir: Path | None, k: int, mode: str, dims: int | None, path_glob: str | None,
@@ -131,7 +170,13 @@ def query(text: str, index_dir: Path | None, k: int, mode: str, dims: int | None
     with open_index(folder, dims=dims) as index:
         hits = index.search(text, k=k, mode=mode, filter=path_glob)
     if as_json:
-        document = {"query": text, "mode": mode, "k": k, "index": str(folder.resolve()), "hits": [h.to_dict() for h in hits]}
+        document = {
+            "query": text,
+            "mode": mode,
+            "k": k,
+            "index": str(folder.resolve()),
+            "hits": [h.to_dict() for h in hits],
+        }
         click.echo(json.dumps(document, ensure_ascii=False))
         return
     if not hits:

@@ -23,10 +23,18 @@ from m2vsearch.model.io import STORAGE_DTYPES
 @click.option("--sif", default=1e-4, show_default=True, type=float, help="SIF coefficient (0 turns it off).")
 @click.option("--dtype", default="float16", show_default=True, type=click.Choice(STORAGE_DTYPES))
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
-@click.option("--keep-tokens", type=click.IntRange(1),
-              help="SentencePiece teachers: keep the N most probable pieces; BPE: the N most frequent in --count-on.")
-@click.option("--count-on", "count_files", multiple=True, type=click.Path(path_type=Path),
-              help="BPE teachers: sample text (.jsonl pairs or plain lines) to rank tokens by frequency.")
+@click.option(
+    "--keep-tokens",
+    type=click.IntRange(1),
+    help="SentencePiece teachers: keep the N most probable pieces; BPE: the N most frequent in --count-on.",
+)
+@click.option(
+    "--count-on",
+    "count_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="BPE teachers: sample text (.jsonl pairs or plain lines) to rank tokens by frequency.",
+)
 @click.option("--count-limit", type=click.IntRange(1), help="At most N lines of each --count-on file.")
 @click.option("--prompt", help="Text before every token in the teacher (e.g. its document prompt).")
 def distill(
@@ -47,9 +55,7 @@ def distill(
     try:
         from m2vsearch.model.train import distill as distillation
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise M2VSearchError(
-            f"distillation needs the train extra (pip install 'm2vsearch[train]'): {exc}"
-        ) from None
+        raise M2VSearchError(f"distillation needs the train extra (pip install 'm2vsearch[train]'): {exc}") from None
     started = time.perf_counter()
     words = distillation.read_vocabulary(vocab_file, vocab_size) if vocab_file else []
     model = distillation.distill(
@@ -65,32 +71,54 @@ def distill(
     )
     model.save_pretrained(out_dir, dtype=dtype)  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
-    click.echo(
-        f"distilled {model.vocab_size} tokens x {model.dim} dims ({dtype}) "
-        f"into {out_dir} in {seconds:.1f}s"
-    )
+    click.echo(f"distilled {model.vocab_size} tokens x {model.dim} dims ({dtype}) into {out_dir} in {seconds:.1f}s")
 
 
 @cli.command(section="models")
 @click.argument("pairs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--featurised", "cache", type=click.Path(path_type=Path),
-              help="Teacher embeddings from `m2vsearch featurise`: distil on that corpus (pairs join each step).")
+@click.option(
+    "--featurised",
+    "cache",
+    type=click.Path(path_type=Path),
+    help="Teacher embeddings from `m2vsearch featurise`: distil on that corpus (pairs join each step).",
+)
 @click.option("--model", default="default", show_default=True, help="Static model to start from.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder to write.")
 @click.option("--epochs", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(2))
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True),
-              help="Learning rate [default: 0.01 for pairs, 0.0003 with --featurised].")
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Learning rate [default: 0.01 for pairs, 0.0003 with --featurised].",
+)
 @click.option("--dims", default="32,64,128,256", show_default=True, help="Matryoshka dims in the loss.")
 @click.option("--limit", type=click.IntRange(1), help="At most this many pairs from each file.")
-@click.option("--pair-weight", default=1.0, show_default=True, type=click.FloatRange(min=0),
-              help="Weight of the pair loss next to the corpus loss (with --featurised).")
-@click.option("--texts", "text_limit", type=click.IntRange(2),
-              help="Use the first N texts of the featurised cache (its later shards may still be embedding).")
-@click.option("--exclude-texts", "exclude_files", multiple=True, type=click.Path(path_type=Path),
-              help="Leave out of the corpus every text of this JSONL file (e.g. held-out pairs); repeatable.")
-@click.option("--align/--no-align", default=True, show_default=True,
-              help="Map the table into the teacher's whitened PCA space by least squares first (with --featurised).")
+@click.option(
+    "--pair-weight",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Weight of the pair loss next to the corpus loss (with --featurised).",
+)
+@click.option(
+    "--texts",
+    "text_limit",
+    type=click.IntRange(2),
+    help="Use the first N texts of the featurised cache (its later shards may still be embedding).",
+)
+@click.option(
+    "--exclude-texts",
+    "exclude_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Leave out of the corpus every text of this JSONL file (e.g. held-out pairs); repeatable.",
+)
+@click.option(
+    "--align/--no-align",
+    default=True,
+    show_default=True,
+    help="Map the table into the teacher's whitened PCA space by least squares first (with --featurised).",
+)
 @click.option("--dtype", default="int8", show_default=True, type=click.Choice(STORAGE_DTYPES))
 def train(
     pairs: tuple[Path, ...], cache: Path | None, model: str, out_dir: Path, epochs: int, batch_size: int, lr: float | None,
@@ -169,7 +197,9 @@ def soup(models: tuple[str, ...], out_dir: Path, weights: str | None, dtype: str
 @click.option("--steps", default=1000, show_default=True, type=click.IntRange(1))
 @click.option("--limit", type=click.IntRange(2), help="Use at most this many pairs per file.")
 @click.option("--dtype", default="int8", show_default=True, type=click.Choice(STORAGE_DTYPES))
-def rotate(model: str, pairs: tuple[Path, ...], out_dir: Path, dims: str, steps: int, limit: int | None, dtype: str) -> None:
+def rotate(
+    model: str, pairs: tuple[Path, ...], out_dir: Path, dims: str, steps: int, limit: int | None, dtype: str
+) -> None:
     """Rotate MODEL's table so its Matryoshka prefixes rank PAIRS well (full-dim results unchanged)."""
     from m2vsearch.model.static import StaticModel
     from m2vsearch.model.train import pairs as training
@@ -223,7 +253,9 @@ def calibrate(model_dir: Path, pairs: tuple[Path, ...], dense_weight: float | No
     unused = sorted(set(weights) - set(dim_list))
     if unused:
         raise click.BadParameter(f"--dense-weight-at {unused}: add them to --dims (full dims take --dense-weight)")
-    fusion, by_dims, lines = calibrate_model(model, read_pairs(list(pairs)), dense_weight, sorted(dim_list), weights, limit)
+    fusion, by_dims, lines = calibrate_model(
+        model, read_pairs(list(pairs)), dense_weight, sorted(dim_list), weights, limit
+    )
     for line in lines:
         click.echo(f"{model_dir}: {line}")
     kept = write_fusion(model_dir, fusion, by_dims, replaced=dim_list)
@@ -240,8 +272,14 @@ def calibrate(model_dir: Path, pairs: tuple[Path, ...], dense_weight: float | No
 @click.option("--shard-size", default=10_000, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
 @click.option("--bf16/--no-bf16", default=True, show_default=True, help="bfloat16 autocast (about 2x on CPU).")
-@click.option("--device", default="auto", show_default=True, help="torch device: auto (a GPU if torch sees one), cpu, cuda.")
-@click.option("--first", type=click.IntRange(1), help="Embed only the shards holding the first N texts (the cache stays resumable).")
+@click.option(
+    "--device", default="auto", show_default=True, help="torch device: auto (a GPU if torch sees one), cpu, cuda."
+)
+@click.option(
+    "--first",
+    type=click.IntRange(1),
+    help="Embed only the shards holding the first N texts (the cache stays resumable).",
+)
 @click.option("--prompt", help="Text before every text in the teacher (e.g. EmbeddingGemma's document prompt).")
 def featurise(
     teacher: Path, files: tuple[Path, ...], cache: Path, limit: int | None, max_length: int | None,
@@ -277,18 +315,40 @@ def _csv(text: str, allowed: tuple[str, ...] | None = None) -> list[str]:
 
 
 @cli.command("eval", section="models")
-@click.option("--nanobeir", "nanobeir", is_flag=False, flag_value="", default=None, metavar="[DIR]",
-              help="NanoBEIR (13 sets) from DIR, or from the Hugging Face cache when DIR is omitted.")
-@click.option("--beir", "beir", multiple=True, type=click.Path(path_type=Path), help="A BEIR-layout folder (repeatable).")
+@click.option(
+    "--nanobeir",
+    "nanobeir",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[DIR]",
+    help="NanoBEIR (13 sets) from DIR, or from the Hugging Face cache when DIR is omitted.",
+)
+@click.option(
+    "--beir", "beir", multiple=True, type=click.Path(path_type=Path), help="A BEIR-layout folder (repeatable)."
+)
 @click.option("--datasets", help="NanoBEIR subset, comma-separated (e.g. scifact,nfcorpus).")
-@click.option("--xquad", type=click.Path(path_type=Path, file_okay=False), help="XQuAD folder (one BEIR folder per language).")
+@click.option(
+    "--xquad", type=click.Path(path_type=Path, file_okay=False), help="XQuAD folder (one BEIR folder per language)."
+)
 @click.option("--langs", help="XQuAD languages, comma-separated (default: all 12).")
-@click.option("--cross-lingual", is_flag=True, help="Also XQuAD questions of each language against the English paragraphs.")
-@click.option("--model", help="Static model folder, 'default' or 'multilingual'; a sentence-transformers folder for a reference row.")
+@click.option(
+    "--cross-lingual", is_flag=True, help="Also XQuAD questions of each language against the English paragraphs."
+)
+@click.option(
+    "--model",
+    help="Static model folder, 'default' or 'multilingual'; a sentence-transformers folder for a reference row.",
+)
 @click.option("--dims", default="32,64,128,256", show_default=True, help="Comma-separated Matryoshka dims.")
 @click.option("--mode", "modes", default="dense,bm25,hybrid", show_default=True, help="Comma-separated modes.")
-@click.option("--bm25", "bm25_engine", default="fts5", show_default=True, type=click.Choice(["fts5", "tantivy"]),
-              help="BM25 engine of the evaluation indexes (tantivy: pip install 'm2vsearch[tantivy]').")
+@click.option(
+    "--bm25",
+    "bm25_engine",
+    default="fts5",
+    show_default=True,
+    type=click.Choice(["fts5", "tantivy"]),
+    help="BM25 engine of the evaluation indexes (tantivy: pip install 'm2vsearch[tantivy]').",
+)
 @click.option("--json", "json_file", type=click.Path(path_type=Path), help="Also write the results as JSON here.")
 def eval_command(
     nanobeir: str | None, beir: tuple[Path, ...], datasets: str | None, xquad: Path | None, langs: str | None,

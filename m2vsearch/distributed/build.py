@@ -30,7 +30,9 @@ MAX_SHARDS = 4096
 
 def shard_of(path: str, shards: int) -> int:
     """The shard a file path belongs to (stable across runs and machines)."""
-    return int.from_bytes(hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "big") % shards
+    return (
+        int.from_bytes(hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "big") % shards
+    )
 
 
 def shard_name(number: int) -> str:
@@ -67,7 +69,9 @@ def _open_shard(folder: Path, number: int, count: int, manifest: Manifest | None
     if (folder / DB_FILE).exists():
         index = Index.open(folder, model=settings.model, dims=settings.dims, lock_wait=settings.wait)
     elif manifest is not None:
-        raise IndexFolderError(f"shard {folder.name} of {folder.parent} is missing; build the sharded index again in a new folder")
+        raise IndexFolderError(
+            f"shard {folder.name} of {folder.parent} is missing; build the sharded index again in a new folder"
+        )
     else:
         index = Index.create(folder, model=settings.model, dims=settings.dims, lock_wait=settings.wait,
                              index_type=settings.index_type_or_default,

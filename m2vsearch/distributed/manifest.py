@@ -7,7 +7,7 @@
       "created_at": "2026-11-28T21:00:00+00:00", "files": 10, "chunks": 1000
     }
 
-Each shard is an ordinary index folder (index.sqlite + vectors-<g>.faiss, see indexes/README.md),
+Each shard is an ordinary index folder (index.sqlite + vectors-<g>.faiss, see docs/format.md),
 named relative to the manifest's folder. Every shard must have the manifest's model, dims and
 full-text tokenizer. The manifest is written last and atomically: a build that stops early leaves
 no manifest, so a half-built sharded index is never opened.

@@ -64,11 +64,15 @@ def _check_reachable(address: str) -> None:
     """A clear error at once for an address nothing answers at (Ray itself retries for minutes)."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise M2VSearchError(f"{address!r} is not a Ray address (HOST:PORT, ray://HOST:PORT, auto, or none for a local cluster)")
+        raise M2VSearchError(
+            f"{address!r} is not a Ray address (HOST:PORT, ray://HOST:PORT, auto, or none for a local cluster)"
+        )
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
     except (OSError, ValueError) as exc:
-        raise M2VSearchError(f"cannot reach the Ray cluster at {address}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise M2VSearchError(
+            f"cannot reach the Ray cluster at {address}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
 
 
 class PrepareBatch:

@@ -50,7 +50,9 @@ class ShardedIndex:
         self._pool = ThreadPoolExecutor(max_workers=min(8, len(self.shards)), thread_name_prefix="m2vsearch-shards")
 
     @classmethod
-    def open(cls, folder: str | Path, model: str | Path | StaticModel | None = None, dims: int | None = None) -> ShardedIndex:
+    def open(
+        cls, folder: str | Path, model: str | Path | StaticModel | None = None, dims: int | None = None
+    ) -> ShardedIndex:
         """Open the shards listed in `folder`/shards.json (each a local index folder)."""
         folder = Path(folder).expanduser().resolve()
         manifest = read_manifest(folder)
@@ -92,7 +94,9 @@ class ShardedIndex:
                 return call(self.shards[number])
             except IndexDamagedError as exc:
                 where = f"m2vsearch index --index {self.folder}" if self.folder else "an update of the sharded index"
-                raise IndexDamagedError(f"shard {self.names[number]}: {str(exc).split(';')[0]}; run `{where}` to repair it") from None
+                raise IndexDamagedError(
+                    f"shard {self.names[number]}: {str(exc).split(';')[0]}; run `{where}` to repair it"
+                ) from None
 
         return list(self._pool.map(named, range(len(self.shards))))
 
@@ -119,8 +123,18 @@ class ShardedIndex:
         found = dict(zip(wanted, self._pool.map(lambda n: self.shards[n].chunks(wanted[n]), wanted)))
         rows = {(number, record[0]): record for number, records in found.items() for record in records}
         hits = [
-            Hit(key, score, row[1], row[2], row[3], row[4], row[5], dense.get((number, key)), sparse.get((number, key)),
-                self.names[number])  # fmt: skip
+            Hit(
+                key,
+                score,
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                dense.get((number, key)),
+                sparse.get((number, key)),
+                self.names[number],
+            )  # fmt: skip
             for (number, key), score in top
             if (row := rows.get((number, key))) is not None
         ]

@@ -47,7 +47,9 @@ def calibrate_model(model: StaticModel, pairs: Sequence[tuple[str, str]], dense_
     if full.related <= full.unrelated:
         raise ModelError(f"these pairs do not separate matching from unrelated texts (related cosine {full.related:.4f}, "
                          f"unrelated {full.unrelated:.4f}): give held-out (query, positive) pairs")  # fmt: skip
-    lines = [f"{model.dim} dims: unrelated cosine {full.unrelated:.4f} (99%: {full.noise:.4f}), related {full.related:.4f}, dense weight {weight:g}"]
+    lines = [
+        f"{model.dim} dims: unrelated cosine {full.unrelated:.4f} (99%: {full.noise:.4f}), related {full.related:.4f}, dense weight {weight:g}"
+    ]
     by_dims: dict[int, Fusion] = {}
     for d in dims:
         default = Fusion.from_config(model.config, d).dense_weight if dense_weight is None else weight
@@ -77,7 +79,9 @@ def write_fusion(folder: Path, fusion: Fusion, by_dims: dict[int, Fusion] | None
     config["hybrid"] = fusion.to_config()
     merged = {**kept, **{str(d): f.to_config() for d, f in (by_dims or {}).items()}}
     if merged:
-        config["hybrid"]["by_dims"] = dict(sorted(merged.items(), key=lambda item: int(item[0]) if item[0].isdigit() else 0))
+        config["hybrid"]["by_dims"] = dict(
+            sorted(merged.items(), key=lambda item: int(item[0]) if item[0].isdigit() else 0)
+        )
     tmp = path.with_name("config.json.tmp")
     tmp.write_text(json.dumps(config, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     tmp.replace(path)

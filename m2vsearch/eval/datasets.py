@@ -99,7 +99,9 @@ def load_xquad(folder: str | Path, langs: list[str] | None = None, cross_lingual
             questions = loaded[lang]
             missing = {d for docs in questions.relevant.values() for d in docs} - english.corpus.keys()
             if missing:
-                raise DatasetError(f"{folder / lang}: paragraph ids {sorted(missing)[:3]} are not in {folder / 'en'}: not parallel")
+                raise DatasetError(
+                    f"{folder / lang}: paragraph ids {sorted(missing)[:3]} are not in {folder / 'en'}: not parallel"
+                )
             sets.append(RetrievalSet(f"xquad-{lang}-en", english.corpus, questions.queries, questions.relevant))
     return sets
 
@@ -194,7 +196,10 @@ def default_nanobeir_folder() -> Path | None:
     """A NanoBEIR-en snapshot in the Hugging Face cache, if one is there."""
     import os
 
-    hub = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub")
+    hub = Path(
+        os.environ.get("HF_HUB_CACHE")
+        or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub"
+    )
     snapshots = sorted((hub / "datasets--sentence-transformers--NanoBEIR-en" / "snapshots").glob("*"))
     return snapshots[-1] if snapshots else None
 

@@ -26,9 +26,7 @@ def query_metrics(ranked: Sequence[str], relevant: set[str]) -> dict[str, float]
         scores[f"precision@{k}"] = hits / k
         scores[f"recall@{k}"] = hits / len(relevant)
     for k in MRR_AT:
-        scores[f"mrr@{k}"] = next(
-            (1.0 / (rank + 1) for rank, doc in enumerate(ranked[:k]) if doc in relevant), 0.0
-        )
+        scores[f"mrr@{k}"] = next((1.0 / (rank + 1) for rank, doc in enumerate(ranked[:k]) if doc in relevant), 0.0)
     for k in NDCG_AT:
         predicted = [1 if doc in relevant else 0 for doc in ranked[:k]]
         scores[f"ndcg@{k}"] = _dcg(predicted, k) / _dcg([1] * len(relevant), k)
@@ -42,9 +40,7 @@ def query_metrics(ranked: Sequence[str], relevant: set[str]) -> dict[str, float]
     return scores
 
 
-def mean_metrics(
-    rankings: Mapping[str, Sequence[str]], relevant: Mapping[str, set[str]]
-) -> dict[str, float]:
+def mean_metrics(rankings: Mapping[str, Sequence[str]], relevant: Mapping[str, set[str]]) -> dict[str, float]:
     """Metrics averaged over the queries that have relevant documents."""
     per_query = [query_metrics(rankings.get(q, []), docs) for q, docs in relevant.items() if docs]
     if not per_query:

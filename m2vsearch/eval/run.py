@@ -85,9 +85,13 @@ class Report:
         }
 
 
-def rank_queries(index: Searchable, queries: dict[str, str], query_ids: Iterable[str], mode: str) -> dict[str, list[ChunkRef]]:
+def rank_queries(
+    index: Searchable, queries: dict[str, str], query_ids: Iterable[str], mode: str
+) -> dict[str, list[ChunkRef]]:
     """The chunks (`Hit.ref`) `index`, single or sharded, ranks for each query, best first (DEPTH of them)."""
-    return {query_id: [hit.ref for hit in index.search(queries[query_id], k=DEPTH, mode=mode)] for query_id in query_ids}
+    return {
+        query_id: [hit.ref for hit in index.search(queries[query_id], k=DEPTH, mode=mode)] for query_id in query_ids
+    }
 
 
 def evaluate_set(

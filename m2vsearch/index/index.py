@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import shutil
 import sqlite3
 import threading
@@ -31,7 +30,7 @@ from m2vsearch.folder.failures import (
     sqlite_failure,
     write_error,
 )
-from m2vsearch.folder.layout import DB_FILE, SHARDS_FILE, is_sharded
+from m2vsearch.folder.layout import DB_FILE, SHARDS_FILE, is_sharded, vectors_file
 from m2vsearch.folder.lock import (
     WaitNotice,
     try_writer_lock,
@@ -50,23 +49,16 @@ from m2vsearch.index.transaction import Transaction
 from m2vsearch.model.static import StaticModel
 from m2vsearch.search.filters import FilterCache
 from m2vsearch.search.fusion import Fusion
-from m2vsearch.search.hit import ChunkRef, Hit
+from m2vsearch.search.hit import ChunkRef, Hit, chunk_id
 from m2vsearch.search.rank import run_search
 from m2vsearch.search.searchable import check_search
 from m2vsearch.settings import DEFAULT_WAIT_SECONDS, IndexMeta
 from m2vsearch.storage import tantivy_bm25, vectors
 from m2vsearch.storage.sqlite import Store, meta_problem
-from m2vsearch.text import is_utf8, now
+from m2vsearch.text import is_utf8
 
 __all__ = ["Index"]
 T = TypeVar("T")
-
-
-def chunk_id(ref: object) -> int:
-    """The chunk id of a `Hit.ref` of a single index (a whole number)."""
-    if isinstance(ref, bool) or not isinstance(ref, (int, np.integer)):
-        raise InvalidArgumentError(f"a chunk of a single index is read by its id (a whole number), not {ref!r}")
-    return int(ref)
 
 
 class _Replaced(FileNotFoundError):
@@ -184,7 +176,9 @@ class Index:
         index = cls(folder, lock_wait=lock_wait)
         if dims is not None and int(dims) != index.dims:
             index.close()
-            raise IndexFolderError(f"the index at {folder} has {index.dims} dims, not {dims} (use --rebuild to start over)")
+            raise IndexFolderError(
+                f"the index at {folder} has {index.dims} dims, not {dims} (use --rebuild to start over)"
+            )
         if model is not None:
             static, name = resolve_model(model)
             if static.fingerprint != index.meta.model_fingerprint:
@@ -218,7 +212,7 @@ class Index:
         key = (handle.identity, generation, writable)
         loaded = self._vectors.get(key)
         if loaded is None:
-            path = self.folder / f"vectors-{generation}.faiss"
+            path = vectors_file(self.folder, generation)
             try:
                 loaded = vectors.read(path, writable)
             except vectors.DamagedVectors as exc:
@@ -287,7 +281,7 @@ class Index:
                     return work(Snapshot(handle.store, IndexMeta.of(handle.meta), load, files))
                 except FileNotFoundError:
                     continue
-        raise VectorsUnusable(self.folder / f"vectors-{self._meta['generation']}.faiss", "missing")
+        raise VectorsUnusable(vectors_file(self.folder, self._meta["generation"]), "missing")
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None) -> list[Hit]:
         """Top-k hits for `query`: "hybrid" (default), "dense" or "bm25"; `filter` globs paths."""
@@ -314,7 +308,9 @@ class Index:
         ids = [chunk_id(ref) for ref in refs]
         with self.reading():
             rows = self.store.get_chunks(ids)
-        return [Hit(i, 0.0, r.text, r.path, r.start_line, r.end_line, r.metadata) for i in ids if (r := rows.get(int(i)))]
+        return [
+            Hit(i, 0.0, r.text, r.path, r.start_line, r.end_line, r.metadata) for i in ids if (r := rows.get(int(i)))
+        ]
 
     def file_paths(self, path: str) -> list[str]:
         """Indexed files whose path is `path` or ends with it (from a folder boundary)."""
@@ -354,21 +350,13 @@ class Index:
                 tx = Transaction()
                 yield tx
                 generation = int(self._meta["generation"])
-                updated = None
-                if tx.removed or tx.added_ids or replace_all:
-                    ids = np.asarray(tx.added_ids, dtype=np.int64)
-                    vecs = np.concatenate(tx.added_vectors) if tx.added_vectors else np.zeros((0, self.dims), np.float32)
-                    if replace_all:
-                        updated = vectors.build(vecs, ids, self.dims, vectors.choose_type(self._meta["index_type"], len(ids)))
-                    else:
-                        updated = vectors.update(self._vector_index(writable=True), tx.removed, ids, vecs,
-                                                 self._meta["index_type"])  # fmt: skip
-                    new_file = self.folder / f"vectors-{generation + 1}.faiss"
+                current = None if replace_all or not (tx.removed or tx.added_ids) else self._vector_index(writable=True)
+                updated = tx.vectors(current, self.dims, self._meta["index_type"], replace_all)
+                if updated is not None:
+                    new_file = vectors_file(self.folder, generation + 1)
                     vectors.write(updated, new_file)
                     generation += 1
-                count = self._meta.get("writes", "0")
-                writes = str(int(count) + 1 if re.fullmatch(r"[0-9]{1,18}", count) else 1)
-                self.store.set_meta({**tx.meta, "generation": str(generation), "updated_at": now(), "writes": writes})
+                self.store.set_meta(tx.meta_after(self._meta, generation))
                 handle.conn.execute("COMMIT")
             except BaseException as exc:
                 if handle.conn.in_transaction:
@@ -436,4 +424,3 @@ class Index:
     def own_paths(self) -> set[Path]:
         """The index's own files and folders (never indexed as documents)."""
         return own_paths(self._lock_folder) | {self.folder}
-

@@ -101,7 +101,7 @@ def _readable_tokenizer(db: Path) -> str | None:
 
 
 def _shard_of(db: Path) -> str | None:
-    """"k/N" when the index at `db` is one shard of a sharded index (its meta says so), else None."""
+    """ "k/N" when the index at `db` is one shard of a sharded index (its meta says so), else None."""
 
     def marker(conn: sqlite3.Connection) -> str | None:
         row = conn.execute("SELECT value FROM meta WHERE key = 'shard'").fetchone()
@@ -138,7 +138,9 @@ def _rebuild(folder: Path, paths: list[Path], settings: IndexSettings, progress:
     except M2VSearchError as exc:
         if settings.model:
             raise
-        raise IndexFolderError(f"cannot load the index's model {old.model} ({exc}); pass --model to rebuild with another") from None
+        raise IndexFolderError(
+            f"cannot load the index's model {old.model} ({exc}); pass --model to rebuild with another"
+        ) from None
     dims = settings.dims
     if dims is None and old.dims is not None and old.dims <= static.dim and not settings.model:
         dims = old.dims
@@ -180,7 +182,9 @@ def run_index(
         raise IndexFolderError(f"{folder} is shard {shard} of the sharded index at {folder.parent}; "
                                f"update the whole index: m2vsearch index --index {folder.parent}")  # fmt: skip
     if is_sharded(folder):
-        raise IndexFolderError(f"{folder} holds a sharded index; update it with m2vsearch.distributed.build.run_sharded_index")
+        raise IndexFolderError(
+            f"{folder} holds a sharded index; update it with m2vsearch.distributed.build.run_sharded_index"
+        )
     with writer_lock(folder, settings.wait, notice):
         recover(folder)
         if settings.rebuild:

@@ -101,8 +101,6 @@ def parse_rules(lines: Sequence[str], strict: bool = False) -> list[Rule]:
     return rules
 
 
-
-
 def included(relative: str, patterns: Sequence[str]) -> bool:
     """Whether a file (its '/'-separated path relative to the indexed folder) matches any
     pattern, itself or through a folder it is in."""

@@ -89,7 +89,11 @@ def is_word_by_word(tokenizer: Tokenizer) -> bool:
     # vocabulary and merges would add ~0.3 s to every model load.
     normalizer = json.loads(tokenizer.normalizer.__getstate__())
     pre_tokenizer = json.loads(tokenizer.pre_tokenizer.__getstate__())
-    return normalizer == WORD_NORMALIZER and pre_tokenizer == WORD_PRE_TOKENIZER and not tokenizer.get_added_tokens_decoder()
+    return (
+        normalizer == WORD_NORMALIZER
+        and pre_tokenizer == WORD_PRE_TOKENIZER
+        and not tokenizer.get_added_tokens_decoder()
+    )
 
 
 def _merge_pairs(merges: list[Any]) -> list[tuple[str, str]]:

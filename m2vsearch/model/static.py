@@ -55,8 +55,7 @@ class StaticModel:
         table = np.ascontiguousarray(table, dtype=np.float32)
         if table.ndim != 2 or table.shape[0] != tokenizer.get_vocab_size():
             raise ModelError(
-                f"table shape {table.shape} does not match a tokenizer of "
-                f"{tokenizer.get_vocab_size()} tokens"
+                f"table shape {table.shape} does not match a tokenizer of {tokenizer.get_vocab_size()} tokens"
             )
         self.table = table
         self.tokenizer = tokenizer
@@ -99,9 +98,7 @@ class StaticModel:
             name=name,
         )
 
-    def save_pretrained(
-        self, path: str | Path, dtype: StorageDType | None = None, card: str | None = None
-    ) -> None:
+    def save_pretrained(self, path: str | Path, dtype: StorageDType | None = None, card: str | None = None) -> None:
         """Write the model2vec format (also loadable by sentence-transformers)."""
         config = {"model_type": "model2vec", "architectures": ["StaticModel"], **self.config}
         config["max_length"] = self.max_length
@@ -151,9 +148,7 @@ class StaticModel:
             raise ModelError(f"dims must be between 1 and {self.dim}, got {dims}")
         return int(dims)
 
-    def encode(
-        self, texts: str | Sequence[str], dims: int | None = None, batch_size: int = 2048
-    ) -> np.ndarray:
+    def encode(self, texts: str | Sequence[str], dims: int | None = None, batch_size: int = 2048) -> np.ndarray:
         """Unit-length float32 vectors of shape (len(texts), dims); a single string is one text."""
         if isinstance(texts, str):
             texts = [texts]
@@ -163,6 +158,10 @@ class StaticModel:
             means = self._pooler.pool(texts[start : start + batch_size])
             out[start : start + len(means)] = normalize_rows(means[:, :dims])
         return out
+
+    def pool(self, texts: Sequence[str]) -> np.ndarray:
+        """The mean token vector of each text, before normalisation (what training rotates)."""
+        return self._pooler.pool(list(texts))
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """The token ids each text is pooled over (unknown tokens dropped, truncated)."""

@@ -73,7 +73,12 @@ class Fusion:
         return {key: value for key, value in fused.items() if value > 0}
 
     def to_config(self) -> dict[str, float]:
-        return {"dense_weight": self.dense_weight, "unrelated": self.unrelated, "related": self.related, "noise": self.noise}
+        return {
+            "dense_weight": self.dense_weight,
+            "unrelated": self.unrelated,
+            "related": self.related,
+            "noise": self.noise,
+        }
 
 
 def _numbers(section: dict[str, Any]) -> dict[str, float]:

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from m2vsearch.errors import InvalidArgumentError
+
 ChunkRef = int | tuple[str, int]  # a chunk id, or (shard name, chunk id) in a sharded index
 
 
@@ -41,3 +45,10 @@ def tie_order(hit: Hit) -> tuple[Any, ...]:
     """Sort key that orders hits by score, then path, then line, then id (then shard): equal
     scores come back in one order whichever kind of index answers."""
     return (-hit.score, hit.path is None, hit.path or "", hit.start_line or 0, hit.id, hit.shard or "")
+
+
+def chunk_id(ref: object) -> int:
+    """The chunk id of a `Hit.ref` of a single index (a whole number)."""
+    if isinstance(ref, bool) or not isinstance(ref, (int, np.integer)):
+        raise InvalidArgumentError(f"a chunk of a single index is read by its id (a whole number), not {ref!r}")
+    return int(ref)

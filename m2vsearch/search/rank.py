@@ -40,7 +40,9 @@ class Plan:
         return cls(depth, mode in ("dense", "hybrid"), keywords)
 
 
-def combine(mode: str, dense: Mapping[Key, float], sparse: Mapping[Key, float], fusion: Fusion | None) -> dict[Key, float]:
+def combine(
+    mode: str, dense: Mapping[Key, float], sparse: Mapping[Key, float], fusion: Fusion | None
+) -> dict[Key, float]:
     """The final scores of `mode` from the dense and BM25 candidates."""
     if mode == "dense":
         return dict(dense)
@@ -92,12 +94,16 @@ def dense_search(store: Store, faiss_index: Any, query_vector: np.ndarray, k: in
     return with_ties(lambda n: _dense_top(store, faiss_index, query_vector, n, path_filter), k)
 
 
-def _dense_top(store: Store, faiss_index: Any, query_vector: np.ndarray, k: int, path_filter: PathFilter | None) -> Ranked:
+def _dense_top(
+    store: Store, faiss_index: Any, query_vector: np.ndarray, k: int, path_filter: PathFilter | None
+) -> Ranked:
     if path_filter is None:
         return vectors.search(faiss_index, query_vector, k)
     total = faiss_index.ntotal
     exhaustive = vectors.kind_of(faiss_index) == "flat"
-    kept = path_filter.post_filtered(store, lambda n: vectors.search(faiss_index, query_vector, n), k, total, exhaustive)
+    kept = path_filter.post_filtered(
+        store, lambda n: vectors.search(faiss_index, query_vector, n), k, total, exhaustive
+    )
     if kept is not None:
         return kept
     return vectors.subset_search(faiss_index, query_vector, k, path_filter.chunk_ids(store))
@@ -157,8 +163,17 @@ def run_search(
     top = top_keys(combine(mode, dense, sparse, fusion), k)
     rows = store.get_chunks([key for key, _ in top])
     hits = [
-        Hit(key, score, rows[key].text, rows[key].path, rows[key].start_line, rows[key].end_line,
-            rows[key].metadata, dense.get(key), sparse.get(key))  # fmt: skip
+        Hit(
+            key,
+            score,
+            rows[key].text,
+            rows[key].path,
+            rows[key].start_line,
+            rows[key].end_line,
+            rows[key].metadata,
+            dense.get(key),
+            sparse.get(key),
+        )  # fmt: skip
         for key, score in top
         if key in rows
     ]

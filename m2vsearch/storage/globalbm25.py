@@ -162,7 +162,8 @@ def score_chunks(store: Store, query: str, k: int, stats: TermStats,
     lengths = {
         int(doc): sum(_varints(bytes(size)))
         for doc, size in store.conn.execute(
-            "SELECT id, sz FROM chunks_fts_docsize WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(sorted(candidates)),)
+            "SELECT id, sz FROM chunks_fts_docsize WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(candidates)),),
         )
     }
     idf = []

@@ -53,6 +53,8 @@ CREATE TABLE chunks (
 );
 CREATE INDEX chunks_file ON chunks(file_id);
 """
+
+
 @dataclass
 class FileRow:
     """What the index remembers about a file, for change detection."""
@@ -134,7 +136,9 @@ def create_schema(conn: sqlite3.Connection, meta: dict[str, str]) -> None:
 
     conn.executescript(SCHEMA)
     db = sqlite_utils.Database(conn)
-    db["chunks"].enable_fts(["text"], tokenize=TOKENIZERS[meta.get("fts_tokenizer", DEFAULT_TOKENIZER)], create_triggers=True)
+    db["chunks"].enable_fts(
+        ["text"], tokenize=TOKENIZERS[meta.get("fts_tokenizer", DEFAULT_TOKENIZER)], create_triggers=True
+    )
     # Inserts reach FTS5 in bulk from add_chunks (4x faster than a row trigger); the delete and
     # update triggers stay.
     conn.execute("DROP TRIGGER chunks_ai")
@@ -176,7 +180,9 @@ class Store:
         """Meta rows; a value stored as another type than text is kept as its repr (`meta_problem`
         reports it)."""
         rows = self.conn.execute("SELECT key, value FROM meta").fetchall()
-        return {str(key): value if isinstance(value, str) else f"<{type(value).__name__} {value!r}>" for key, value in rows}
+        return {
+            str(key): value if isinstance(value, str) else f"<{type(value).__name__} {value!r}>" for key, value in rows
+        }
 
     def set_meta(self, values: dict[str, str]) -> None:
         self.conn.executemany(
@@ -301,7 +307,8 @@ class Store:
     def file_of_chunks(self, ids: Sequence[int]) -> dict[int, int | None]:
         """Chunk id -> file id (None for free texts) of the given chunks."""
         rows = self.conn.execute(
-            "SELECT id, file_id FROM chunks WHERE id IN (SELECT value FROM json_each(?))", (json.dumps([int(i) for i in ids]),)
+            "SELECT id, file_id FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps([int(i) for i in ids]),),
         )
         return {r[0]: r[1] for r in rows}
 
@@ -322,7 +329,9 @@ class Store:
             params = [match, json.dumps(list(file_ids)), int(k)]
         return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, params)]
 
-    def _substring_matches(self, runs: Sequence[str], k: int, file_ids: Sequence[int] | None) -> list[tuple[int, float]]:
+    def _substring_matches(
+        self, runs: Sequence[str], k: int, file_ids: Sequence[int] | None
+    ) -> list[tuple[int, float]]:
         """Chunks holding 1-2 character runs that a trigram index cannot MATCH (a scan of the
         chunk texts): the score is how many of the runs a chunk holds (not BM25), best first."""
         if not runs:

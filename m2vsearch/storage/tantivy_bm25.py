@@ -75,7 +75,9 @@ def _tantivy() -> Any:
     try:
         import tantivy
     except ImportError:
-        raise IndexFolderError("the tantivy BM25 engine needs the tantivy package: pip install 'm2vsearch[tantivy]'") from None
+        raise IndexFolderError(
+            "the tantivy BM25 engine needs the tantivy package: pip install 'm2vsearch[tantivy]'"
+        ) from None
     return tantivy
 
 
@@ -123,7 +125,9 @@ def _query(tantivy: Any, index: Any, schema: Any, text: str, file_ids: Sequence[
     query = index.parse_query(" OR ".join(f'"{t}"' for t in terms), ["text"])
     if file_ids is None:
         return query
-    files = tantivy.Query.const_score_query(tantivy.Query.term_set_query(schema, "file_id", [int(f) for f in file_ids]), 0.0)
+    files = tantivy.Query.const_score_query(
+        tantivy.Query.term_set_query(schema, "file_id", [int(f) for f in file_ids]), 0.0
+    )
     return tantivy.Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Must, files)])
 
 

@@ -173,10 +173,14 @@ def search(index: Any, query: np.ndarray, k: int, allowed: Sequence[int] | None 
         selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
         if is_ivf(index):  # probe more lists when few vectors pass the filter
             share = max(len(allowed), 1) / max(index.ntotal, 1)
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=int(min(index.nlist, np.ceil(index.nprobe / share))))
+            params = faiss.SearchParametersIVF(
+                sel=selector, nprobe=int(min(index.nlist, np.ceil(index.nprobe / share)))
+            )
         else:
             params = faiss.SearchParameters(sel=selector)
-    scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), min(k, index.ntotal), params=params)
+    scores, ids = index.search(
+        np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), min(k, index.ntotal), params=params
+    )
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
 

@@ -91,7 +91,9 @@ def test_help_exits_zero(indexed: Path) -> None:
 
 
 def test_index_type_ivf_sq8_is_kept(indexed: Path, tmp_path: Path) -> None:
-    result = run("index", str(indexed / "docs"), "--index", str(tmp_path / "sq8"), "--index-type", "ivf-sq8", cwd=tmp_path)
+    result = run(
+        "index", str(indexed / "docs"), "--index", str(tmp_path / "sq8"), "--index-type", "ivf-sq8", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     details = json.loads(run("info", "--index", str(tmp_path / "sq8"), "--json", cwd=tmp_path).stdout)
     assert details["index_type"] == "ivf-sq8" and details["vector_layout"] == "flat"  # 3 chunks: exact until 1,024

@@ -93,7 +93,14 @@ def test_term_stats_merge_adds_up() -> None:
 def test_trigram_shards_equal_one_trigram_index(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
-    texts = ["搜索引擎使用向量和关键词", "静态嵌入模型很快", "数据库中的全文检索", "向量数据库和搜索", "今天天气很好", "关键词检索 bm25"]
+    texts = [
+        "搜索引擎使用向量和关键词",
+        "静态嵌入模型很快",
+        "数据库中的全文检索",
+        "向量数据库和搜索",
+        "今天天气很好",
+        "关键词检索 bm25",
+    ]
     for n, text in enumerate(texts * 4):
         (docs / f"t{n}.txt").write_text(f"{text} {n}", encoding="utf-8")
     run_index(tmp_path / "one", [docs], IndexSettings(index_type="flat", fts_tokenizer="trigram"))
@@ -152,7 +159,9 @@ def test_cli_builds_queries_and_describes_a_sharded_index(tmp_path: Path, real_t
     folder = tmp_path / "sharded"
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "m2vsearch.cli", *args], capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "m2vsearch.cli", *args], capture_output=True, text=True, timeout=300
+        )
 
     built = cli("index", str(docs), "--index", str(folder), "--shards", "3", "-q")
     assert built.returncode == 0, built.stderr
@@ -213,7 +222,10 @@ def test_sharded_update_repairs_a_shards_vectors(tmp_path: Path, real_texts: lis
     run_sharded_index(folder, [docs], IndexSettings(shards=2))
     for faiss_file in (folder / "shard-001").glob("vectors-*.faiss"):
         faiss_file.write_bytes(faiss_file.read_bytes()[:1000])
-    with open_index(folder) as index, pytest.raises(IndexFolderError, match=f"shard shard-001: .*m2vsearch index --index {folder}"):
+    with (
+        open_index(folder) as index,
+        pytest.raises(IndexFolderError, match=f"shard shard-001: .*m2vsearch index --index {folder}"),
+    ):
         index.search("energy", mode="dense")
     run = run_sharded_index(folder, [])
     assert any(note.startswith("shard-001: repaired the vectors") for note in run.notes)

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ray = pytest.importorskip("ray", reason="the distributed extra (ray) is not installed: pip install 'm2vsearch[distributed]'")
+ray = pytest.importorskip(
+    "ray", reason="the distributed extra (ray) is not installed: pip install 'm2vsearch[distributed]'"
+)
 
 from conftest import faiss_of
 from corpora import QUERIES, write_corpus
@@ -35,7 +37,9 @@ def _rows(folder: Path) -> tuple[list[tuple], list[tuple]]:
     conn = sqlite3.connect(folder / "index.sqlite")
     try:
         files = conn.execute("SELECT id, path, hash, mtime_ns, size FROM files ORDER BY id").fetchall()
-        chunks = conn.execute("SELECT id, file_id, text, start_line, end_line, metadata FROM chunks ORDER BY id").fetchall()
+        chunks = conn.execute(
+            "SELECT id, file_id, text, start_line, end_line, metadata FROM chunks ORDER BY id"
+        ).fetchall()
         return files, chunks
     finally:
         conn.close()
@@ -61,7 +65,9 @@ def test_ray_index_equals_single_machine_index(tmp_path: Path, real_texts: list[
         assert max(float(np.abs(left[i] - right[i]).max()) for i in left) < 1e-6
         for mode in ("dense", "bm25", "hybrid"):
             for query in QUERIES:
-                assert [h.id for h in a.search(query, k=10, mode=mode)] == [h.id for h in b.search(query, k=10, mode=mode)]
+                assert [h.id for h in a.search(query, k=10, mode=mode)] == [
+                    h.id for h in b.search(query, k=10, mode=mode)
+                ]
 
 
 def test_ray_update_is_incremental(tmp_path: Path, real_texts: list[str], cluster: object) -> None:
@@ -80,7 +86,9 @@ def test_sharded_ray_build_and_ray_actor_shards(tmp_path: Path, real_texts: list
     docs = write_corpus(tmp_path / "docs", real_texts, files=30)
     run_sharded_index(tmp_path / "local", [docs], IndexSettings(shards=2, index_type="flat"))
     run_sharded_index(tmp_path / "ray", [docs], IndexSettings(shards=2, index_type="flat"), preparer=ray_preparer())
-    run = run_sharded_index(tmp_path / "tasks", [docs], IndexSettings(shards=2, index_type="flat"), runner=ray_shard_runner())
+    run = run_sharded_index(
+        tmp_path / "tasks", [docs], IndexSettings(shards=2, index_type="flat"), runner=ray_shard_runner()
+    )
     assert sum(r.chunks_added for _, r in run.reports) > 100
     for name in ("shard-000", "shard-001"):
         assert _rows(tmp_path / "local" / name) == _rows(tmp_path / "ray" / name) == _rows(tmp_path / "tasks" / name)
@@ -90,8 +98,14 @@ def test_sharded_ray_build_and_ray_actor_shards(tmp_path: Path, real_texts: list
         try:
             for mode in ("dense", "bm25", "hybrid"):
                 for query in QUERIES:
-                    want = [(h.shard, h.id, round(h.score, 5)) for h in local.search(query, k=10, mode=mode, filter="papers/*")]
-                    assert [(h.shard, h.id, round(h.score, 5)) for h in remote.search(query, k=10, mode=mode, filter="papers/*")] == want
+                    want = [
+                        (h.shard, h.id, round(h.score, 5))
+                        for h in local.search(query, k=10, mode=mode, filter="papers/*")
+                    ]
+                    assert [
+                        (h.shard, h.id, round(h.score, 5))
+                        for h in remote.search(query, k=10, mode=mode, filter="papers/*")
+                    ] == want
         finally:
             remote.close()
 

@@ -35,6 +35,7 @@ def st_ir_evaluator() -> type:
 
 def test_metrics_equal_sentence_transformers_on_random_rankings() -> None:
     import numpy as np
+
     InformationRetrievalEvaluator = st_ir_evaluator()
 
     rng = random.Random(1)
@@ -90,7 +91,10 @@ def test_beir_reader(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda f: (f / "corpus.jsonl").write_text('{"_id": "x", "text": "ok"}\n{broken\n'), r"corpus.jsonl:2: not JSON"),
+        (
+            lambda f: (f / "corpus.jsonl").write_text('{"_id": "x", "text": "ok"}\n{broken\n'),
+            r"corpus.jsonl:2: not JSON",
+        ),
         (lambda f: (f / "qrels.tsv").unlink(), "has no qrels/test.tsv or qrels.tsv"),
         (lambda f: (f / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq0\td0\tmany\n"), "is not a number"),
         (lambda f: (f / "qrels.tsv").write_text("q0\td0\n"), "expected query-id, corpus-id, score"),
@@ -200,19 +204,25 @@ def test_calibrate_command_stores_the_hybrid_settings(tmp_path: Path) -> None:
         for i in range(60):
             topic = TOPICS[i % len(TOPICS)]
             handle.write(json.dumps({"query": topic.split()[0], "positive": f"{topic} {rng.random()}"}) + "\n")
-    result = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), "--dense-weight", "0.35"])
+    result = CliRunner().invoke(
+        cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), "--dense-weight", "0.35"]
+    )
     assert result.exit_code == 0, result.output
     fusion = Fusion.from_config(StaticModel.from_pretrained(tmp_path / "model").config)
     assert fusion.dense_weight == 0.35 and -1 <= fusion.unrelated < fusion.related <= 1
     assert fusion.related > 0.5  # a query shares its topic words with its own passage
     assert fusion.unrelated < fusion.noise < 1  # the 99th percentile of unrelated pairs
-    bad = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), "--dense-weight", "2"])
+    bad = CliRunner().invoke(
+        cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), "--dense-weight", "2"]
+    )
     assert bad.exit_code == 2
     # Truncated dims get their own calibration, and their own weight where one is given.
     result = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), "--dims", "4,8,12",
                                       "--dense-weight-at", "12=0.1"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "4 dims" in result.output and "no separation, not stored" in result.output  # 4 random dims: related < unrelated
+    assert (
+        "4 dims" in result.output and "no separation, not stored" in result.output
+    )  # 4 random dims: related < unrelated
     config = StaticModel.from_pretrained(tmp_path / "model").config
     assert sorted(config["hybrid"]["by_dims"]) == ["12", "8"]
     at12, at8, full = Fusion.from_config(config, 12), Fusion.from_config(config, 8), Fusion.from_config(config, 16)
@@ -225,13 +235,17 @@ def test_calibrate_command_stores_the_hybrid_settings(tmp_path: Path) -> None:
         bad = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), *args])
         assert bad.exit_code == 2 and "Traceback" not in bad.output, args
     # Recalibrating one dims keeps the others' settings.
-    result = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), "--dims", "8"])
+    result = CliRunner().invoke(
+        cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "pairs.jsonl"), "--dims", "8"]
+    )
     assert result.exit_code == 0 and "kept the stored settings for 12 dims" in result.output, result.output
     assert Fusion.from_config(StaticModel.from_pretrained(tmp_path / "model").config, 12) == at12
     # Pairs that do not match (one passage for every query) cannot calibrate: an error, nothing written.
     before = (tmp_path / "model" / "config.json").read_text()
     queries = [json.loads(line)["query"] for line in (tmp_path / "pairs.jsonl").read_text().splitlines()]
-    (tmp_path / "bad.jsonl").write_text("".join(json.dumps({"query": q, "positive": "the same passage"}) + "\n" for q in queries))
+    (tmp_path / "bad.jsonl").write_text(
+        "".join(json.dumps({"query": q, "positive": "the same passage"}) + "\n" for q in queries)
+    )
     result = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "model"), str(tmp_path / "bad.jsonl")])
     assert result.exit_code == 1 and "do not separate" in str(result.exception)
     assert (tmp_path / "model" / "config.json").read_text() == before
@@ -251,9 +265,21 @@ def write_xquad(root: Path) -> Path:
     for lang, (paragraphs, questions) in XQUAD.items():
         folder = root / lang
         folder.mkdir(parents=True)
-        (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"p{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(paragraphs)), encoding="utf-8")
-        (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(questions)), encoding="utf-8")
-        (folder / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\tp{i}\t1\n" for i in range(3)))
+        (folder / "corpus.jsonl").write_text(
+            "".join(
+                json.dumps({"_id": f"p{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(paragraphs)
+            ),
+            encoding="utf-8",
+        )
+        (folder / "queries.jsonl").write_text(
+            "".join(
+                json.dumps({"_id": f"q{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(questions)
+            ),
+            encoding="utf-8",
+        )
+        (folder / "qrels.tsv").write_text(
+            "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\tp{i}\t1\n" for i in range(3))
+        )
     return root
 
 

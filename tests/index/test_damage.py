@@ -220,7 +220,9 @@ def test_disk_full(tmp_path: Path, case: str) -> None:
     script = tmp_path / "disk_full.py"
     script.write_text(DISK_FULL)
     (tmp_path / "fs").mkdir()
-    command = f"mount -t tmpfs -o size=24m tmpfs {tmp_path / 'fs'} && exec {sys.executable} {script} {tmp_path / 'fs'} {case}"
+    command = (
+        f"mount -t tmpfs -o size=24m tmpfs {tmp_path / 'fs'} && exec {sys.executable} {script} {tmp_path / 'fs'} {case}"
+    )
     result = subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     import json

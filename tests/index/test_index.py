@@ -265,7 +265,11 @@ def test_sqlite_file_is_plain_sqlite(tmp_path: Path) -> None:
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"meta", "files", "chunks", "chunks_fts"} <= tables
     meta = dict(conn.execute("SELECT key, value FROM meta"))
-    assert meta["format_version"] == "1" and meta["dims"] == "256" and (tmp_path / "idx" / f"vectors-{meta['generation']}.faiss").is_file()
+    assert (
+        meta["format_version"] == "1"
+        and meta["dims"] == "256"
+        and (tmp_path / "idx" / f"vectors-{meta['generation']}.faiss").is_file()
+    )
 
 
 def test_hybrid_fusion_scale() -> None:
@@ -292,9 +296,18 @@ def test_hybrid_fusion_scale() -> None:
     for junk in ({"related": 10**400}, {"related": float("nan")}, {"unrelated": float("-inf")}, {"noise": float("nan")},
                  {"noise": -5}, {"dense_weight": float("nan")}, {"related": 2.0}):  # fmt: skip
         broken = {"hybrid": {**config["hybrid"], "by_dims": {"64": junk}}}
-        assert Fusion.from_config(broken, 64) == Fusion(0.5, 0.1, 0.7, 0.4), junk  # falls back to the full-dims settings
-        assert usable(Fusion.from_config({"hybrid": {"dense_weight": 0.5, "unrelated": 0.1, "related": 0.7, **junk}})), junk
-    assert Fusion.from_config(config, 32) == Fusion.from_config(config, 128) == Fusion.from_config(config) == Fusion(0.5, 0.1, 0.7, 0.4)
+        assert Fusion.from_config(broken, 64) == Fusion(0.5, 0.1, 0.7, 0.4), (
+            junk
+        )  # falls back to the full-dims settings
+        assert usable(
+            Fusion.from_config({"hybrid": {"dense_weight": 0.5, "unrelated": 0.1, "related": 0.7, **junk}})
+        ), junk
+    assert (
+        Fusion.from_config(config, 32)
+        == Fusion.from_config(config, 128)
+        == Fusion.from_config(config)
+        == Fusion(0.5, 0.1, 0.7, 0.4)
+    )
 
 
 def test_meaningless_queries_return_nothing(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("langchain_core", reason="the langchain extra is not installed (pip install 'm2vsearch[langchain]')")
+pytest.importorskip(
+    "langchain_core", reason="the langchain extra is not installed (pip install 'm2vsearch[langchain]')"
+)
 
 from corpora import write_docs  # noqa: E402
 from langchain_core.documents import Document  # noqa: E402
@@ -60,7 +62,9 @@ def test_as_retriever_and_a_chain_without_an_llm(store: M2VSearchVectorStore, tm
         index.add_path(docs)
     file_retriever = M2VSearchRetriever(index=tmp_path / "idx", k=2, mode="hybrid", filter="notes/*")
     chain = file_retriever | RunnableLambda(
-        lambda found: "\n".join(f"{d.metadata['path']}:{d.metadata['start_line']}-{d.metadata['end_line']}" for d in found)
+        lambda found: "\n".join(
+            f"{d.metadata['path']}:{d.metadata['start_line']}-{d.metadata['end_line']}" for d in found
+        )
     )
     cited = chain.invoke("cats chasing mice")
     assert cited.endswith("notes/cats.md:1-3")

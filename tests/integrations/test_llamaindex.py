@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("llama_index.core", reason="the llamaindex extra is not installed (pip install 'm2vsearch[llamaindex]')")
+pytest.importorskip(
+    "llama_index.core", reason="the llamaindex extra is not installed (pip install 'm2vsearch[llamaindex]')"
+)
 
 from corpora import write_docs  # noqa: E402
 from llama_index.core.llms.mock import MockLLM  # noqa: E402

@@ -39,8 +39,14 @@ def test_damaged_gzip_is_one_clear_error(tmp_path: Path) -> None:
     good = gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in ROWS * 200))
     (tmp_path / "cut.jsonl.gz").write_bytes(good[: len(good) // 2])
     (tmp_path / "bad.jsonl.gz").write_bytes(b"\x1f\x8b" + b"garbage" * 10)
-    (tmp_path / "latin.jsonl.gz").write_bytes(gzip.compress('{"query": "caf\xe9", "positive": "x"}\n'.encode("latin-1")))
-    for name, message in (("cut", "unreadable after line"), ("bad", "unreadable after line 0"), ("latin", ":1: not UTF-8")):
+    (tmp_path / "latin.jsonl.gz").write_bytes(
+        gzip.compress('{"query": "caf\xe9", "positive": "x"}\n'.encode("latin-1"))
+    )
+    for name, message in (
+        ("cut", "unreadable after line"),
+        ("bad", "unreadable after line 0"),
+        ("latin", ":1: not UTF-8"),
+    ):
         with pytest.raises(ModelError, match=message):
             read_pairs([tmp_path / f"{name}.jsonl.gz"])
 

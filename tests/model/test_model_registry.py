@@ -22,11 +22,13 @@ def install_plugin(site: Path, name: str, target: str, module: str = "") -> None
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text(f"[m2vsearch.models]\n{name} = {module}:model_dir\n")
-    (site / f"{module}.py").write_text(textwrap.dedent(f"""
+    (site / f"{module}.py").write_text(
+        textwrap.dedent(f"""
         from pathlib import Path
         def model_dir():
             return Path({target!r})
-    """))
+    """)
+    )
 
 
 @pytest.fixture()
@@ -62,7 +64,9 @@ def test_missing_and_broken_plugins_are_one_line_errors(tmp_path: Path, plugin_s
     from m2vsearch.model.registry import plugin_models
 
     if "gemma" not in plugin_models():  # CI installs packages/m2vsearch-gemma; then it loads instead
-        with pytest.raises(ModelError, match="'gemma' is not installed: .*Gemma Terms of Use.*pip install ./packages/m2vsearch-gemma"):
+        with pytest.raises(
+            ModelError, match="'gemma' is not installed: .*Gemma Terms of Use.*pip install ./packages/m2vsearch-gemma"
+        ):
             StaticModel.from_pretrained("gemma")
     install_plugin(plugin_site, "gone", str(tmp_path / "nowhere"))
     with pytest.raises(ModelError, match="points at .*nowhere, which is not a folder"):
@@ -91,7 +95,9 @@ def test_cli_names_the_gemma_package_when_it_is_missing(tmp_path: Path) -> None:
 
 def test_the_gemma_package_when_installed() -> None:
     """CI installs packages/m2vsearch-gemma: its model loads by name and carries its notice."""
-    gemma = pytest.importorskip("m2vsearch_gemma", reason="m2vsearch-gemma is not installed (pip install ./packages/m2vsearch-gemma)")
+    gemma = pytest.importorskip(
+        "m2vsearch_gemma", reason="m2vsearch-gemma is not installed (pip install ./packages/m2vsearch-gemma)"
+    )
     model = StaticModel.from_pretrained("gemma")
     assert model.license == "gemma" and model.dim == 256
     folder = gemma.model_dir()

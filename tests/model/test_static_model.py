@@ -59,9 +59,7 @@ def test_save_load_round_trip(tmp_path: Path, dtype: str, min_cosine: float, rea
     known = np.linalg.norm(model.encode(real_texts[:200]), axis=1) > 0
     assert cosines[known].min() >= min_cosine
     # magnitudes survive storage (int8 keeps a per-row scale)
-    np.testing.assert_allclose(
-        np.linalg.norm(loaded.table, axis=1), np.linalg.norm(model.table, axis=1), rtol=0.02
-    )
+    np.testing.assert_allclose(np.linalg.norm(loaded.table, axis=1), np.linalg.norm(model.table, axis=1), rtol=0.02)
 
 
 def test_int8_scaled_rows_keep_relative_token_weights(tmp_path: Path) -> None:
@@ -114,7 +112,9 @@ def test_loads_sentence_transformers_static_layouts(tmp_path: Path) -> None:
     # the classic layout: modules.json pointing at 0_StaticEmbedding/ with embedding.weight
     classic = tmp_path / "classic"
     module.save(str((classic / "0_StaticEmbedding").mkdir(parents=True) or classic / "0_StaticEmbedding"))
-    modules = [{"idx": 0, "name": "0", "path": "0_StaticEmbedding", "type": "sentence_transformers.models.StaticEmbedding"}]
+    modules = [
+        {"idx": 0, "name": "0", "path": "0_StaticEmbedding", "type": "sentence_transformers.models.StaticEmbedding"}
+    ]
     (classic / "modules.json").write_text(json.dumps(modules))
     bare = tmp_path / "bare"  # no modules.json at all, just the folder
     module.save(str((bare / "0_StaticEmbedding").mkdir(parents=True) or bare / "0_StaticEmbedding"))

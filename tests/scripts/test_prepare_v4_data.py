@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import random
 import sys
@@ -15,17 +14,10 @@ import pytest
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-code = _load("prepare_code_pairs")
-selfsup = _load("prepare_selfsup_pairs")
-v4 = _load("prepare_v4_data")
+sys.path.insert(0, str(SCRIPTS))
+import prepare_code_pairs as code  # noqa: E402
+import prepare_selfsup_pairs as selfsup  # noqa: E402
+import prepare_v4_data as v4  # noqa: E402
 
 MODULE = textwrap.dedent(
     '''

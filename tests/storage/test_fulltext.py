@@ -17,8 +17,11 @@ ZH = {
     "bread.md": "酸面包需要活跃的酵母和长时间发酵。",
     "rain.md": "明天下午可能会下大雨，记得带伞。",
 }
-TH = {"th.md": "ฐานข้อมูลช่วยให้การค้นหาเร็วขึ้นมาก", "food.md": "ขนมปังต้องใช้ยีสต์และเวลาหมัก",
-      "rain.md": "พรุ่งนี้ฝนอาจจะตกหนักในตอนบ่าย"}  # three documents: BM25's IDF is 0 for a word in half of two
+TH = {
+    "th.md": "ฐานข้อมูลช่วยให้การค้นหาเร็วขึ้นมาก",
+    "food.md": "ขนมปังต้องใช้ยีสต์และเวลาหมัก",
+    "rain.md": "พรุ่งนี้ฝนอาจจะตกหนักในตอนบ่าย",
+}  # three documents: BM25's IDF is 0 for a word in half of two
 
 
 def write(root: Path, docs: dict[str, str]) -> Path:
@@ -38,13 +41,21 @@ def test_trigram_queries() -> None:
     assert fts_query("the of", "trigram") == '"the"'  # only stopwords: keep them, as porter does
     long = "please tell me absolutely everything you might know regarding wonderful historical capital cities runners"
     assert '"ers"' in fts_query(long, "trigram")  # round-robin over the words: the last one keeps trigrams
-    assert fts_query("x" * 10 + " " + "".join(chr(0x4E00 + i) for i in range(200)), "trigram").count(" OR ") == MAX_TRIGRAMS - 1
+    assert (
+        fts_query("x" * 10 + " " + "".join(chr(0x4E00 + i) for i in range(200)), "trigram").count(" OR ")
+        == MAX_TRIGRAMS - 1
+    )
     assert suggested_tokenizer(ZH.values()) == "trigram" == suggested_tokenizer(TH.values())
     assert suggested_tokenizer(["Sourdough needs an active starter.", "数据"]) == "porter"
 
 
-@pytest.mark.parametrize("docs, query, expected", [(ZH, "查询速度", "db.md"), (ZH, "活跃的酵母", "bread.md"), (TH, "ค้นหา", "th.md"), (TH, "ยีสต์", "food.md")])
-def test_trigram_index_finds_words_inside_unspaced_text(tmp_path: Path, docs: dict[str, str], query: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    "docs, query, expected",
+    [(ZH, "查询速度", "db.md"), (ZH, "活跃的酵母", "bread.md"), (TH, "ค้นหา", "th.md"), (TH, "ยีสต์", "food.md")],
+)
+def test_trigram_index_finds_words_inside_unspaced_text(
+    tmp_path: Path, docs: dict[str, str], query: str, expected: str
+) -> None:
     root = write(tmp_path / "docs", docs)
     with Index.create(tmp_path / "tri", fts_tokenizer="trigram") as index:
         index.add_path(root)

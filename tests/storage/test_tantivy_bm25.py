@@ -144,7 +144,9 @@ def test_a_writer_killed_around_the_tantivy_commit_loses_nothing(tmp_path: Path,
 
 
 @pytest.mark.parametrize("damage", ["garbage", "missing", "empty", "scrambled", "ids"])
-def test_a_damaged_or_missing_side_index_falls_back_then_is_rebuilt(tmp_path: Path, texts: list[str], damage: str) -> None:
+def test_a_damaged_or_missing_side_index_falls_back_then_is_rebuilt(
+    tmp_path: Path, texts: list[str], damage: str
+) -> None:
     index = Index.create(tmp_path / "idx", model=random_model())
     ids = index.add_texts(texts)
     index.set_bm25_engine("tantivy")
@@ -179,9 +181,13 @@ def test_a_damaged_or_missing_side_index_falls_back_then_is_rebuilt(tmp_path: Pa
 
 def test_engine_choices_are_checked(tmp_path: Path) -> None:
     docs = _docs(tmp_path / "docs")
-    error = one_line_error(cli("index", str(docs), "--index", str(tmp_path / "t"), "--fts", "trigram", "--bm25", "tantivy"))
+    error = one_line_error(
+        cli("index", str(docs), "--index", str(tmp_path / "t"), "--fts", "trigram", "--bm25", "tantivy")
+    )
     assert "porter" in error and "trigram" in error
-    error = one_line_error(cli("index", str(docs), "--index", str(tmp_path / "s"), "--shards", "2", "--bm25", "tantivy"))
+    error = one_line_error(
+        cli("index", str(docs), "--index", str(tmp_path / "s"), "--shards", "2", "--bm25", "tantivy")
+    )
     assert "single indexes" in error
     index = Index.create(tmp_path / "idx", model=random_model())
     with pytest.raises(IndexFolderError, match="must be one of fts5, tantivy"):
@@ -270,7 +276,14 @@ def test_words_match_as_in_fts5_and_any_k_is_safe(tmp_path: Path) -> None:
     index.add_texts(["un café au lait", "the cafe is open", "résumé tips", "naïve bayes",
                      "a pneumonoultramicroscopicsilicovolcanoconiosis case", "東京タワーは日本の観光名所です"])  # fmt: skip
     index.set_bm25_engine("tantivy")
-    for word in ["cafe", "café", "resume", "naive", "pneumonoultramicroscopicsilicovolcanoconiosis", "東京タワーは日本の観光名所です"]:
+    for word in [
+        "cafe",
+        "café",
+        "resume",
+        "naive",
+        "pneumonoultramicroscopicsilicovolcanoconiosis",
+        "東京タワーは日本の観光名所です",
+    ]:
         assert {h.id for h in index.search(word, k=10, mode="bm25")} == set(fts5_scores(index, word)), word
     for k in (10**12, sys.maxsize):  # tantivy sizes its heap by k: it is capped at the chunk count
         assert len(index.search("cafe", k=k, mode="bm25")) == 2
@@ -290,7 +303,10 @@ def test_a_change_the_writes_counter_misses_is_still_seen(tmp_path: Path, texts:
     conn.close()
     with Index.open(tmp_path / "idx", model=random_model()) as index:
         assert not index.bm25_in_sync()
-        assert repair_bm25(index) == "rebuilt the tantivy BM25 index from the stored chunks: it did not hold the current snapshot"
+        assert (
+            repair_bm25(index)
+            == "rebuilt the tantivy BM25 index from the stored chunks: it did not hold the current snapshot"
+        )
         assert index.bm25_in_sync()
 
 

@@ -188,4 +188,3 @@ def train_corpus(
     trained = StaticModel(student.table(), model.tokenizer, config, max_length=model.max_length,
                           storage_dtype=model.storage_dtype, name=f"{model.name}+corpus")  # fmt: skip
     return trained, losses
-

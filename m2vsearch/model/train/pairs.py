@@ -41,7 +41,7 @@ def read_pairs(paths: Sequence[Path], limit: int | None = None, seed: int = 0) -
         rows = []
         for number, row in read_jsonl(path, ModelError, f"no pairs file at {path}"):
             if not isinstance(row, dict) or "query" not in row or "positive" not in row:
-                raise ModelError(f"{path}:{number}: expected {{\"query\": ..., \"positive\": ...}}")
+                raise ModelError(f'{path}:{number}: expected {{"query": ..., "positive": ...}}')
             rows.append((str(row["query"]), str(row["positive"])))
         if limit is not None and len(rows) > limit:
             rows = random.Random(seed).sample(rows, limit)

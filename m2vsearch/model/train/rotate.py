@@ -24,7 +24,7 @@ def pooled_means(model: StaticModel, texts: Sequence[str], chunk: int = 20_000) 
     """Un-normalised mean token vectors (what a rotation of the table acts on)."""
     out = np.zeros((len(texts), model.dim), dtype=np.float32)
     for start in range(0, len(texts), chunk):
-        out[start : start + chunk] = model._pooler.pool(list(texts[start : start + chunk]))
+        out[start : start + chunk] = model.pool(texts[start : start + chunk])
     return out
 
 
@@ -64,7 +64,9 @@ def rotate(model: StaticModel, pairs: Sequence[tuple[str, str]], dims: Sequence[
     positives = pooled_means(model, [p for _, p in pairs])
     rotation = learn_rotation(queries, positives, dims, steps=steps, seed=seed, progress=progress)
     table = (model.table.astype(np.float64) @ rotation).astype(np.float32)
-    config = with_stage(model.config, {"matryoshka_rotation": {"pairs": len(pairs), "dims": list(dims), "steps": steps}})
+    config = with_stage(
+        model.config, {"matryoshka_rotation": {"pairs": len(pairs), "dims": list(dims), "steps": steps}}
+    )
     if isinstance(config.get("hybrid"), dict):  # truncated cosines changed: their calibration is stale
         config["hybrid"] = {k: v for k, v in config["hybrid"].items() if k != "by_dims"}
     return StaticModel(table, model.tokenizer, config, max_length=model.max_length,

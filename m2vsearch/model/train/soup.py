@@ -30,7 +30,9 @@ def soup(models: Sequence[StaticModel], weights: Sequence[float] | None = None) 
     vocab = json.dumps(first.tokenizer.get_vocab(), sort_keys=True)
     for other in models[1:]:
         if other.table.shape != first.table.shape or json.dumps(other.tokenizer.get_vocab(), sort_keys=True) != vocab:
-            raise ModelError(f"{other.name or 'a model'} has another vocabulary or dims than {first.name or 'the first'}")
+            raise ModelError(
+                f"{other.name or 'a model'} has another vocabulary or dims than {first.name or 'the first'}"
+            )
     total = float(sum(weights))
     table = sum((w / total) * m.table.astype(np.float64) for w, m in zip(weights, models))
     # Each member by its folder's name (not the full path: rebuilds must write the same config) and

@@ -78,7 +78,10 @@ def test_pruning_with_room_for_every_counted_token_changes_no_tokenization() -> 
     counts = count_tokens(word_tokenizer(tokenizer), TEXTS)  # counted as the pruned one will tokenize
     pruned, _, _ = prune_bpe(tokenizer, counts, keep=tokenizer.get_vocab_size())
     for text in TEXTS[:5]:  # word by word, the first word starts with U+2581 like the others
-        assert pruned.encode(text, add_special_tokens=False).tokens == tokenizer.encode(" " + text, add_special_tokens=False).tokens
+        assert (
+            pruned.encode(text, add_special_tokens=False).tokens
+            == tokenizer.encode(" " + text, add_special_tokens=False).tokens
+        )
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +95,9 @@ def bpe_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("bpe-teacher")
     save_random_bert(folder, bpe_tokenizer())  # seeds torch, so the Dense weights below are fixed too
     modules = mean_pooling_modules(folder, 32)
-    for index, (shape, bias, activation) in enumerate([((48, 32), False, "Identity"), ((24, 48), True, "Tanh")], start=2):
+    for index, (shape, bias, activation) in enumerate(
+        [((48, 32), False, "Identity"), ((24, 48), True, "Tanh")], start=2
+    ):
         path = folder / f"{index}_Dense"
         path.mkdir()
         tensors = {"linear.weight": torch.randn(shape) * 0.2}
@@ -101,7 +106,9 @@ def bpe_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
         save_file(tensors, str(path / "model.safetensors"))
         path.joinpath("config.json").write_text(json.dumps({"in_features": shape[1], "out_features": shape[0], "bias": bias,
                                                             "activation_function": f"torch.nn.modules.{activation}"}))  # fmt: skip
-        modules.append({"idx": index, "name": str(index), "path": path.name, "type": "sentence_transformers.models.Dense"})
+        modules.append(
+            {"idx": index, "name": str(index), "path": path.name, "type": "sentence_transformers.models.Dense"}
+        )
     (folder / "modules.json").write_text(json.dumps(modules))
     return folder
 
@@ -190,7 +197,11 @@ def test_pruned_tokenizers_work_word_by_word_and_take_the_fast_piece_path(real_t
     assert is_word_by_word(pruned) and not is_word_by_word(tokenizer)
     assert pruned.encode("  the\tred \n\n planet ").tokens == pruned.encode("the red planet").tokens
     assert pruned.encode("the red planet").tokens[0].startswith("\u2581")  # the first word too
-    texts = AWKWARD + ["<eos> literal <unk> tokens", "\n\nlead", "trail \x1c\x1d ", "word\u2581mark in\u2581\u2581a piece"] + real_texts
+    texts = (
+        AWKWARD
+        + ["<eos> literal <unk> tokens", "\n\nlead", "trail \x1c\x1d ", "word\u2581mark in\u2581\u2581a piece"]
+        + real_texts
+    )
     for text in texts[:40]:
         words = [t for word in text.split() for t in pruned.encode(word, add_special_tokens=False).tokens]
         assert pruned.encode(text, add_special_tokens=False).tokens == words, text
@@ -207,10 +218,20 @@ def test_sample_text_for_counting_reads_pairs_and_lines_and_refuses_evaluation_d
     from m2vsearch.model.train.distill import read_sample_texts
 
     pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text('{"query": "red planet", "positive": "Mars is red", "score": 1}\n\n{"query": "rings", "positive": "Saturn"}\n')
+    pairs.write_text(
+        '{"query": "red planet", "positive": "Mars is red", "score": 1}\n\n{"query": "rings", "positive": "Saturn"}\n'
+    )
     lines = tmp_path / "notes.txt"
     lines.write_text("first line\n\nsecond line\nthird line\n")
-    assert read_sample_texts([pairs, lines]) == ["red planet", "Mars is red", "rings", "Saturn", "first line", "second line", "third line"]
+    assert read_sample_texts([pairs, lines]) == [
+        "red planet",
+        "Mars is red",
+        "rings",
+        "Saturn",
+        "first line",
+        "second line",
+        "third line",
+    ]
     assert read_sample_texts([pairs, lines], limit=2) == ["red planet", "Mars is red", "first line"]
     corpus = tmp_path / "beir" / "scifact" / "corpus.jsonl"
     corpus.parent.mkdir(parents=True)

@@ -145,7 +145,9 @@ def test_corpus_training_lowers_the_loss_and_learns_the_teacher(tiny_teacher: Pa
     after = similarity_agreement(trained, held_out, teacher.encode(held_out))
     assert after > before + 0.1, (before, after)
     assert trained.config["trained"][-1]["texts"] == 1024 and trained.dim == 16
-    again, _ = train_corpus(model, texts, teacher.encode(texts), epochs=4, batch_size=64, learning_rate=0.05, dims=(8, 16))
+    again, _ = train_corpus(
+        model, texts, teacher.encode(texts), epochs=4, batch_size=64, learning_rate=0.05, dims=(8, 16)
+    )
     np.testing.assert_array_equal(trained.table, again.table)
 
 
@@ -169,7 +171,9 @@ def test_corpus_training_with_pairs_and_errors(tiny_teacher: Path) -> None:
 def test_featurise_and_train_commands_export_a_model_that_round_trips(tiny_teacher: Path, tmp_path: Path) -> None:
     random_model(dim=32).save_pretrained(tmp_path / "base")
     corpus_file = write_jsonl(tmp_path / "text.jsonl", [{"text": t} for t in make_texts(300)])
-    pairs_file = write_jsonl(tmp_path / "pairs.jsonl", [{"query": t.split()[0], "positive": t} for t in make_texts(100, 5)])
+    pairs_file = write_jsonl(
+        tmp_path / "pairs.jsonl", [{"query": t.split()[0], "positive": t} for t in make_texts(100, 5)]
+    )
     runner = CliRunner()
     result = runner.invoke(
         cli, ["featurise", str(tiny_teacher), str(corpus_file), "--out", str(tmp_path / "cache"), "--shard-size", "128",

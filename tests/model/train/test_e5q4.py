@@ -61,7 +61,9 @@ def write_e5q4(path: Path, model: object) -> dict[str, np.ndarray]:
     offset = len(head) + len(directory) + entry_sizes
     data = b""
     for name, raw, count in blobs:
-        directory += struct.pack("<H", len(name)) + name.encode() + struct.pack("<BIQQ", 1, count, offset + len(data), len(raw))
+        directory += (
+            struct.pack("<H", len(name)) + name.encode() + struct.pack("<BIQQ", 1, count, offset + len(data), len(raw))
+        )
         data += raw
     path.write_bytes(head + directory + data)
     return decoded
@@ -94,7 +96,9 @@ def test_converted_folder_runs_like_the_original(tmp_path: Path, tiny_bert: obje
         ours = loaded(input_ids=ids).last_hidden_state.mean(dim=1)
         original = tiny_bert(input_ids=ids).last_hidden_state.mean(dim=1)  # type: ignore[operator]
     assert torch.nn.functional.cosine_similarity(ours, original).item() > 0.98  # 4-bit weights
-    assert (folder / "1_Pooling" / "config.json").is_file() and "query: " in (folder / "config_sentence_transformers.json").read_text()
+    assert (folder / "1_Pooling" / "config.json").is_file() and "query: " in (
+        folder / "config_sentence_transformers.json"
+    ).read_text()
 
 
 def test_damaged_files_are_one_line_errors(tmp_path: Path, tiny_bert: object) -> None:

@@ -26,7 +26,17 @@ def unigram_tokenizer() -> Tokenizer:
     """A small Unigram tokenizer (XLM-R layout: <s> <pad> </s> <unk> first, Metaspace) whose pieces
     are every character of the samples plus a few longer, more probable pieces."""
     chars = sorted({c for text in SAMPLES.values() for c in text if not c.isspace()})
-    longer = ["\u2581How", "\u2581many", "\u2581Berlin", "\u2581the", "\u2581capital", "\u2581ca", "pital", "首都", "\u2581Wie"]
+    longer = [
+        "\u2581How",
+        "\u2581many",
+        "\u2581Berlin",
+        "\u2581the",
+        "\u2581capital",
+        "\u2581ca",
+        "pital",
+        "首都",
+        "\u2581Wie",
+    ]
     vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -3.0)]
     vocab += [(piece, -4.0 - i * 0.1) for i, piece in enumerate(longer)]
     vocab += [(c, -8.0 - i * 0.01) for i, c in enumerate(chars)] + [(f"\u2581{c}", -9.0) for c in chars[:20]]
@@ -43,7 +53,9 @@ def test_pruning_keeps_specials_every_character_and_the_most_probable_pieces() -
     singles = [p for p in pieces if len(p.lstrip("\u2581")) <= 1 and p not in ("<s>", "<pad>", "</s>", "<unk>")]
     pruned, kept, probability = prune_unigram(tokenizer, keep=4 + len(singles) + 3)
     assert kept[:4] == ["<s>", "<pad>", "</s>", "<unk>"] and set(singles) <= set(kept)
-    assert {"\u2581How", "\u2581many", "\u2581Berlin"} <= set(kept) and "\u2581Wie" not in kept  # the three most probable
+    assert {"\u2581How", "\u2581many", "\u2581Berlin"} <= set(
+        kept
+    ) and "\u2581Wie" not in kept  # the three most probable
     assert probability[:4].tolist() == [0, 0, 0, 0] and probability.sum() == pytest.approx(1)
     assert pruned.token_to_id("<unk>") == 3 and pruned.get_vocab_size() == len(kept)
     assert pruned.encode("Wie viele").tokens[:3] == ["\u2581W", "i", "e"]  # "\u2581Wie" was pruned: shorter pieces

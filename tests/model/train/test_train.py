@@ -44,7 +44,9 @@ def test_training_lowers_the_loss_and_helps_retrieval() -> None:
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
     assert recall_at_1(trained, held_out) > recall_at_1(model, held_out)
     assert trained.config["trained"][-1]["pairs"] == 512
-    assert not np.array_equal(trained.table, model.table) and np.array_equal(model.table, random_model(dim=32, seed=3).table)
+    assert not np.array_equal(trained.table, model.table) and np.array_equal(
+        model.table, random_model(dim=32, seed=3).table
+    )
 
 
 def test_training_is_deterministic() -> None:
@@ -111,7 +113,9 @@ def test_soup_is_the_weighted_mean_of_tables_and_an_ensemble_of_encodings(tmp_pa
         soup([a])
     a.save_pretrained(tmp_path / "a", dtype="float32")
     b.save_pretrained(tmp_path / "b", dtype="float32")
-    result = CliRunner().invoke(cli, ["soup", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c"), "--dtype", "float32"])
+    result = CliRunner().invoke(
+        cli, ["soup", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c"), "--dtype", "float32"]
+    )
     assert result.exit_code == 0, result.output
     souped = StaticModel.from_pretrained(tmp_path / "c")
     np.testing.assert_allclose(souped.table, 0.5 * (a.table + b.table), rtol=1e-5, atol=1e-6)
@@ -146,7 +150,10 @@ def test_rotation_helps_truncated_dims_and_leaves_full_dims_alone(tmp_path: Path
         assert recall_at_1_dims(rotated, held_out, dims) > recall_at_1_dims(model, held_out, dims) + 0.08
     assert rotated.config["trained"][-1]["matryoshka_rotation"]["dims"] == [8, 16]
     assert rotated.config["hybrid"] == {"dense_weight": 0.5, "unrelated": 0.1, "related": 0.7}  # truncated dims: stale
-    assert rotate(model, train, dims=(16, 8, 16), steps=1).config["trained"][-1]["matryoshka_rotation"]["dims"] == [8, 16]
+    assert rotate(model, train, dims=(16, 8, 16), steps=1).config["trained"][-1]["matryoshka_rotation"]["dims"] == [
+        8,
+        16,
+    ]
     with pytest.raises(ModelError, match="below the model's 32"):
         rotate(model, train, dims=(32,))
     model.save_pretrained(tmp_path / "base", dtype="float32")
@@ -158,5 +165,8 @@ def test_rotation_helps_truncated_dims_and_leaves_full_dims_alone(tmp_path: Path
     assert result.exit_code == 0, result.output
     loaded = StaticModel.from_pretrained(tmp_path / "rotated")
     np.testing.assert_allclose(np.linalg.norm(loaded.table, axis=1), np.linalg.norm(model.table, axis=1), rtol=1e-4)
-    bad = CliRunner().invoke(cli, ["rotate", str(tmp_path / "base"), str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "x"), "--dims", "a"])
+    bad = CliRunner().invoke(
+        cli,
+        ["rotate", str(tmp_path / "base"), str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "x"), "--dims", "a"],
+    )
     assert bad.exit_code != 0 and "comma-separated" in bad.output
