@@ -27,9 +27,8 @@ from m2vsearch.eval.metrics import mean_metrics
 from m2vsearch.eval.run import load_encoder
 from m2vsearch.folder.snapshot import Snapshot
 from m2vsearch.index.index import Index
-from m2vsearch.search.filters import bm25_search, dense_search
 from m2vsearch.search.fusion import Fusion
-from m2vsearch.search.rank import CANDIDATES
+from m2vsearch.search.rank import CANDIDATES, bm25_search, dense_search
 from m2vsearch.storage.sqlite import has_content_words
 
 WEIGHTS = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]

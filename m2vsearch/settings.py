@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -87,6 +88,14 @@ class IndexMeta:
     shard: str | None
     rows: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)  # the table as stored
 
+    def __getitem__(self, key: str) -> str:
+        """A meta value as stored (text), as `index.meta[key]` gave before the meta was typed."""
+        return self.rows[key]
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """A meta value as stored, or `default`."""
+        return self.rows.get(key, default)
+
     @classmethod
     def of(cls, meta: Mapping[str, str]) -> IndexMeta:
         """Parse a meta table already checked by `storage.sqlite.meta_problem`."""
@@ -97,7 +106,8 @@ class IndexMeta:
             index_type=meta.get("index_type", DEFAULT_INDEX_TYPE),
             fts_tokenizer=meta.get("fts_tokenizer", DEFAULT_FTS_TOKENIZER),
             bm25_engine=meta.get("bm25_engine", DEFAULT_BM25_ENGINE), generation=int(meta["generation"]),
-            writes=int(writes) if writes is not None and writes.isdigit() else None, uid=meta.get("uid"),
+            writes=int(writes) if writes is not None and re.fullmatch(r"[0-9]{1,18}", writes) else None,
+            uid=meta.get("uid"),
             created_at=meta.get("created_at"), updated_at=meta.get("updated_at"),
             roots=tuple(json_list(meta, "roots")), include=tuple(json_list(meta, "include")), shard=meta.get("shard"),
             rows=dict(meta),

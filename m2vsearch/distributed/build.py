@@ -2,7 +2,7 @@
 
 Each file belongs to one shard, by a stable hash of its path (so an update finds it again), and
 each shard is brought up to date by the same incremental indexing as a single index
-(`index/update.py`), with its own writer lock. The manifest is written last: a build that stops
+(`index/writer.py`), with its own writer lock. The manifest is written last: a build that stops
 early is resumed by running it again.
 """
 

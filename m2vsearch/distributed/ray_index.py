@@ -3,7 +3,7 @@
 The files an indexing run must read go into a Ray Dataset; `map_batches` runs `PrepareBatch`
 on each batch of files in a pool of actors, each loading the model once; the results stream back
 in the files' order (`preserve_order`) and are written by the same incremental code as a local
-run (`index/update.py`), so the index is the same: the same chunks, ids and rows, and vectors
+run (`index/writer.py`), so the index is the same: the same chunks, ids and rows, and vectors
 from the same model function. The workers must see the files at the same paths (one machine,
 or a shared file system) and load the model by the index's model name (a packaged model, or a
 folder at the same path on every node).

@@ -32,11 +32,11 @@ class RemoteShard:
     def term_stats(self, query: str) -> dict[str, Any]:
         return self._call("term_stats", query)
 
-    def dense(self, vector: np.ndarray, k: int, path_glob: str | None) -> Ranked:
-        return self._call("dense", vector, k, path_glob)
+    def dense(self, vector: np.ndarray, k: int, path_glob: str | None, ties: bool = True) -> Ranked:
+        return self._call("dense", vector, k, path_glob, ties)
 
-    def bm25(self, query: str, k: int, path_glob: str | None, stats: dict[str, Any]) -> Ranked:
-        return self._call("bm25", query, k, path_glob, stats)
+    def bm25(self, query: str, k: int, path_glob: str | None, stats: dict[str, Any], ties: bool = True) -> Ranked:
+        return self._call("bm25", query, k, path_glob, stats, ties)
 
     def chunks(self, ids: list[int]) -> list[ChunkRecord]:
         return self._call("chunks", ids)

@@ -32,8 +32,8 @@ class Shard(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
     def term_stats(self, query: str) -> dict[str, Any]: ...
-    def dense(self, vector: np.ndarray, k: int, path_glob: str | None) -> Ranked: ...
-    def bm25(self, query: str, k: int, path_glob: str | None, stats: dict[str, Any]) -> Ranked: ...
+    def dense(self, vector: np.ndarray, k: int, path_glob: str | None, ties: bool = True) -> Ranked: ...
+    def bm25(self, query: str, k: int, path_glob: str | None, stats: dict[str, Any], ties: bool = True) -> Ranked: ...
     def chunks(self, ids: list[int]) -> list[ChunkRecord]: ...
     def file_paths(self, path: str) -> list[str]: ...
     def info(self) -> dict[str, Any]: ...
@@ -64,19 +64,21 @@ class LocalShard:
         """This shard's BM25 statistics for `query` (`globalbm25.shard_stats`)."""
         return self.index.read(lambda snapshot: shard_stats(snapshot.store, query)).to_dict()
 
-    def dense(self, vector: np.ndarray, k: int, path_glob: str | None) -> Ranked:
-        """Top-k (chunk id, cosine) of this shard for a query vector."""
+    def dense(self, vector: np.ndarray, k: int, path_glob: str | None, ties: bool = True) -> Ranked:
+        """Top-k (chunk id, cosine) of this shard for a query vector (and those tied with the k-th)."""
 
         def work(snapshot: Snapshot) -> Ranked:
             files = _files(snapshot, path_glob)
             if files is not None and not files.files:
                 return []
-            return dense_search(snapshot.store, snapshot.vectors(), np.asarray(vector, dtype=np.float32), k, files)
+            query_vector = np.asarray(vector, dtype=np.float32)
+            return dense_search(snapshot.store, snapshot.vectors(), query_vector, k, files, ties)
 
         return self.index.read(work)
 
-    def bm25(self, query: str, k: int, path_glob: str | None, stats: dict[str, Any]) -> Ranked:
-        """Top-k (chunk id, BM25) of this shard, scored with the whole collection's `stats`."""
+    def bm25(self, query: str, k: int, path_glob: str | None, stats: dict[str, Any], ties: bool = True) -> Ranked:
+        """Top-k (chunk id, BM25) of this shard, scored with the whole collection's `stats` (and
+        those tied with the k-th)."""
         collection = TermStats.from_dict(stats)
 
         def work(snapshot: Snapshot) -> Ranked:
@@ -90,7 +92,7 @@ class LocalShard:
                     return store.bm25(text, n, file_ids)
                 return score_chunks(store, text, n, collection, file_ids)
 
-            return bm25_search(store, query, k, files, scorer)
+            return bm25_search(store, query, k, files, scorer, ties)
 
         return self.index.read(work)
 

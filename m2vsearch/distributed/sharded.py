@@ -23,7 +23,7 @@ from m2vsearch.folder.create import resolve_model
 from m2vsearch.model.registry import NO_LICENSE
 from m2vsearch.model.static import StaticModel
 from m2vsearch.search.fusion import Fusion
-from m2vsearch.search.hit import ChunkRef, Hit
+from m2vsearch.search.hit import ChunkRef, Hit, chunk_id
 from m2vsearch.search.rank import Plan, combine, ordered_hits, top_keys
 from m2vsearch.search.searchable import check_search
 from m2vsearch.storage.globalbm25 import TermStats
@@ -32,10 +32,13 @@ T = TypeVar("T")
 Key = tuple[int, int]  # (shard number, chunk id)
 
 
-def _merged(lists: Sequence[Ranked], depth: int) -> dict[Key, float]:
-    """The best `depth` (shard, id) -> score over every shard's list, and those tied with the last."""
-    flat = [((number, key), score) for number, ranked in enumerate(lists) for key, score in ranked]
-    return dict(top_keys(dict(flat), depth))
+def _merged(lists: Sequence[Ranked], depth: int, ties: bool) -> dict[Key, float]:
+    """The best `depth` (shard, id) -> score over every shard's list (with `ties`, and those tied
+    with the last: each shard kept its own)."""
+    flat = {(number, key): score for number, ranked in enumerate(lists) for key, score in ranked}
+    if ties:
+        return dict(top_keys(flat, depth))
+    return dict(sorted(flat.items(), key=lambda item: (-item[1], item[0]))[:depth])
 
 
 class ShardedIndex:
@@ -102,7 +105,7 @@ class ShardedIndex:
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None) -> list[Hit]:
         """Top-k hits over all shards (the same as one index of all their chunks; see the module)."""
-        check_search(query, k, mode, filter)
+        k = check_search(query, k, mode, filter)
         plan = Plan.of(query, k, mode)
         if plan is None:
             return []
@@ -110,11 +113,13 @@ class ShardedIndex:
         sparse: dict[Key, float] = {}
         if plan.keywords:
             stats = TermStats.merge(self._each(lambda shard: TermStats.from_dict(shard.term_stats(query)))).to_dict()
-            sparse = _merged(self._each(lambda shard: shard.bm25(query, plan.depth, filter, stats)), plan.depth)
+            ranked = self._each(lambda shard: shard.bm25(query, plan.depth, filter, stats, plan.ties))
+            sparse = _merged(ranked, plan.depth, plan.ties)
         if plan.dense:
             vector = self.model.encode([query], dims=self.dims)[0]
             if vector.any():
-                dense = _merged(self._each(lambda shard: shard.dense(vector, plan.depth, filter)), plan.depth)
+                ranked = self._each(lambda shard: shard.dense(vector, plan.depth, filter, plan.ties))
+                dense = _merged(ranked, plan.depth, plan.ties)
         fusion = Fusion.from_config(self.model.config, self.dims) if mode == "hybrid" else None
         top = top_keys(combine(mode, dense, sparse, fusion), k)
         wanted: dict[int, list[int]] = {}
@@ -145,9 +150,9 @@ class ShardedIndex:
         index = {name: number for number, name in enumerate(self.names)}
         out = []
         for ref in refs:
-            if not (isinstance(ref, tuple) and len(ref) == 2):
+            if not (isinstance(ref, (tuple, list)) and len(ref) == 2 and isinstance(ref[0], str)):
                 raise InvalidArgumentError(f"a sharded index reads chunks by (shard, id) (a hit's `ref`), not {ref!r}")
-            name, key = ref
+            name, key = ref[0], chunk_id(ref[1])
             if name not in index:
                 raise InvalidArgumentError(f"no shard named {name!r}")
             for row in self.shards[index[name]].chunks([int(key)]):

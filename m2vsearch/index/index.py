@@ -4,7 +4,7 @@ Every change is one SQLite transaction plus a new FAISS file: the new vectors ar
 vectors-<g+1>.faiss (fsynced) before the transaction that sets meta.generation = g+1 commits. A
 crash at any moment therefore leaves either the old generation or the new one, both complete.
 Writers hold the index's lock (`lock.py`). Readers work on one SQLite snapshot and the FAISS
-generation it names; each thread has its own connection (`handle.py`), reopened when the folder
+generation it names; each thread has its own connection (`folder/snapshot.py`), reopened when the folder
 was replaced by a rebuild. One `Index` object may be shared by threads.
 """
 
@@ -141,7 +141,7 @@ class Index:
                index_type: str = "auto", lock_wait: float = DEFAULT_WAIT_SECONDS,
                fts_tokenizer: str = "porter") -> Index:  # fmt: skip
         """Create an empty index (atomically: built beside `folder`, then renamed into place);
-        `fts_tokenizer` "trigram" serves languages written without spaces (`index/fulltext.py`)."""
+        `fts_tokenizer` "trigram" serves languages written without spaces (`storage/fulltext.py`)."""
         folder = Path(folder).expanduser().resolve()
         static, name = resolve_model(model)
         with writer_lock(folder, lock_wait):
@@ -285,7 +285,7 @@ class Index:
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None) -> list[Hit]:
         """Top-k hits for `query`: "hybrid" (default), "dense" or "bm25"; `filter` globs paths."""
-        check_search(query, k, mode, filter)
+        k = check_search(query, k, mode, filter)
 
         def work(snapshot: Snapshot) -> list[Hit]:
             model, dims = self.model, snapshot.meta.dims  # of this snapshot, for the pool thread that embeds

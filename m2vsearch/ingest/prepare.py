@@ -1,5 +1,5 @@
 """One file read, hashed, parsed and chunked, without an index: the per-file work of indexing, which
-`index/update.py` does in-process and `m2vsearch.distributed` spreads over a Ray cluster."""
+`index/writer.py` does in-process and `m2vsearch.distributed` spreads over a Ray cluster."""
 
 from __future__ import annotations
 

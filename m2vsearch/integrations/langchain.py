@@ -79,8 +79,10 @@ class M2VSearchVectorStore(VectorStore):
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         if isinstance(self.index, Index):
             chunks = self.index.get_chunks(self._chunk_ids(self.index, ids))
-        else:  # a sharded index: documents are named "shard:id"
-            chunks = self.index.get_chunks([ref for key in ids if isinstance(ref := chunk_ref(str(key)), tuple)])
+        else:  # a sharded index: documents are named "shard:id"; unknown ones are skipped, as on one index
+            known = set(getattr(self.index, "names", ()))
+            refs = [ref for key in ids if isinstance(ref := chunk_ref(str(key)), tuple) and ref[0] in known]
+            chunks = self.index.get_chunks(refs)
         return [_document(hit) for hit in chunks]
 
     def similarity_search_with_score(self, query: str, k: int = 4, filter: Filter = None, mode: str | None = None,

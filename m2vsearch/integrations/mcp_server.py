@@ -28,6 +28,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from m2vsearch.distributed import open_index
 from m2vsearch.errors import M2VSearchError
+from m2vsearch.folder.layout import is_sharded
 from m2vsearch.search.searchable import Searchable
 from m2vsearch.text import printable
 
@@ -119,6 +120,8 @@ def build_server(index_dir: Path) -> MCPServer:
         """Read a chunk by id (and, in a sharded index, the shard its hit named), or lines
         start_line..end_line (1-based, inclusive) of an indexed file."""
         if chunk_id is not None:
+            if shard is None and is_sharded(index_dir):
+                raise M2VSearchError("this index is sharded: pass the `shard` its search hit named, with chunk_id")
             found = index().get_chunks([chunk_id if shard is None else (shard, chunk_id)])
             if not found:
                 raise M2VSearchError(f"no chunk {chunk_id} in the index")
@@ -132,7 +135,6 @@ def build_server(index_dir: Path) -> MCPServer:
     @_user_errors
     def index_folders() -> IndexResult:
         """Bring the index up to date with the folders it knows (only changed files are read)."""
-        from m2vsearch.folder.layout import is_sharded
         from m2vsearch.index.lifecycle import run_index
         from m2vsearch.settings import IndexSettings
 

@@ -48,7 +48,9 @@ def tie_order(hit: Hit) -> tuple[Any, ...]:
 
 
 def chunk_id(ref: object) -> int:
-    """The chunk id of a `Hit.ref` of a single index (a whole number)."""
+    """The chunk id of a `Hit.ref` of a single index: a whole number (or its digits as text)."""
+    if isinstance(ref, str) and ref.strip().isdigit() and ref.strip().isascii():
+        return int(ref)
     if isinstance(ref, bool) or not isinstance(ref, (int, np.integer)):
         raise InvalidArgumentError(f"a chunk of a single index is read by its id (a whole number), not {ref!r}")
     return int(ref)

@@ -29,6 +29,7 @@ class Plan:
     depth: int
     dense: bool
     keywords: bool
+    ties: bool  # each side keeps the candidates tied at its cut: they are the answer (not fused)
 
     @classmethod
     def of(cls, query: str, k: int, mode: str) -> Plan | None:
@@ -37,7 +38,7 @@ class Plan:
             return None
         depth = k if mode != "hybrid" else max(k, CANDIDATES)
         keywords = mode == "bm25" or (mode == "hybrid" and has_content_words(query))  # stopwords alone: no match
-        return cls(depth, mode in ("dense", "hybrid"), keywords)
+        return cls(depth, mode in ("dense", "hybrid"), keywords, mode != "hybrid")
 
 
 def combine(
@@ -52,34 +53,37 @@ def combine(
 
 
 def tie_limit(k: int) -> int:
-    """How many candidates a side may return when many are tied with its k-th (duplicated texts)."""
-    return max(16 * k, 1024)
+    """How many candidates a ranking keeps at most when many tie with its k-th (duplicated texts):
+    beyond that, which of the tied ones are kept is each engine's own choice."""
+    return max(4 * k, k + 256)
+
+
+def _tie_end(ranked: Sequence[tuple[Any, float]], k: int) -> int:
+    """How many of a best-first list to keep: the first k and those tied with the k-th (a NaN ties nothing)."""
+    end = min(k, len(ranked))
+    while 0 < end < len(ranked) and ranked[end][1] == ranked[k - 1][1]:
+        end += 1
+    return end
 
 
 def top_keys(scores: Mapping[Key, float], k: int) -> list[tuple[Key, float]]:
     """The best k (key, score), plus those tied with the k-th (up to `tie_limit`), so that
     `ordered_hits` breaks the ties by path and line, the same on every index kind."""
-    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-    if len(ranked) <= k:
-        return ranked
-    end, limit = k, min(len(ranked), tie_limit(k))
-    while end < limit and ranked[end][1] == ranked[k - 1][1]:
-        end += 1
-    return ranked[:end]
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[: tie_limit(k)]
+    return ranked[: _tie_end(ranked, k)]
 
 
 def with_ties(rank: Callable[[int], Ranked], k: int) -> Ranked:
     """`rank(k)` (a best-first top-k), plus the candidates tied with its k-th (up to `tie_limit`):
     which of several equal scores a ranker cuts at k is its own choice, so one index and the shards
-    of another would keep different ones; with every tie kept, both hand the same set on."""
+    of another would keep different ones; with the ties kept, both hand the same set on. At most
+    two calls: k + 1 tells whether the k-th is tied, then one call fetches the ties."""
     if k <= 0:
         return []
-    n = k
-    while True:
-        found = rank(n + 1)
-        if len(found) <= n or found[n][1] != found[k - 1][1] or n >= tie_limit(k):
-            return [item for item in found[:n] if item[1] >= found[k - 1][1]] if len(found) >= k else found
-        n *= 2
+    found = rank(k + 1)
+    if len(found) > k and found[k][1] == found[k - 1][1]:
+        found = rank(tie_limit(k))
+    return found[: _tie_end(found, k)]
 
 
 def ordered_hits(hits: list[Hit], k: int) -> list[Hit]:
@@ -88,9 +92,11 @@ def ordered_hits(hits: list[Hit], k: int) -> list[Hit]:
 
 
 def dense_search(store: Store, faiss_index: Any, query_vector: np.ndarray, k: int,
-                 path_filter: PathFilter | None) -> Ranked:  # fmt: skip
-    """Top-k (chunk id, cosine) and the candidates tied with the k-th, within the filter's files
-    when there is one."""
+                 path_filter: PathFilter | None, ties: bool = True) -> Ranked:  # fmt: skip
+    """Top-k (chunk id, cosine), within the filter's files when there is one; with `ties`, also
+    the candidates tied with the k-th (`with_ties`)."""
+    if not ties:
+        return _dense_top(store, faiss_index, query_vector, k, path_filter)
     return with_ties(lambda n: _dense_top(store, faiss_index, query_vector, n, path_filter), k)
 
 
@@ -110,10 +116,13 @@ def _dense_top(
 
 
 def bm25_search(store: Store, query: str, k: int, path_filter: PathFilter | None,
-                scorer: Callable[[str, int, list[int] | None], Ranked] | None = None) -> Ranked:  # fmt: skip
-    """Top-k (chunk id, BM25) and the candidates tied with the k-th, within the filter's files when
-    there is one. `scorer(query, k, file_ids)` replaces FTS5's own ranking (sharded search scores
-    with collection statistics; the tantivy side index)."""
+                scorer: Callable[[str, int, list[int] | None], Ranked] | None = None,
+                ties: bool = True) -> Ranked:  # fmt: skip
+    """Top-k (chunk id, BM25), within the filter's files when there is one; with `ties`, also the
+    candidates tied with the k-th (`with_ties`). `scorer(query, k, file_ids)` replaces FTS5's own
+    ranking (sharded search scores with collection statistics; the tantivy side index)."""
+    if not ties:
+        return _bm25_top(store, query, k, path_filter, scorer)
     return with_ties(lambda n: _bm25_top(store, query, n, path_filter, scorer), k)
 
 
@@ -151,12 +160,14 @@ def run_search(
 
     def dense_side() -> Ranked:
         query_vector = embed([query])[0]
-        return dense_search(store, load_vectors(), query_vector, plan.depth, path_filter) if query_vector.any() else []
+        if not query_vector.any():
+            return []
+        return dense_search(store, load_vectors(), query_vector, plan.depth, path_filter, plan.ties)
 
     searching = _POOL.submit(dense_side) if plan.dense else None
     try:
         if plan.keywords:
-            sparse = dict(bm25_search(store, query, plan.depth, path_filter, bm25_scorer))
+            sparse = dict(bm25_search(store, query, plan.depth, path_filter, bm25_scorer, plan.ties))
     finally:
         if searching is not None:
             dense = dict(searching.result())  # always wait: the store's snapshot ends after this

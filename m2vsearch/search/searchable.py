@@ -7,6 +7,7 @@ rules both apply.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -43,13 +44,15 @@ class Searchable(Protocol):
     def close(self) -> None: ...
 
 
-def check_search(query: object, k: object, mode: object, filter: object) -> None:
-    """Refuse arguments that no index kind can answer, with one line naming the argument."""
+def check_search(query: object, k: object, mode: object, filter: object) -> int:
+    """Refuse arguments that no index kind can answer, with one line naming the argument; returns
+    `k` as a plain int (numpy whole numbers are accepted)."""
     if mode not in MODES:
         raise InvalidArgumentError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if not isinstance(query, str) or (filter is not None and not isinstance(filter, str)):
         raise InvalidArgumentError("the query and the filter must be text")
     if not is_utf8(query) or (filter is not None and not is_utf8(filter)):
         raise InvalidArgumentError("the query and the filter must be valid UTF-8 text")
-    if isinstance(k, bool) or not isinstance(k, int):
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise InvalidArgumentError(f"k must be a whole number, not {type(k).__name__}")
+    return int(k)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from corpora import QUERIES, write_corpus
 
@@ -250,6 +251,9 @@ def test_tied_scores_come_back_in_one_order_from_both_index_kinds(tmp_path: Path
                 expected = single.search("extract a tar archive", k=k, mode=mode)
                 found = sharded.search("extract a tar archive", k=k, mode=mode)
                 assert [(h.path, h.start_line) for h in found] == [(h.path, h.start_line) for h in expected], (mode, k)
+                assert [h.path for h in sharded.search("extract a tar archive", k=np.int64(k), mode=mode)] == [
+                    h.path for h in found
+                ]  # numpy whole numbers are k too
                 tied = [h.path for h in expected if h.score == expected[0].score]
                 assert tied == sorted(tied) and len(tied) == min(k, 12), (mode, k)
         queries = {"q": "extract a tar archive", "r": "zip compression"}  # eval ranks through Searchable too

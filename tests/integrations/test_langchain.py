@@ -85,7 +85,7 @@ def test_vector_store_and_retriever_on_a_sharded_index(tmp_path: Path) -> None:
     found = store.similarity_search("sourdough bread", k=2)
     assert found[0].metadata["path"].endswith("bread.md") and found[0].metadata["shard"].startswith("shard-")
     assert found[0].id == f"{found[0].metadata['shard']}:{found[0].metadata['chunk_id']}"
-    assert [d.page_content for d in store.get_by_ids([found[0].id])] == [found[0].page_content]
+    assert [d.page_content for d in store.get_by_ids([found[0].id, "nope:1", "3"])] == [found[0].page_content]
     notes = store.similarity_search("cats", k=3, filter="notes/*", mode="bm25")
     assert notes and all("/notes/" in d.metadata["path"] for d in notes)
     retriever = M2VSearchRetriever(index=tmp_path / "S", k=1)

@@ -90,4 +90,4 @@ def test_mcp_serves_a_sharded_index(tmp_path: Path) -> None:
     assert refreshed.structured_content["added"] == 1
     assert after.structured_content["hits"][0]["path"].endswith("glacier.md")
     assert info.structured_content["sharded"] is True and info.structured_content["files"] == 8
-    assert no_shard.is_error and "(shard, id)" in no_shard.content[0].text
+    assert no_shard.is_error and "pass the `shard`" in no_shard.content[0].text
