@@ -38,6 +38,9 @@ class IndexSettings:
     rebuild: bool = False
     wait: float = DEFAULT_WAIT_SECONDS
     shards: int | None = None
+    follow_links: bool = False  # follow symbolic links out of the indexed folders, and to folders
+    hidden: bool = False  # index hidden files and folders (names starting with '.')
+    no_ignore: bool = False  # index the usual dependency/build folders; ignore .gitignore and .m2vsearchignore
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "include", tuple(self.include))
@@ -53,8 +56,10 @@ class IndexSettings:
         return self.fts_tokenizer or DEFAULT_FTS_TOKENIZER
 
     def again(self) -> IndexSettings:
-        """The settings of a later run over the same index (`--watch`): only the patterns and the wait."""
-        return IndexSettings(include=self.include, exclude=self.exclude, wait=self.wait)
+        """The settings of a later run over the same index (`--watch`): the patterns, the wait and
+        what the walk skips and follows."""
+        return IndexSettings(include=self.include, exclude=self.exclude, wait=self.wait,
+                             follow_links=self.follow_links, hidden=self.hidden, no_ignore=self.no_ignore)  # fmt: skip
 
     def without_rebuild(self) -> IndexSettings:
         return replace(self, rebuild=False)

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from conftest import faiss_of, sql_rows
 
@@ -126,3 +127,21 @@ def unprivileged() -> list[str] | None:
     prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
     probe = subprocess.run([*prefix, "true"], capture_output=True)
     return prefix if probe.returncode == 0 else None
+
+
+def mcp_calls(index: Path, calls: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[Any]]:
+    """(tool names, results) of `calls` made by a real MCP client session to `m2vsearch mcp --index
+    INDEX` in a subprocess over stdio (needs the mcp extra)."""
+    import anyio
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    async def session() -> tuple[list[str], list[Any]]:
+        params = StdioServerParameters(command=sys.executable, args=[*CLI[1:], "mcp", "--index", str(index)],
+                                       env={"PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+        async with stdio_client(params) as (read, write):
+            async with ClientSession(read, write) as client:
+                await client.initialize()
+                tools = sorted(tool.name for tool in (await client.list_tools()).tools)
+                return tools, [await client.call_tool(name, arguments) for name, arguments in calls]
+
+    return anyio.run(session)

@@ -34,9 +34,14 @@ def index_distributed(folder: Path, paths: list[Path], settings: IndexSettings, 
         started = connect(ray_address)
         preparer, runner = ray_preparer(), ray_shard_runner()
     progress = IndexingProgress(quiet)
+
+    def notice(message: str) -> None:
+        if not quiet:
+            click.echo(message, err=True)
+
     try:
         if settings.shards is not None or is_sharded(folder):  # on Ray: one task per shard reads, embeds and writes it
-            run = run_sharded_index(folder, paths, settings, progress=progress, runner=runner)
+            run = run_sharded_index(folder, paths, settings, progress=progress, runner=runner, notice=notice)
         else:
             run = run_index(folder, paths, settings, progress, preparer=preparer)
     finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from m2vsearch.cli.group import cli
-from m2vsearch.cli.output import IndexingProgress, print_report, shown, size
+from m2vsearch.cli.output import IndexingProgress, print_report, safe, shown, size
 from m2vsearch.errors import M2VSearchError
 
 INDEX_OPTION = click.option(
@@ -25,6 +25,19 @@ def _index_folder(given: Path | None) -> Path:
     if above:
         click.echo(f"(index: {os.path.relpath(folder)})", err=True)
     return folder
+
+
+def _as_utf8(argument: str) -> str:
+    """An argument as UTF-8 text when its bytes are UTF-8, whatever the locale decoded them as
+    (under LC_ALL=C, 'café' arrives as ASCII with escaped bytes); else as given."""
+    try:
+        argument.encode("utf-8")
+        return argument
+    except UnicodeEncodeError:
+        try:
+            return os.fsencode(argument).decode("utf-8")
+        except UnicodeDecodeError:
+            return argument
 
 
 @cli.command("index")
@@ -83,21 +96,35 @@ def _index_folder(given: Path | None) -> Path:
     metavar="[ADDRESS]",
     help="Read, chunk and embed on a Ray cluster: ADDRESS ('auto', 'ray://host:10001') or none for a local one.",
 )
+@click.option(
+    "--hidden", is_flag=True, help="Also index hidden files and folders (names starting with '.'); never secrets."
+)
+@click.option(
+    "--no-ignore",
+    is_flag=True,
+    help="Also index node_modules, .venv, venv, __pycache__, dist, build, target, .tox, and what "
+    ".gitignore and .m2vsearchignore files exclude (--exclude patterns still apply).",
+)
+@click.option("--follow-links", is_flag=True, help="Follow symbolic links to folders and out of the indexed folders.")
 @click.option("-v", "--verbose", is_flag=True, help="List every skipped file.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, dims: int | None,
                   include: tuple[str, ...], exclude: tuple[str, ...], index_type: str | None, fts_tokenizer: str | None,
                   bm25_engine: str | None, rebuild: bool, wait: float, watch: bool, shards: int | None,
-                  ray_address: str | None, verbose: bool, quiet: bool) -> None:  # fmt: skip
+                  ray_address: str | None, hidden: bool, no_ignore: bool, follow_links: bool, verbose: bool,
+                  quiet: bool) -> None:  # fmt: skip
     """Index files and folders (only what changed since the last run); no PATH: refresh the known ones."""
     from m2vsearch.folder.layout import is_sharded
     from m2vsearch.index.lifecycle import run_index
     from m2vsearch.settings import IndexSettings
 
+    include, exclude = tuple(map(_as_utf8, include)), tuple(map(_as_utf8, exclude))
     folder = _index_folder(index_dir)
+    if folder.is_file():
+        raise M2VSearchError(f"--index {shown(str(folder))} is a file; give a folder for the index")
     settings = IndexSettings(model=model, dims=dims, include=include, exclude=exclude, index_type=index_type,
                              fts_tokenizer=fts_tokenizer, bm25_engine=bm25_engine, rebuild=rebuild, wait=wait,
-                             shards=shards)  # fmt: skip
+                             shards=shards, follow_links=follow_links, hidden=hidden, no_ignore=no_ignore)  # fmt: skip
     if shards is not None or is_sharded(folder) or ray_address is not None:
         from m2vsearch.cli.distributed import index_distributed
 
@@ -105,6 +132,8 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
             raise M2VSearchError(
                 "--watch does not work with --shards or --ray (run the command again to pick up changes)"
             )
+        if (hidden or no_ignore or follow_links) and (shards is not None or is_sharded(folder)):
+            raise M2VSearchError("--hidden, --no-ignore and --follow-links do not work with a sharded index yet")
         if bm25_engine == "tantivy" and (shards is not None or is_sharded(folder)):
             raise M2VSearchError("--bm25 tantivy is for single indexes: sharded search scores BM25 with "
                                  "collection-wide statistics, which only fts5 gives")  # fmt: skip
@@ -124,7 +153,7 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
         if quiet:
             return
         for note in run.notes:
-            click.echo(note)
+            click.echo(safe(note))
         for root, report in run.reports:
             if again and not (report.added or report.changed or report.removed or report.renamed):
                 continue
@@ -143,7 +172,12 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
         watched = [p.resolve() for p in paths] or roots
         if not quiet:
             click.echo(f"watching {', '.join(shown(str(p)) for p in watched)} (Ctrl-C stops)", err=True)
-        watch_changes(watched, ignored, lambda changed: run_once(watched, again=True))
+
+        def rerun(changed: set[str]) -> None:
+            present = [p for p in watched if p.exists()]
+            run_once(present if len(present) == len(watched) else [], again=True)  # a root gone: dropped
+
+        watch_changes(watched, ignored, rerun)
 
 
 @cli.command()
@@ -164,6 +198,7 @@ def query(text: str, index_dir: Path | None, k: int, mode: str, dims: int | None
     from m2vsearch.distributed import open_index
     from m2vsearch.text import is_utf8
 
+    text, path_glob = _as_utf8(text), None if path_glob is None else _as_utf8(path_glob)
     if not is_utf8(text) or (path_glob is not None and not is_utf8(path_glob)):
         raise M2VSearchError("the query and --filter must be valid UTF-8 text")
     folder = _index_folder(index_dir)
@@ -183,7 +218,7 @@ def query(text: str, index_dir: Path | None, k: int, mode: str, dims: int | None
         click.echo("no results")
     for rank, hit in enumerate(hits, 1):
         where = shown(hit.path) + (f":{hit.start_line}-{hit.end_line}" if hit.start_line else "")
-        snippet = " ".join(hit.text.split())
+        snippet = safe(" ".join(hit.text.split()))
         snippet = snippet[:160] + ("..." if len(snippet) > 160 else "")
         click.echo(f"{rank:>3}. {hit.score:.4f}  {where}")
         if explain:
@@ -207,7 +242,7 @@ def info(index_dir: Path | None, as_json: bool) -> None:
         return
     for key, value in details.items():
         if key != "shard_info":
-            click.echo(f"{key}: {size(value) if key == 'bytes' else value}")
+            click.echo(f"{key}: {size(value) if key == 'bytes' else safe(str(value))}")
 
 
 @cli.command()
@@ -220,12 +255,12 @@ def patterns(index_dir: Path | None, forget: tuple[str, ...]) -> None:
 
     with Index.open(_index_folder(index_dir)) as index:
         if forget:
-            forget_patterns(index, forget)
+            forget_patterns(index, [_as_utf8(pattern) for pattern in forget])
             click.echo("forgotten; run `m2vsearch index` to apply")
         includes, excludes = remembered_patterns(index)
     for kind, items in (("include", includes), ("exclude", excludes)):
         for item in items:
-            click.echo(f"{kind} {item}")
+            click.echo(f"{kind} {safe(item)}")
 
 
 @cli.command()

@@ -77,14 +77,28 @@ class IndexingProgress:
             self.bar = None
 
 
+_CONTROLS = {code: f"\\x{code:02x}" for code in [*range(32), *range(127, 160)]}
+_CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", ord("\\"): "\\\\"})
+
+
+def safe(text: str) -> str:
+    """`text` safe for a terminal: printable (undecodable bytes as \\xNN) and with control
+    characters (ESC, CR, LF, ...) escaped, so a file name cannot move the cursor or fake lines.
+    A backslash is doubled only where the text holds a control character, to stay unambiguous."""
+    text = printable(text)
+    if not any(ord(char) < 32 or 127 <= ord(char) < 160 for char in text):
+        return text
+    return text.translate(_CONTROLS)
+
+
 def shown(path: str | None) -> str:
-    """A path relative to the working folder when it lies below it, printable."""
+    """A path relative to the working folder when it lies below it, safe to print."""
     if path is None:
         return "(text)"
     try:
-        return printable(str(Path(path).relative_to(Path.cwd())))
+        return safe(str(Path(path).relative_to(Path.cwd())))
     except ValueError:
-        return printable(path)
+        return safe(path)
 
 
 def size(count: float) -> str:
@@ -105,10 +119,10 @@ def print_report(root: str, report: IndexReport, verbose: bool) -> None:
     )
     if verbose:
         for path, reason in report.skipped:
-            click.echo(f"  skipped {shown(path)}: {reason}")
+            click.echo(f"  skipped {shown(path)}: {safe(reason)}")
     elif report.skipped:
         counts = Counter(_reason_kind(reason) for _, reason in report.skipped)
-        parts = ", ".join(f"{count} {reason}" for reason, count in counts.most_common())
+        parts = ", ".join(f"{count} {safe(reason)}" for reason, count in counts.most_common())
         click.echo(f"  skipped: {parts} (--verbose lists them)")
 
 

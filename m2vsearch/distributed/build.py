@@ -9,14 +9,19 @@ early is resumed by running it again.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from m2vsearch.distributed.manifest import Manifest, read_manifest, write_manifest
-from m2vsearch.errors import IndexFolderError
+from m2vsearch.errors import IndexDamagedError, IndexFolderError
+from m2vsearch.folder.create import build_empty, resolve_model
 from m2vsearch.folder.layout import DB_FILE, SHARDS_FILE
+from m2vsearch.folder.lock import WaitNotice, writer_lock
+from m2vsearch.folder.swap import copy_ignore_file, new_staging, recover, swap_in
 from m2vsearch.index.index import Index
 from m2vsearch.index.lifecycle import IndexRun, Preparer
 from m2vsearch.index.repair import repair_vectors, vectors_problem
@@ -63,15 +68,57 @@ def _shard_folders(folder: Path, shards: int | None) -> tuple[list[Path], Manife
     return [folder / shard_name(n) for n in range(shards)], None
 
 
+class _Damaged(Exception):
+    """A listed shard whose database cannot be read: rebuilt from its files (`_rebuild_shard`)."""
+
+    def __init__(self, error: IndexDamagedError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _rebuild_shard(folder: Path, number: int, count: int, manifest: Manifest, like: Index | None,
+                   settings: IndexSettings) -> Index:  # fmt: skip
+    """Replace the damaged shard at `folder` with an empty one of the manifest's model, dims and
+    tokenizer (the layout, roots and patterns of the healthy shard `like`), marked as shard k/N;
+    the run then fills it with the files that route to it. Until the run ends and the manifest
+    records its new uid, readers refuse it (its meta `replaces` names the uid it stands in for, so
+    a run killed meanwhile is finished by the next one instead of being taken for a foreign index)."""
+    static, name = resolve_model(manifest.model)
+    if static.fingerprint != manifest.model_fingerprint:
+        raise IndexFolderError(f"shard {folder.name} of {folder.parent} is damaged and its model {manifest.model} "
+                               "changed since the index was built: build the sharded index again in a new folder")  # fmt: skip
+    meta = like.read(lambda snapshot: snapshot.meta) if like is not None else None
+    with writer_lock(folder, settings.wait):
+        recover(folder)
+        staging = new_staging(folder)
+        try:
+            build_empty(staging, static, name, manifest.dims, meta.index_type if meta else settings.index_type_or_default,
+                        manifest.fts_tokenizer)  # fmt: skip
+            copy_ignore_file(folder, staging)
+            with Index(staging, static, lock_folder=folder) as index, index.transaction() as tx:
+                tx.meta["shard"] = f"{number}/{count}"
+                if manifest.shard_uids:
+                    tx.meta["replaces"] = manifest.shard_uids[number]
+                if meta is not None:
+                    tx.meta["roots"] = json.dumps(list(meta.roots))
+                    tx.meta["include"] = json.dumps(list(meta.include))
+            swap_in(staging, folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return Index.open(folder, lock_wait=settings.wait)
+
+
 def _open_shard(folder: Path, number: int, count: int, manifest: Manifest | None, settings: IndexSettings) -> Index:
     """One shard, opened or created, checked against the manifest and marked as shard k/N."""
     marker = f"{number}/{count}"
     if (folder / DB_FILE).exists():
-        index = Index.open(folder, model=settings.model, dims=settings.dims, lock_wait=settings.wait)
-    elif manifest is not None:
-        raise IndexFolderError(
-            f"shard {folder.name} of {folder.parent} is missing; build the sharded index again in a new folder"
-        )
+        try:
+            index = Index.open(folder, model=settings.model, dims=settings.dims, lock_wait=settings.wait)
+        except IndexDamagedError as exc:
+            raise _Damaged(exc) from None
+    elif manifest is not None:  # gone: rebuilt from its files like a damaged one
+        raise _Damaged(IndexDamagedError(f"shard {folder.name} of {folder.parent} is missing"))
     else:
         index = Index.create(folder, model=settings.model, dims=settings.dims, lock_wait=settings.wait,
                              index_type=settings.index_type_or_default,
@@ -91,6 +138,12 @@ def _open_shard(folder: Path, number: int, count: int, manifest: Manifest | None
                                    "build the sharded index again in a new folder to change it")  # fmt: skip
         if meta.shard not in (None, marker):
             raise IndexFolderError(f"{folder} is shard {meta.shard} of another sharded index")
+        recorded = manifest.shard_uids[number] if manifest is not None and manifest.shard_uids else None
+        stands_in = recorded is not None and meta.get("replaces") == recorded  # a rebuild of it that stopped
+        if recorded is not None and (meta.shard is None or (meta.uid != recorded and not stands_in)):
+            raise IndexFolderError(f"{folder} is not the shard {folder.parent}'s manifest recorded (another index was "
+                                   f"put in its place); restore it, or remove it and run `m2vsearch index --index "
+                                   f"{folder.parent}` to rebuild that shard from its files")  # fmt: skip
         if meta.shard is None:
             with index.transaction() as tx:
                 tx.meta["shard"] = marker
@@ -152,29 +205,66 @@ def run_sharded_index(
     preparer: Preparer | None = None,
     progress: Progress | None = None,
     runner: ShardRunner | None = None,
+    notice: WaitNotice | None = None,
 ) -> IndexRun:
     """Index `paths` into the sharded index at `folder` (created with `settings.shards` shards
     when new; no paths: the roots any shard knows). By default the shards are brought up to date
     here, one after another (`preparer` may spread each one's reading and embedding); `runner` runs
-    the shard jobs elsewhere, e.g. one Ray task per shard. Returns a report per (shard, root)."""
+    the shard jobs elsewhere, e.g. one Ray task per shard. Returns a report per (shard, root).
+
+    The run holds the writer lock of the whole sharded index (a second run waits, telling `notice`),
+    and a listed shard whose database is damaged is rebuilt from the files that route to it."""
     settings = settings or IndexSettings()
     folder = Path(folder).expanduser().resolve()
     for path in paths:
         if not path.exists():
             raise IndexFolderError(f"no such file or folder: {printable(str(path))}")
+    with writer_lock(folder, settings.wait, notice):  # one writer of the whole sharded index at a time
+        return _run_locked(folder, paths, settings, preparer, progress, runner)
+
+
+def _run_locked(folder: Path, paths: Sequence[Path], settings: IndexSettings, preparer: Preparer | None,
+                progress: Progress | None, runner: ShardRunner | None) -> IndexRun:  # fmt: skip
     shard_folders, manifest = _shard_folders(folder, settings.shards)
     count = len(shard_folders)
     folder.mkdir(parents=True, exist_ok=True)
-    opened: list[Index] = []
+    opened: dict[int, Index] = {}
+    run = IndexRun()
     try:  # create or check every shard before any is written
+        damaged = []
         for number, shard_folder in enumerate(shard_folders):
-            opened.append(_open_shard(shard_folder, number, count, manifest, settings))
-        meta, tokenizer = opened[0].read(lambda snapshot: (snapshot.meta, snapshot.store.tokenizer))
+            try:
+                opened[number] = _open_shard(shard_folder, number, count, manifest, settings)
+            except _Damaged as exc:
+                damaged.append((number, exc.error))
+        if damaged and manifest is not None and not manifest.shard_uids:  # an older manifest: record uids first,
+            manifest.shard_uids = [  # so that readers refuse a rebuilt shard until the run completes it
+                opened[n].read(lambda snapshot: snapshot.meta.uid) or "" if n in opened else f"rebuilding-{n}"
+                for n in range(count)
+            ]
+            if all(manifest.shard_uids):
+                write_manifest(folder, manifest)
+            else:
+                manifest.shard_uids = []
+        for number, error in damaged:  # rebuilt from the files that route to it
+            if manifest is None:  # a first build that stopped: the shard holds nothing that a run cannot redo
+                with writer_lock(shard_folders[number], settings.wait):
+                    shutil.rmtree(shard_folders[number])
+                opened[number] = _open_shard(shard_folders[number], number, count, manifest, settings)
+            else:
+                like = next(iter(opened.values()), None)
+                opened[number] = _rebuild_shard(shard_folders[number], number, count, manifest, like, settings)
+            run.notes.append(f"{shard_folders[number].name}: rebuilt from its files: {str(error).split(';')[0]}")
+        ordered = [opened[number] for number in range(count)]
+        meta, tokenizer = ordered[0].read(lambda snapshot: (snapshot.meta, snapshot.store.tokenizer))
         described = Manifest(meta.model, meta.model_fingerprint, meta.dims, tokenizer, [f.name for f in shard_folders])
-        known = [root for index in opened for root in index.read(lambda snapshot: snapshot.meta.roots)]
+        described.shard_uids = [index.read(lambda snapshot: snapshot.meta.uid) or "" for index in ordered]
+        known = [root for index in ordered for root in index.read(lambda snapshot: snapshot.meta.roots)]
     finally:
-        for index in opened:
+        for index in opened.values():
             index.close()
+    if not all(described.shard_uids):
+        described.shard_uids = []
     roots = list(dict.fromkeys(Path(p) for p in paths)) or list(dict.fromkeys(Path(root) for root in known))
     if not roots:
         raise IndexFolderError(f"the index at {folder} has no folders yet; give some to index")
@@ -188,7 +278,6 @@ def run_sharded_index(
         results = runner(jobs)
     else:
         results = [run_shard_job(job, preparer, progress) for job in jobs]
-    run = IndexRun()
     for result in results:
         run.notes.extend(result.notes)
         run.reports.extend(result.reports)

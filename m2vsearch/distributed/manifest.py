@@ -4,19 +4,21 @@
       "format": "m2vsearch-shards", "version": 1,
       "model": "default", "model_fingerprint": "...", "dims": 256, "fts_tokenizer": "porter",
       "shards": ["shard-000", "shard-001"],
-      "created_at": "2026-11-28T21:00:00+00:00", "files": 10, "chunks": 1000
+      "created_at": "2026-11-28T21:00:00+00:00", "files": 10, "chunks": 1000,
+      "shard_uids": ["...", "..."]
     }
 
 Each shard is an ordinary index folder (index.sqlite + vectors-<g>.faiss, see docs/format.md),
 named relative to the manifest's folder. Every shard must have the manifest's model, dims and
-full-text tokenizer. The manifest is written last and atomically: a build that stops early leaves
+full-text tokenizer, say in its meta that it is shard `k/N` (meta `shard`), and have the meta `uid`
+listed at the same place in `shard_uids` (absent in manifests written before it was recorded: those
+still open, checked by `k/N` alone). The manifest is written last and atomically: a build that stops early leaves
 no manifest, so a half-built sharded index is never opened.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ class Manifest:
     created_at: str = field(default_factory=now)
     files: int = 0
     chunks: int = 0
+    shard_uids: list[str] = field(default_factory=list)  # each shard's meta uid, in order ([]: not recorded)
 
     def shard_folders(self, folder: Path) -> list[Path]:
         return [(folder / name) for name in self.shards]
@@ -73,6 +76,11 @@ def _problem(data: Any) -> str | None:
         return "a shard lies outside the manifest's folder"
     if len({Path(s) for s in shards}) != len(shards):
         return "a shard is listed twice"
+    uids = data.get("shard_uids", [])
+    if not isinstance(uids, list) or len(uids) not in (0, len(shards)):
+        return "shard_uids does not list one uid per shard"
+    if not all(isinstance(u, str) and u for u in uids):
+        return "shard_uids does not list one uid per shard"
     if not isinstance(data.get("dims"), int) or isinstance(data.get("dims"), bool) or data["dims"] < 1:
         return "dims is not a positive whole number"
     for key in ("model", "model_fingerprint", "fts_tokenizer"):
@@ -83,12 +91,9 @@ def _problem(data: Any) -> str | None:
 
 def write_manifest(folder: Path, manifest: Manifest) -> Path:
     """Write shards.json atomically (temporary file, fsync, rename)."""
+    from m2vsearch.storage.safe_files import write_atomic  # shards.json.tmp: never through a planted link
+
     path = Path(folder) / SHARDS_FILE
-    tmp = path.with_name(SHARDS_FILE + ".tmp")
     body = json.dumps({"format": FORMAT, "version": VERSION, **asdict(manifest)}, indent=2, ensure_ascii=False)
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(body + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    write_atomic(path, (body + "\n").encode("utf-8"))
     return path

@@ -51,12 +51,15 @@ class LocalShard:
         self.index = Index.open(folder)
 
     def describe(self) -> dict[str, Any]:
-        """The shard's model, dims and full-text tokenizer (which every shard must share)."""
+        """The shard's model, dims and full-text tokenizer (which every shard must share), and its
+        identity: which shard it says it is ("k/N", meta `shard`), its meta `uid`, and the uid of the
+        shard it is being rebuilt to replace (meta `replaces`), if any."""
 
         def work(snapshot: Snapshot) -> dict[str, Any]:
             meta = snapshot.meta
             return {"model": meta.model, "model_fingerprint": meta.model_fingerprint, "dims": meta.dims,
-                    "fts_tokenizer": snapshot.store.tokenizer}  # fmt: skip
+                    "fts_tokenizer": snapshot.store.tokenizer, "shard": meta.shard, "uid": meta.uid,
+                    "replaces": meta.get("replaces")}  # fmt: skip
 
         return self.index.read(work)
 

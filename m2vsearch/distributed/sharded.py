@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from m2vsearch.distributed.manifest import Manifest, read_manifest
 from m2vsearch.distributed.shard import LocalShard, Ranked, Shard
-from m2vsearch.errors import IndexDamagedError, IndexFolderError, InvalidArgumentError
+from m2vsearch.errors import IndexDamagedError, IndexFolderError, IndexLockedError, InvalidArgumentError
 from m2vsearch.folder.create import resolve_model
 from m2vsearch.model.registry import NO_LICENSE
 from m2vsearch.model.static import StaticModel
@@ -30,6 +30,26 @@ from m2vsearch.storage.globalbm25 import TermStats
 
 T = TypeVar("T")
 Key = tuple[int, int]  # (shard number, chunk id)
+
+
+def open_shard(folder: Path, name: str, path: Path) -> LocalShard:
+    """The shard `name` of the sharded index at `folder`; a damaged one is named, with the fix that
+    rebuilds it from the files that belong to it (never an `--rebuild` of the shard folder alone,
+    which would fill it with every file)."""
+    if not path.exists():
+        raise IndexFolderError(f"shard {name} of {folder} is missing; run `m2vsearch index --index {folder}` "
+                               "to rebuild it from its files")  # fmt: skip
+    try:
+        return LocalShard(path)
+    except IndexDamagedError as exc:
+        raise IndexDamagedError(
+            f"shard {name} of {folder}: {str(exc).split(';')[0]}; rebuild that shard from its files: "
+            f"m2vsearch index --index {folder}"
+        ) from None
+    except IndexLockedError:
+        raise
+    except IndexFolderError as exc:
+        raise IndexFolderError(f"shard {name} of {folder}: {exc}") from None
 
 
 def _merged(lists: Sequence[Ranked], depth: int, ties: bool) -> dict[Key, float]:
@@ -61,8 +81,8 @@ class ShardedIndex:
         manifest = read_manifest(folder)
         shards: list[Shard] = []
         try:
-            for path in manifest.shard_folders(folder):
-                shards.append(LocalShard(path))
+            for name, path in zip(manifest.shards, manifest.shard_folders(folder)):
+                shards.append(open_shard(folder, name, path))
             return cls.checked(shards, manifest, folder, model, dims)
         except BaseException:
             for shard in shards:
@@ -72,15 +92,37 @@ class ShardedIndex:
     @classmethod
     def checked(cls, shards: Sequence[Shard], manifest: Manifest, folder: Path | None,
                 model: str | Path | StaticModel | None = None, dims: int | None = None) -> ShardedIndex:  # fmt: skip
-        """A ShardedIndex once every shard agrees with the manifest (model, dims, tokenizer)."""
+        """A ShardedIndex once every shard agrees with the manifest: model, dims, tokenizer, and
+        identity (each says it is shard k of the manifest's N, and has the uid the manifest recorded)."""
         expected = {"model_fingerprint": manifest.model_fingerprint, "dims": manifest.dims,
                     "fts_tokenizer": manifest.fts_tokenizer}  # fmt: skip
-        for name, shard in zip(manifest.shards, shards):
+        where = folder if folder is not None else "the sharded index"
+        if len(shards) != len(manifest.shards):
+            raise IndexFolderError(f"{len(shards)} shards for the {len(manifest.shards)} that {where}'s manifest lists")
+        count = len(manifest.shards)
+        for number, (name, shard) in enumerate(zip(manifest.shards, shards)):
             found = shard.describe()
             for key, value in expected.items():
                 if found[key] != value:
                     raise IndexFolderError(f"shard {name} has {key} {found[key]!r}, the manifest says {value!r}; "
                                            "rebuild the sharded index")  # fmt: skip
+            marker = f"{number}/{count}"
+            if found.get("shard") != marker:
+                if not found.get("shard"):
+                    raise IndexFolderError(f"shard {name} of {where} is not marked as a shard (another index was put "
+                                           f"in its place?); restore it, or remove it and run `m2vsearch index --index "
+                                           f"{where}` to rebuild that shard from its files")  # fmt: skip
+                raise IndexFolderError(f"shard {name} of {where} says it is shard {found['shard']}, but the manifest "
+                                       f"lists it as shard {marker}: the manifest or the shard folders were changed; "
+                                       "restore them or rebuild the sharded index in a new folder")  # fmt: skip
+            if manifest.shard_uids and found.get("uid") != manifest.shard_uids[number]:
+                if found.get("replaces") == manifest.shard_uids[number]:
+                    raise IndexFolderError(f"shard {name} of {where} is being rebuilt from its files and is not "
+                                           f"complete (a run stopped); finish it: m2vsearch index --index {where}")  # fmt: skip
+                raise IndexFolderError(f"shard {name} of {where} is not the index the manifest recorded (uid "
+                                       f"{found.get('uid')!r}, not {manifest.shard_uids[number]!r}): another index was "
+                                       f"put in its place; restore it, or remove it and run `m2vsearch index --index {where}` "
+                                       "to rebuild that shard from its files")  # fmt: skip
         if dims is not None and int(dims) != manifest.dims:
             raise IndexFolderError(f"the sharded index has {manifest.dims} dims, not {dims}")
         static, name = resolve_model(model if model is not None else manifest.model)

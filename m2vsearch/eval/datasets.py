@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import csv
+import logging
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from m2vsearch.errors import M2VSearchError
 from m2vsearch.jsonl import open_text, read_jsonl, with_gz
+
+logger = logging.getLogger(__name__)
 
 
 class DatasetError(M2VSearchError):
@@ -25,10 +29,16 @@ class RetrievalSet:
 
 
 def _jsonl(path: Path) -> list[dict[str, object]]:
+    """The rows of a corpus or queries file; an `_id` given twice is refused (naming both lines)."""
     rows = []
+    seen: dict[str, int] = {}
     for number, row in read_jsonl(path, DatasetError, f"missing {path}"):
         if not isinstance(row, dict) or "_id" not in row:
             raise DatasetError(f"{path}:{number}: expected an object with an '_id'")
+        key = str(row["_id"])
+        if key in seen:
+            raise DatasetError(f"{path}:{number}: _id {key!r} again (first on line {seen[key]})")
+        seen[key] = number
         rows.append(row)
     return rows
 
@@ -42,28 +52,60 @@ def _qrels_file(folder: Path) -> Path:
 
 
 def _read_qrels(path: Path) -> dict[str, set[str]]:
+    """query id -> relevant doc ids; a line that is not UTF-8, a damaged or truncated `.gz` and an
+    unreadable file are one-line errors naming the file (and the line where known)."""
     relevant: dict[str, set[str]] = {}
-    with open_text(path) as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        for number, row in enumerate(reader, 1):
-            if number == 1 and row and row[0] in ("query-id", "query_id", "qid"):
-                continue
-            if not row:
-                continue
-            if len(row) < 3:
-                raise DatasetError(f"{path}:{number}: expected query-id, corpus-id, score")
-            try:
-                score = float(row[2])
-            except ValueError:
-                raise DatasetError(f"{path}:{number}: score {row[2]!r} is not a number") from None
-            if score > 0:
-                relevant.setdefault(row[0], set()).add(row[1])
+    number = 0
+    try:
+        with open_text(path) as handle:
+            reader = csv.reader(handle, delimiter="\t")
+            for number, row in enumerate(reader, 1):
+                if number == 1 and row and row[0] in ("query-id", "query_id", "qid"):
+                    continue
+                if not row:
+                    continue
+                if len(row) < 3:
+                    raise DatasetError(f"{path}:{number}: expected query-id, corpus-id, score")
+                try:
+                    score = float(row[2])
+                except ValueError:
+                    raise DatasetError(f"{path}:{number}: score {row[2]!r} is not a number") from None
+                if score > 0:
+                    relevant.setdefault(row[0], set()).add(row[1])
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}:{number + 1}: not UTF-8") from None
+    except csv.Error as exc:
+        raise DatasetError(f"{path}:{number + 1}: {exc}") from None
+    except (OSError, EOFError, zlib.error) as exc:  # gzip: BadGzipFile is an OSError; truncated: EOFError
+        raise DatasetError(f"{path}: unreadable after line {number} ({exc or type(exc).__name__})") from None
     return relevant
 
 
+def _judged(folder: Path, qrels: Path, corpus: dict[str, str], relevant: dict[str, set[str]]) -> None:
+    """Refuse a set no query of which can be answered from its corpus; warn when some judgements
+    name documents the corpus lacks (they count as misses, so every metric is lower)."""
+    if not corpus:
+        raise DatasetError(f"{folder}: the corpus is empty")
+    pairs = [(query, doc) for query, docs in relevant.items() for doc in docs]
+    unknown = sorted(doc for _, doc in pairs if doc not in corpus)
+    if pairs and len(unknown) == len(pairs):
+        raise DatasetError(f"{qrels}: no judged document is in the corpus (e.g. {unknown[0]!r}): "
+                           "the qrels belong to another corpus")  # fmt: skip
+    if unknown:
+        logger.warning("%s: %d of %d judgements name documents not in the corpus (e.g. %r); they count as misses",
+                       qrels, len(unknown), len(pairs), unknown[0])  # fmt: skip
+
+
 def load_beir(folder: str | Path) -> RetrievalSet:
-    """Read corpus.jsonl, queries.jsonl and qrels/test.tsv (or qrels.tsv) from a folder."""
-    folder = Path(folder)
+    """Read corpus.jsonl, queries.jsonl and qrels/test.tsv (or qrels.tsv) from a folder; an empty
+    corpus, or qrels none of whose documents are in it, is refused (a warning when only some are not)."""
+    data, qrels = _load_beir(Path(folder))
+    _judged(Path(folder), qrels, data.corpus, data.relevant)
+    return data
+
+
+def _load_beir(folder: Path) -> tuple[RetrievalSet, Path]:
+    """A BEIR folder's set, unchecked against its corpus, and its qrels file."""
     if not folder.is_dir():
         raise DatasetError(f"no BEIR folder at {folder}")
     corpus = {
@@ -71,12 +113,13 @@ def load_beir(folder: str | Path) -> RetrievalSet:
         for row in _jsonl(with_gz(folder / "corpus.jsonl"))
     }
     queries = {str(row["_id"]): str(row.get("text") or "") for row in _jsonl(with_gz(folder / "queries.jsonl"))}
-    relevant = _read_qrels(_qrels_file(folder))
+    qrels = _qrels_file(folder)
+    relevant = _read_qrels(qrels)
     relevant = {q: docs for q, docs in relevant.items() if q in queries}
     queries = {q: text for q, text in queries.items() if q in relevant}
     if not queries:
         raise DatasetError(f"{folder}: no query has a relevant document")
-    return RetrievalSet(folder.name, corpus, queries, relevant)
+    return RetrievalSet(folder.name, corpus, queries, relevant), qrels
 
 
 XQUAD_LANGS = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
@@ -91,7 +134,8 @@ def load_xquad(folder: str | Path, langs: list[str] | None = None, cross_lingual
     unknown = [lang for lang in langs if lang not in XQUAD_LANGS]
     if unknown:
         raise DatasetError(f"XQuAD has no language {', '.join(unknown)}; it has {', '.join(XQUAD_LANGS)}")
-    loaded = {lang: load_beir(folder / lang) for lang in dict.fromkeys([*langs, *(["en"] if cross_lingual else [])])}
+    found = {lang: _load_beir(folder / lang) for lang in dict.fromkeys([*langs, *(["en"] if cross_lingual else [])])}
+    loaded = {lang: data for lang, (data, _) in found.items()}
     sets = [replace(loaded[lang], name=f"xquad-{lang}") for lang in langs]
     if cross_lingual:
         english = loaded["en"]
@@ -103,6 +147,8 @@ def load_xquad(folder: str | Path, langs: list[str] | None = None, cross_lingual
                     f"{folder / lang}: paragraph ids {sorted(missing)[:3]} are not in {folder / 'en'}: not parallel"
                 )
             sets.append(RetrievalSet(f"xquad-{lang}-en", english.corpus, questions.queries, questions.relevant))
+    for lang, (data, qrels) in found.items():  # after the parallel check, which names the fault better
+        _judged(folder / lang, qrels, data.corpus, data.relevant)
     return sets
 
 

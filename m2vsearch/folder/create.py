@@ -48,6 +48,8 @@ def build_empty(folder: Path, static: StaticModel, name: str, dims: int | None, 
 
 
 def _write_empty(folder: Path, static: StaticModel, name: str, dims: int, index_type: str, fts_tokenizer: str) -> None:
+    empty = vectors.build(np.zeros((0, dims), np.float32), np.zeros(0, np.int64), dims, "flat")
+    vectors.write(empty, folder / "vectors-0.faiss")
     conn = connect(folder / DB_FILE, create=True)
     try:
         meta = {
@@ -55,10 +57,9 @@ def _write_empty(folder: Path, static: StaticModel, name: str, dims: int, index_
             "model_license": str(getattr(static, "license", NO_LICENSE)),
             "dims": str(dims), "index_type": index_type, "fts_tokenizer": fts_tokenizer, "generation": "0",
             "created_at": now(), "updated_at": now(), "roots": "[]", "include": "[]", "uid": uuid.uuid4().hex, "writes": "0",
+            vectors.FINGERPRINT_KEY: f"0:{vectors.fingerprint(folder / 'vectors-0.faiss')}",
         }  # fmt: skip
         create_schema(conn, meta)
     finally:
         conn.close()
-    empty = vectors.build(np.zeros((0, dims), np.float32), np.zeros(0, np.int64), dims, "flat")
-    vectors.write(empty, folder / "vectors-0.faiss")
     (folder / IGNORE_FILE).write_text("# gitignore-style patterns excluded from every indexing run\n")

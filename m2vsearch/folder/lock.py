@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from m2vsearch.errors import IndexLockedError
+from m2vsearch.errors import IndexFolderError, IndexLockedError
 from m2vsearch.settings import DEFAULT_WAIT_SECONDS
+from m2vsearch.storage.safe_files import open_no_follow
 
 POLL_SECONDS = 0.1
 
@@ -63,27 +64,41 @@ def _try_lock(fd: int) -> bool:
 def holder(path: Path) -> str:
     """The pid written by the process that holds (or last held) the lock, or '?'."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
+        fd = open_no_follow(path, os.O_RDONLY)
+    except (OSError, IndexFolderError):
         return "?"
+    with os.fdopen(fd, "rb") as handle:
+        text = handle.read(64).decode("utf-8", errors="replace").strip()
     return text.split()[0] if text else "?"
 
 
 def _acquire(path: Path, wait: float, notice: WaitNotice | None) -> int:
     """An fd holding the exclusive lock on `path` (waits up to `wait` seconds; < 0 waits forever)."""
+    try:
+        return _wait_for(path, wait, notice)
+    except OSError as exc:  # a read-only file system or folder, a full disk: say which file and why
+        raise IndexFolderError(f"cannot take the writer lock {path}: {exc.strerror or exc}; the index can be "
+                               "searched but not changed here") from None  # fmt: skip
+
+
+def _wait_for(path: Path, wait: float, notice: WaitNotice | None) -> int:
     deadline = None if wait < 0 else time.monotonic() + wait
     told = False
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_no_follow(path, os.O_RDWR | os.O_CREAT, 0o644)  # a planted link is refused, not truncated
         if _try_lock(fd):
             try:
-                same = os.fstat(fd).st_ino == os.stat(path).st_ino  # not a lock file deleted meanwhile
+                same = os.fstat(fd).st_ino == os.lstat(path).st_ino  # not a lock file deleted (or swapped) meanwhile
             except FileNotFoundError:
                 same = False
             if same:
-                os.ftruncate(fd, 0)
-                os.write(fd, f"{os.getpid()}\n".encode())
+                try:
+                    os.ftruncate(fd, 0)
+                    os.write(fd, f"{os.getpid()}\n".encode())
+                except BaseException:
+                    os.close(fd)
+                    raise
                 return fd
         os.close(fd)
         if deadline is not None and time.monotonic() >= deadline:

@@ -7,6 +7,7 @@ reopened when the folder was replaced by a rebuild (the file's identity changed)
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,13 @@ class Handle:
     meta: dict[str, str]
     identity: Identity
     read_only: bool = False
+    why_read_only: str = ""  # SQLite's reason (a read-only folder or file system, a full disk)
+
+    def check_writable(self, folder: Path) -> None:
+        """One line naming the file and the cause when this handle cannot write (opened read-only)."""
+        if self.read_only:
+            raise IndexFolderError(f"cannot change the index at {folder}: {folder / DB_FILE} can only be read here "
+                                   f"({self.why_read_only}); it can still be searched")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,15 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
         return connect(path, read_only=True, immutable=True)
 
 
+def _why(exc: sqlite3.OperationalError, folder: Path) -> str:
+    """SQLite's reason a database opened read-only, with the cause it hides: a full disk."""
+    try:
+        full = os.statvfs(folder).f_bavail == 0
+    except (OSError, AttributeError):  # no statvfs on Windows
+        full = False
+    return f"{exc}: the disk is full" if full else str(exc)
+
+
 def open_handle(folder: Path) -> Handle:
     """Open `folder`/index.sqlite and check its meta; one-line errors for every failure."""
     path = folder / DB_FILE
@@ -71,15 +88,15 @@ def open_handle(folder: Path) -> Handle:
         if any(folder.glob("vectors-*.faiss")):
             raise damaged_db(path, "missing")
         raise IndexFolderError(f"no index at {folder} (create one with `m2vsearch index PATH`)")
-    read_only = False
+    read_only, why = False, ""
     try:
         try:
             conn = connect(path)
             meta = Store(conn).meta()
-        except sqlite3.OperationalError as exc:  # a read-only folder or file system: readers still work
-            if not any(word in str(exc) for word in ("readonly", "read-only", "unable to open")):
+        except sqlite3.OperationalError as exc:  # a read-only folder or file system, a full disk: readers still work
+            if not any(word in str(exc) for word in ("readonly", "read-only", "unable to open", "disk I/O", "full")):
                 raise
-            conn, read_only = _open_read_only(path), True
+            conn, read_only, why = _open_read_only(path), True, _why(exc, folder)
             meta = Store(conn).meta()
     except FileNotFoundError:
         raise IndexFolderError(f"no index at {folder}") from None
@@ -89,4 +106,4 @@ def open_handle(folder: Path) -> Handle:
     if problem:
         conn.close()
         raise damaged_db(path, problem)
-    return Handle(conn, Store(conn), meta, found, read_only)
+    return Handle(conn, Store(conn), meta, found, read_only, why)

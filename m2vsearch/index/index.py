@@ -11,7 +11,6 @@ was replaced by a rebuild. One `Index` object may be shared by threads.
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import sqlite3
 import threading
@@ -22,7 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from m2vsearch.errors import IndexFolderError, InvalidArgumentError, M2VSearchError
+from m2vsearch.errors import IndexFolderError, M2VSearchError
 from m2vsearch.folder.create import build_empty, resolve_model
 from m2vsearch.folder.failures import (
     VectorsUnusable,
@@ -45,7 +44,7 @@ from m2vsearch.folder.swap import (
     recover,
     swap_in_new,
 )
-from m2vsearch.index.transaction import Transaction
+from m2vsearch.index.transaction import Transaction, ids_to_delete, texts_to_add
 from m2vsearch.model.static import StaticModel
 from m2vsearch.search.filters import FilterCache
 from m2vsearch.search.fusion import Fusion
@@ -55,7 +54,6 @@ from m2vsearch.search.searchable import check_search
 from m2vsearch.settings import DEFAULT_WAIT_SECONDS, IndexMeta
 from m2vsearch.storage import tantivy_bm25, vectors
 from m2vsearch.storage.sqlite import Store, meta_problem
-from m2vsearch.text import is_utf8
 
 __all__ = ["Index"]
 T = TypeVar("T")
@@ -222,6 +220,8 @@ class Index:
             dims = int(handle.meta["dims"])
             if loaded.d != dims:
                 raise VectorsUnusable(path, f"damaged (it holds {loaded.d}-dim vectors, the index has {dims})")
+            if problem := vectors.fingerprint_problem(path, generation, handle.meta):  # another index's file
+                raise VectorsUnusable(path, f"damaged ({problem})")
             with self._guard:
                 self._vectors = {k: v for k, v in self._vectors.items() if k[0] == handle.identity and
                                  int(k[1]) >= int(generation) - 1}  # fmt: skip
@@ -265,7 +265,11 @@ class Index:
             raise sqlite_failure(exc, self.folder / DB_FILE) from None
         finally:
             if own and self._handle().conn.in_transaction:
-                self._handle().conn.execute("COMMIT")
+                try:  # a read: ending it loses nothing, and a failure here (a malformed page) adds nothing
+                    self._handle().conn.execute("COMMIT")
+                except sqlite3.Error:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._handle().conn.execute("ROLLBACK")
 
     def read(self, work: Callable[[Snapshot], T]) -> T:
         """`work(snapshot)` inside one read snapshot: its rows, its meta, the FAISS generation it
@@ -288,7 +292,8 @@ class Index:
         k = check_search(query, k, mode, filter)
 
         def work(snapshot: Snapshot) -> list[Hit]:
-            model, dims = self.model, snapshot.meta.dims  # of this snapshot, for the pool thread that embeds
+            dims = snapshot.meta.dims  # of this snapshot, for the pool thread that embeds
+            model = self.model if mode != "bm25" else None  # BM25 needs no model (nor a loadable one)
             fusion = Fusion.from_config(getattr(model, "config", None), dims) if mode == "hybrid" else None
             embed = lambda texts: model.encode(list(texts), dims=dims)
             keywords = self._bm25_scorer(self._meta, snapshot.store) if mode != "dense" else None
@@ -334,6 +339,7 @@ class Index:
         """Hold the index's writer lock for the block (re-entrant); other writers wait."""
         with writer_lock(self._lock_folder, self._lock_wait, self._lock_notice):
             self._refresh()
+            self._handle().check_writable(self.folder)
             yield
 
     @contextlib.contextmanager
@@ -354,8 +360,9 @@ class Index:
                 updated = tx.vectors(current, self.dims, self._meta["index_type"], replace_all)
                 if updated is not None:
                     new_file = vectors_file(self.folder, generation + 1)
-                    vectors.write(updated, new_file)
                     generation += 1
+                    vectors.write(updated, new_file)
+                    tx.meta[vectors.FINGERPRINT_KEY] = f"{generation}:{vectors.fingerprint(new_file)}"
                 self.store.set_meta(tx.meta_after(self._meta, generation))
                 handle.conn.execute("COMMIT")
             except BaseException as exc:
@@ -385,11 +392,7 @@ class Index:
 
     def add_texts(self, texts: Sequence[str], metadatas: Sequence[dict[str, Any]] | None = None) -> list[int]:
         """Add free texts (no file); returns their chunk ids."""
-        if metadatas is not None and len(metadatas) != len(texts):
-            raise InvalidArgumentError(f"{len(texts)} texts but {len(metadatas)} metadatas")
-        if not all(isinstance(t, str) and is_utf8(t) for t in texts):
-            raise InvalidArgumentError("every text must be a str of valid UTF-8")
-        metas = [json.dumps(m) for m in (metadatas or [{}] * len(texts))]
+        texts, metas = texts_to_add(texts, metadatas)
         with self.transaction() as tx:
             ids = self.store.add_chunks([(None, t, None, None, m) for t, m in zip(texts, metas)])
             tx.add(ids, self.embed(texts))
@@ -397,6 +400,7 @@ class Index:
 
     def delete(self, ids: Sequence[int]) -> int:
         """Delete chunks by id; returns how many existed."""
+        ids = ids_to_delete(ids)
         with self.transaction() as tx:
             tx.remove(self.store.remove_chunks(ids))
         return len(tx.removed)

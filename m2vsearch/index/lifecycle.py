@@ -5,6 +5,9 @@ The whole run holds the index's writer lock, so a second `index` waits instead o
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -14,7 +17,7 @@ from typing import Any, TypeVar
 
 from m2vsearch.errors import IndexDamagedError, IndexFolderError, M2VSearchError
 from m2vsearch.folder.create import build_empty, resolve_model
-from m2vsearch.folder.layout import DB_FILE, is_sharded
+from m2vsearch.folder.layout import DB_FILE, SHARDS_FILE, is_sharded
 from m2vsearch.folder.lock import WaitNotice, writer_lock
 from m2vsearch.folder.swap import (
     copy_ignore_file,
@@ -25,7 +28,8 @@ from m2vsearch.folder.swap import (
 )
 from m2vsearch.index.index import Index
 from m2vsearch.index.repair import repair_bm25, repair_vectors, vectors_problem
-from m2vsearch.index.writer import IndexReport, PrepareMany, index_path
+from m2vsearch.index.writer import IndexReport, PrepareMany, WalkOptions, forget_root, index_path
+from m2vsearch.ingest.prepare import fs_path
 from m2vsearch.settings import DEFAULT_FTS_TOKENIZER, DEFAULT_INDEX_TYPE, IndexSettings
 from m2vsearch.storage import tantivy_bm25
 from m2vsearch.storage.fulltext import table_tokenizer
@@ -110,13 +114,53 @@ def _shard_of(db: Path) -> str | None:
     return _peek(db, marker)
 
 
+_SHARD_FOLDER = re.compile(r"shard-\d{3,}")  # distributed/build.py shard_name
+
+
+def _listed_shard(folder: Path) -> str | None:
+    """The shard `folder` is ("k/N", or "?") when the sharded index in its parent lists it (or
+    names shards and it is named like one), whether or not its own database can be read; else None."""
+    manifest = folder.parent / SHARDS_FILE
+    if (folder.parent / DB_FILE).exists():
+        return None
+    if not manifest.is_file():  # a first build that stopped before writing it
+        return "?" if _SHARD_FOLDER.fullmatch(folder.name) and _unfinished_shards(folder.parent) else None
+    try:
+        listed = json.loads(manifest.read_text(encoding="utf-8")).get("shards")
+    except (OSError, ValueError, AttributeError):
+        listed = None
+    if isinstance(listed, list) and folder.name in listed:
+        return f"{listed.index(folder.name)}/{len(listed)}"
+    return "?" if _SHARD_FOLDER.fullmatch(folder.name) else None
+
+
+def _unfinished_shards(folder: Path) -> str | None:
+    """The shard count ("N", or "N" unknown) when `folder` holds the shard folders of a sharded
+    index whose first build stopped before writing shards.json; else None."""
+    if (folder / DB_FILE).exists() or (folder / SHARDS_FILE).exists() or not folder.is_dir():
+        return None
+    try:
+        shards = sorted(e.name for e in os.scandir(folder) if e.is_dir() and _SHARD_FOLDER.fullmatch(e.name))
+    except OSError:
+        return None
+    for name in shards:
+        marker = _shard_of(folder / name / DB_FILE)
+        if marker and "/" in marker:
+            return marker.split("/", 1)[1]
+    return "N" if shards else None
+
+
 def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], exclude: Sequence[str],
-               progress: IndexProgress | None, preparer: Preparer | None = None) -> list[tuple[str, IndexReport]]:  # fmt: skip
+               progress: IndexProgress | None, preparer: Preparer | None = None,
+               settings: IndexSettings | None = None) -> list[tuple[str, IndexReport]]:  # fmt: skip
     reports = []
     prepare_many = preparer(index) if preparer is not None else None
+    given = settings or IndexSettings()
+    walk = WalkOptions(given.follow_links, given.hidden, given.no_ignore, tuple(p.resolve() for p in paths))
     for path in paths:
         hook = _labelled(progress, f"indexing {printable(str(path))}")
-        reports.append((str(path), index_path(index, path, include, exclude, progress=hook, prepare_many=prepare_many)))
+        reports.append((str(path), index_path(index, path, include, exclude, progress=hook, prepare_many=prepare_many,
+                                              walk=walk)))  # fmt: skip
     return reports
 
 
@@ -150,7 +194,9 @@ def _rebuild(folder: Path, paths: list[Path], settings: IndexSettings, progress:
                     settings.fts_tokenizer or old.fts_tokenizer or DEFAULT_FTS_TOKENIZER)  # fmt: skip
         copy_ignore_file(folder, staging)
         with Index(staging, static, lock_folder=folder) as index:
-            reports = _index_all(index, paths, [*old.include, *settings.include], settings.exclude, progress, preparer)
+            reports = _index_all(
+                index, paths, [*old.include, *settings.include], settings.exclude, progress, preparer, settings
+            )
             if old.texts:  # texts added through the Python API are no files: carry them over
                 index.add_texts([text for text, _ in old.texts], [meta for _, meta in old.texts])
             _choose_bm25(index, settings.bm25_engine or old.bm25_engine)
@@ -177,10 +223,15 @@ def run_index(
             raise IndexFolderError(f"no such file or folder: {printable(str(path))}")
         if not is_utf8(str(path.resolve())):
             raise IndexFolderError(f"cannot index {printable(str(path))}: its name is not valid UTF-8")
-    shard = _shard_of(folder / DB_FILE)
+    shard = _shard_of(folder / DB_FILE) or _listed_shard(folder)
     if shard:
-        raise IndexFolderError(f"{folder} is shard {shard} of the sharded index at {folder.parent}; "
-                               f"update the whole index: m2vsearch index --index {folder.parent}")  # fmt: skip
+        which = "a shard" if shard == "?" else f"shard {shard}"
+        raise IndexFolderError(f"{folder} is {which} of the sharded index at {folder.parent}; "
+                               f"update (or repair) the whole index: m2vsearch index --index {folder.parent}")  # fmt: skip
+    unfinished = _unfinished_shards(folder)
+    if unfinished is not None:
+        raise IndexFolderError(f"{folder} holds a sharded index whose first build stopped before it finished; "
+                               f"resume it: m2vsearch index --shards {unfinished} PATH... --index {folder}")  # fmt: skip
     if is_sharded(folder):
         raise IndexFolderError(
             f"{folder} holds a sharded index; update it with m2vsearch.distributed.build.run_sharded_index"
@@ -213,13 +264,14 @@ def run_index(
                     f"the index at {folder} uses index type {meta.index_type}; use --rebuild to change it"
                 )
             if not paths:
-                paths = [Path(p) for p in meta.roots]
+                paths = [fs_path(p) for p in meta.roots]
                 if not paths:
                     raise IndexFolderError(f"the index at {folder} has no folders yet; give some to index")
-                missing = [p for p in paths if not p.exists()]
-                if missing:
-                    raise IndexFolderError(f"indexed folder {printable(str(missing[0]))} is gone; "
-                                           "give the folders to index, or --rebuild PATH...")  # fmt: skip
+                for root in [r for r, p in zip(meta.roots, paths) if not p.exists()]:  # renamed or deleted
+                    files, chunks = forget_root(index, root)
+                    run.notes.append(f"indexed folder {printable(root)} is gone: dropped its {files} files "
+                                     f"({chunks} chunks); index it again under its new name if it moved")  # fmt: skip
+                paths = [p for p in paths if p.exists()]
             problem = vectors_problem(index)
             if problem is not None:
                 count = repair_vectors(index)
@@ -228,8 +280,8 @@ def run_index(
                 tantivy_bm25.check_engine(settings.bm25_engine, tokenizer)  # before any work
             elif (repaired := repair_bm25(index)) is not None:
                 run.notes.append(repaired)
-            run.reports = _index_all(index, paths, settings.include, settings.exclude, progress, preparer)
-            _choose_bm25(index, settings.bm25_engine)
+            _choose_bm25(index, settings.bm25_engine)  # first: a run killed later resumes on the engine asked for
+            run.reports = _index_all(index, paths, settings.include, settings.exclude, progress, preparer, settings)
         return run
 
 

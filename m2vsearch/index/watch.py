@@ -3,7 +3,8 @@
 After the first run, file system events (the `watchfiles` library: inotify, FSEvents, or polling)
 under the indexed folders are gathered for `debounce` milliseconds of quiet, then one incremental
 run brings the index up to date (only added, changed, removed and renamed files are processed).
-Events in the index's own folder, lock and staging folders are ignored. Each run commits in atomic
+Events in the index's own folder, lock and staging folders are ignored; a watched folder that is
+renamed or deleted is dropped (the run after it drops its files) and the others are still watched. Each run commits in atomic
 batches, so an interrupt (Ctrl-C) at any moment leaves a consistent index.
 """
 
@@ -33,7 +34,14 @@ def watch_changes(paths: Sequence[Path], ignored: set[Path], on_change: Callable
                 return False
             return bool(super().__call__(change, path))
 
-    roots = [str(p) for p in paths]
-    for changes in watch(*roots, watch_filter=Filter(), debounce=debounce_ms, step=100, stop_event=stop_event,
-                         raise_interrupt=True):  # fmt: skip
-        on_change({path for _, path in changes})
+    while True:
+        roots = [str(p) for p in paths if p.exists()]  # a folder renamed or deleted is no longer watched
+        if not roots:
+            raise M2VSearchError("none of the watched folders exists any more; stopped watching")
+        try:
+            for changes in watch(*roots, watch_filter=Filter(), debounce=debounce_ms, step=100,
+                                 stop_event=stop_event, raise_interrupt=True):  # fmt: skip
+                on_change({path for _, path in changes})
+            return
+        except FileNotFoundError:  # a watched folder went away as the watch started
+            on_change(set())

@@ -22,10 +22,13 @@ from m2vsearch.ingest.prepare import (
     READ,
     PreparedFile,
     digest,
+    fs_path,
     parse_file,
+    path_key,
     read_file,
 )
-from m2vsearch.ingest.walk import IgnoreRules, discover
+from m2vsearch.ingest.readers import TOO_LARGE
+from m2vsearch.ingest.walk import IgnoreRules, WalkOptions, discover, link_problem
 from m2vsearch.settings import IndexMeta
 from m2vsearch.storage.sqlite import FileRow, Store
 from m2vsearch.text import is_utf8, now, printable
@@ -69,7 +72,7 @@ class IndexReport:
     seconds: float = 0.0
 
 
-__all__ = ["IndexReport", "PrepareMany", "digest", "index_path"]
+__all__ = ["IndexReport", "PrepareMany", "WalkOptions", "digest", "forget_root", "index_path"]
 
 
 def read_ignore_file(index: WritableIndex) -> list[str]:
@@ -86,21 +89,25 @@ def persist_excludes(index: WritableIndex, exclude: Sequence[str]) -> None:
     for pattern in exclude:
         problem = pattern_error(pattern) if is_utf8(pattern) else "not valid UTF-8"
         if problem:
-            raise IndexFolderError(f"--exclude {printable(pattern)!r} is not a valid pattern ({problem})")
+            raise IndexFolderError(f"--exclude {_short(pattern)!r} is not a valid pattern ({problem})")
     lines = read_ignore_file(index)
     new = [p for p in exclude if p not in lines]
     if new:
         _write_ignore_file(index, [*lines, *new])
 
 
+def _short(pattern: str) -> str:
+    """A pattern as an error names it: printable, at most 80 characters."""
+    return printable(pattern) if len(pattern) <= 80 else printable(pattern[:77]) + "..."
+
+
 def _write_ignore_file(index: WritableIndex, lines: Sequence[str]) -> None:
+    from m2vsearch.storage.safe_files import write_atomic  # ignore.tmp: never through a planted link
+
     path = index.folder / IGNORE_FILE
-    tmp = path.with_name("ignore.tmp")
     try:
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise IndexFolderError(f"cannot write {path}: {exc.strerror or exc}; nothing was indexed") from None
 
 
@@ -109,7 +116,7 @@ def remember_includes(index: WritableIndex, include: Sequence[str]) -> list[str]
     for pattern in include:
         problem = pattern_error(pattern) if is_utf8(pattern) else "not valid UTF-8"
         if problem:
-            raise IndexFolderError(f"--include {printable(pattern)!r} is not a valid pattern ({problem})")
+            raise IndexFolderError(f"--include {_short(pattern)!r} is not a valid pattern ({problem})")
     known = list(index.meta.include)
     new = [p for p in include if p not in known]
     if new:
@@ -128,14 +135,31 @@ def remembered_patterns(index: WritableIndex) -> tuple[list[str], list[str]]:
 def forget_patterns(index: WritableIndex, patterns: Sequence[str]) -> None:
     """Stop applying remembered --include/--exclude patterns (an unknown one is an error)."""
     includes, excludes = remembered_patterns(index)
-    unknown = [p for p in patterns if p not in includes and p not in excludes]
+    lines = read_ignore_file(index)
+    parts = {part for pattern in patterns for part in pattern.splitlines()}  # one stored as several lines
+    unknown = [p for p in patterns if p not in includes and p not in excludes and not set(p.splitlines()) <= set(lines)]
     if unknown:
-        raise IndexFolderError(f"the index does not remember {unknown[0]!r} (see `m2vsearch patterns`)")
+        raise IndexFolderError(f"the index does not remember {printable(unknown[0])!r} (see `m2vsearch patterns`)")
     with index.writing():
-        lines = [line for line in read_ignore_file(index) if line not in patterns]
+        lines = [line for line in read_ignore_file(index) if line not in patterns and line not in parts]
         _write_ignore_file(index, lines)
         with index.transaction() as tx:
             tx.meta["include"] = json.dumps([p for p in includes if p not in patterns])
+
+
+def forget_root(index: WritableIndex, root: str) -> tuple[int, int]:
+    """Drop an indexed root that no longer exists: its files, their chunks and its place among
+    the index's roots, in one transaction. Returns (files, chunks) removed."""
+    with index.writing():
+        known = index.store.files_under(root)
+        chunks = 0
+        with index.transaction() as tx:
+            for row in known.values():
+                removed = index.store.remove_file(row.id)
+                tx.remove(removed)
+                chunks += len(removed)
+            tx.meta["roots"] = json.dumps([r for r in index.meta.roots if r != root])
+    return len(known), chunks
 
 
 class _Pending:
@@ -196,54 +220,70 @@ def index_path(
     prepare_many: PrepareMany | None = None,
     owns: Callable[[str], bool] | None = None,
     also_skip: Sequence[Path] = (),
+    walk: WalkOptions = WalkOptions(),
 ) -> IndexReport:
     """Bring the index up to date with the files under `root`, committing in batches (each one
     atomic: its SQLite rows and a FAISS generation), so a kill loses at most the current batch.
     `prepare_many` prepares the files elsewhere (see PrepareMany); `owns(path)` keeps the files
     that belong to this index (one shard of several); `also_skip` are more folders never to index
-    (a sharded index's own folder)."""
+    (a sharded index's own folder); `walk` what the walk skips and follows (ingest.walk). Files
+    under a folder that cannot be read are kept as they are, like files that cannot be read."""
     started = time.perf_counter()
     root = root.expanduser().resolve()
-    if not is_utf8(str(root)):
+    root_key = path_key(root)
+    if root_key is None:
         raise IndexFolderError(f"cannot index {printable(str(root))}: its name is not valid UTF-8")
     if not root.exists():
-        raise IndexFolderError(f"no such file or folder: {printable(str(root))}")
+        raise IndexFolderError(f"no such file or folder: {printable(root_key)}")
     report = IndexReport()
+    unreadable: list[str] = []  # folders whose known files are kept
 
     def skipped(path: Path, reason: str) -> None:
-        report.skipped.append((printable(path.as_posix()), reason))
+        key = path_key(path)
+        if reason.startswith("unreadable folder") and key is not None:
+            unreadable.append(key.rstrip("/") + "/")
+        report.skipped.append((printable(path.as_posix()) if key is None else key, reason))
 
     with index.writing():
         persist_excludes(index, exclude)
         include = remember_includes(index, include)
         rules = IgnoreRules().with_file(root, read_ignore_file(index))
         skip_dirs = [*index.own_paths(), *also_skip]
-        files = list(discover(root, rules, include, skip_dirs=skip_dirs, on_skip=skipped))
+        roots = (*walk.roots, *(fs_path(r) for r in index.meta.roots))
+        options = WalkOptions(walk.follow_links, walk.hidden, walk.no_ignore, (root, *roots))
+        found = [(path, path_key(path)) for path in discover(root, rules, include, skip_dirs, skipped, options)]
         if owns is not None:
-            files = [path for path in files if owns(path.as_posix())]
+            found = [(path, key) for path, key in found if owns(key or path.as_posix())]
+        files = [path for path, _ in found]
+        keys = {path: key for path, key in found}
         stamp = when or now()
         if progress is not None and not files:
             progress(0, 0, 0)
-        known = index.store.files_under(root.as_posix())
-        seen = {path.as_posix() for path in files}
-        gone = {path: row for path, row in known.items() if path not in seen}
+        known = index.store.files_under(root_key)
+        seen = set(keys.values())
+        # kept though not found: files under a folder that could not be read, and other roots
+        # inside this one (a file named explicitly is indexed whatever the walk skips)
+        inner = [r for r in index.meta.roots if r != root_key and r.startswith(root_key.rstrip("/") + "/")]
+        keep = (*unreadable, *(r.rstrip("/") + "/" for r in inner))
+        gone = {p: row for p, row in known.items() if p not in seen and p not in inner and not p.startswith(keep)}
         gone_by_hash = {row.hash: row for row in gone.values()}
-        prepare = read_file if prepare_many is None else prepare_many([p for p in files if _may_change(p, known)])
+        prepare = read_file if prepare_many is None else prepare_many([p for p in files if _may_change(p, keys, known)])
+        guard = (lambda path: link_problem(path, options)) if prepare_many is None else None
         queue = iter(enumerate(files, 1))
         first, finished = True, False
         while not finished:
             with index.transaction() as tx:
                 if first:  # record the root at once: a run killed later is resumed by `index`
                     roots = list(index.meta.roots)
-                    if root.as_posix() not in roots:
-                        tx.meta["roots"] = json.dumps([*roots, root.as_posix()])
+                    if root_key not in roots:
+                        tx.meta["roots"] = json.dumps([*roots, root_key])
                     first = False
                 limit = commit_size(index)
                 pending = _Pending(index, tx)
                 finished = True
                 for number, path in queue:
-                    _update_file(index, tx, pending, path, known.get(path.as_posix()), gone, gone_by_hash, report, stamp,
-                                 prepare)  # fmt: skip
+                    _update_file(index, tx, pending, path, keys[path], known, gone, gone_by_hash, report, stamp,
+                                 prepare, guard)  # fmt: skip
                     if progress is not None:
                         progress(number, len(files), report.chunks_added + pending.size)
                     if pending.size + len(tx.removed) >= limit:
@@ -266,10 +306,13 @@ def _unchanged(old: FileRow | None, stat: os.stat_result) -> bool:
     return old is not None and old.mtime_ns == stat.st_mtime_ns and old.size == stat.st_size
 
 
-def _may_change(path: Path, known: dict[str, FileRow]) -> bool:
+def _may_change(path: Path, keys: dict[Path, str | None], known: dict[str, FileRow]) -> bool:
     """Whether a file may need reading."""
+    key = keys[path]
+    if key is None:
+        return False
     try:
-        return not _unchanged(known.get(path.as_posix()), path.stat())
+        return not _unchanged(known.get(key), path.stat())
     except OSError:
         return False
 
@@ -279,18 +322,21 @@ def _update_file(
     tx: Transaction,
     pending: _Pending,
     path: Path,
-    old: FileRow | None,
+    key: str | None,
+    known: dict[str, FileRow],
     gone: dict[str, FileRow],
     gone_by_hash: dict[str, FileRow],
     report: IndexReport,
     stamp: str,
     prepare: Callable[[Path], PreparedFile] = read_file,
+    guard: Callable[[Path], str | None] | None = None,
 ) -> None:
-    """Bring one discovered file up to date: unchanged, renamed, changed, added or skipped."""
-    key = path.as_posix()
-    if not is_utf8(key):
-        report.skipped.append((printable(key), "file name is not valid UTF-8"))
+    """Bring one discovered file up to date: unchanged, renamed, changed, added or skipped (`key`:
+    its name as stored, None when the name is not UTF-8)."""
+    if key is None:
+        report.skipped.append((printable(path.as_posix()), "file name is not valid UTF-8"))
         return
+    old = known.get(key)
     try:
         stat = path.stat()
     except FileNotFoundError:
@@ -302,9 +348,17 @@ def _update_file(
     if _unchanged(old, stat):
         report.unchanged += 1
         return
+    problem = guard(path) if guard is not None else None
+    if problem is not None:  # swapped for a link out of the roots since the walk
+        report.skipped.append((key, problem))
+        if old is not None:
+            gone[key] = old
+        return
     prepared = prepare(path)
     if prepared.stage == READ:
         report.skipped.append((key, prepared.problem))
+        if old is not None and prepared.problem == TOO_LARGE:  # grown past the limit: its old text goes
+            gone[key] = old
         return
     if old is not None and old.hash == prepared.hash:
         index.store.touch_file(old.id, prepared.mtime_ns, prepared.size)

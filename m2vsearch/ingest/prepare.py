@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,10 +40,26 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def path_key(path: Path | str) -> str | None:
+    """A path as an index stores it: the UTF-8 text of its bytes, whatever the locale decoded
+    them as (None when they are not UTF-8). Under `LC_ALL=C` Python decodes 'café' as ASCII with
+    escaped bytes; its key is still 'café', and NFC and NFD names stay two keys."""
+    raw = os.fsencode(Path(path).as_posix())
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def fs_path(key: str) -> Path:
+    """The path to open for a stored key, in the file system encoding of this process."""
+    return Path(os.fsdecode(key.encode("utf-8", "surrogateescape")))
+
+
 def read_file(path: Path) -> PreparedFile:
     """Stat, read and hash one file, not parsed yet (an unchanged or renamed file never needs
     parsing); never raises for the file's own problems."""
-    key = path.as_posix()
+    key = path_key(path) or path.as_posix()
     try:
         stat = path.stat()
         data = read_bytes(path)
@@ -61,7 +78,7 @@ def parse_file(found: PreparedFile) -> PreparedFile:
         return found
     data, found.data = found.data, None
     try:
-        document = read_document(Path(found.path), data)
+        document = read_document(fs_path(found.path), data)
     except Skip as skip:
         found.problem, found.stage = str(skip), DOCUMENT
         return found

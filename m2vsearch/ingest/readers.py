@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
+TOO_LARGE = f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB"  # the skip reason
 BINARY_PROBE_BYTES = 8192
 MARKDOWN = {".md", ".markdown", ".mdx"}
 HTML = {".html", ".htm", ".xhtml"}
@@ -117,9 +118,12 @@ def read_bytes(path: Path) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise Skip("not a regular file")
         if info.st_size > MAX_FILE_BYTES:
-            raise Skip(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+            raise Skip(TOO_LARGE)
         with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read(MAX_FILE_BYTES + 1)
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:  # grown while read
+            raise Skip(TOO_LARGE)
+        return data
     except OSError as exc:
         raise Skip(f"unreadable ({exc.strerror or type(exc).__name__})") from None
     finally:

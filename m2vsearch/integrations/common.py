@@ -15,8 +15,8 @@ from m2vsearch.search.hit import ChunkRef, Hit
 from m2vsearch.search.searchable import Searchable
 
 MAX_FETCH = 10_000
-# A filter: a path glob (str), or a dict of metadata values (a list value means "any of"), where
-# the key "path" is a path glob.
+# A filter: a path glob (str), or a dict of metadata values (a list value means "any of"; a dict
+# of operators $eq, $ne, $gt, $gte, $lt, $lte, $in, $nin compares), where the key "path" is a path glob.
 Filter = str | Mapping[str, Any] | None
 
 
@@ -52,10 +52,61 @@ def chunk_ref(key: str) -> ChunkRef | None:
     return int(number) if not shard else (shard, int(number))
 
 
+OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
+_ANY_OF = (list, tuple, set, frozenset)
+
+
+def _is_operators(wanted: Any) -> bool:
+    return isinstance(wanted, Mapping) and any(isinstance(key, str) and key.startswith("$") for key in wanted)
+
+
+def check_where(where: Mapping[str, Any]) -> None:
+    """Refuse a metadata filter with an operator this filter does not know (one line)."""
+    for key, wanted in where.items():
+        if isinstance(key, str) and key.startswith("$"):
+            raise InvalidArgumentError(f"unknown filter operator {key!r} at the top of the filter; filter on "
+                                       f"metadata keys with {', '.join(OPERATORS)}")  # fmt: skip
+        if not _is_operators(wanted):
+            continue
+        for op, operand in wanted.items():
+            if op not in OPERATORS:
+                raise InvalidArgumentError(f"unknown filter operator {op!r} for {key!r}; use {', '.join(OPERATORS)}")
+            if op in ("$in", "$nin") and not isinstance(operand, _ANY_OF):
+                raise InvalidArgumentError(f"filter operator {op!r} for {key!r} takes a list, not {operand!r}")
+
+
+def _compare(value: Any, op: str, operand: Any) -> bool:
+    if op == "$eq":
+        return bool(value == operand)
+    if op == "$ne":
+        return bool(value != operand)
+    if op == "$in":
+        return value in operand
+    if op == "$nin":
+        return value not in operand
+    if value is None or isinstance(value, bool) != isinstance(operand, bool):
+        return False  # a missing value, or true/false against a number, is never in an order
+    try:
+        if op == "$gt":
+            return bool(value > operand)
+        if op == "$gte":
+            return bool(value >= operand)
+        if op == "$lt":
+            return bool(value < operand)
+        return bool(value <= operand)  # $lte
+    except TypeError:  # values of kinds without an order between them (a text and a number)
+        return False
+
+
 def _matches(hit: Hit, where: Mapping[str, Any]) -> bool:
+    """Whether a hit's metadata passes `where` (checked by `check_where`): a value, a list (any of),
+    or a dict of operators ($eq, $ne, $gt, $gte, $lt, $lte, $in, $nin), all of which must hold."""
     for key, wanted in where.items():
         value = hit.metadata.get(key)
-        if isinstance(wanted, (list, tuple, set, frozenset)):
+        if _is_operators(wanted):
+            if not all(_compare(value, op, operand) for op, operand in wanted.items()):
+                return False
+        elif isinstance(wanted, _ANY_OF):
             if value not in wanted:
                 return False
         elif value != wanted:
@@ -70,6 +121,7 @@ def search(index: Searchable, query: str, k: int, mode: str = "hybrid", filter: 
     if not isinstance(filter, Mapping):
         raise InvalidArgumentError(f"a filter is a path glob or a dict of metadata values, not {type(filter).__name__}")
     where = dict(filter)
+    check_where(where)
     glob = where.pop("path", None)
     if glob is not None and not isinstance(glob, str):
         raise InvalidArgumentError("the 'path' filter is a glob string")

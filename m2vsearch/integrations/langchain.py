@@ -7,12 +7,14 @@ index and a Retriever that exposes the search mode.
 
 The index embeds texts with its own static model, so no `Embeddings` object is needed (one passed
 to `from_texts` is ignored). Documents carry the chunk's path, line range, score and metadata; ids
-are the index's chunk ids, or the ids you pass (kept in metadata as `doc_id`). Filters: a path glob
-(str) or a dict of metadata values (a list means any of; the key "path" is a glob).
+are the index's chunk ids, or the ids you pass (kept in metadata as `doc_id`); a chunk id names only
+a text added without an id. Filters: a path glob (str) or a dict of metadata values (a list means
+any of; a dict of operators $eq, $ne, $gt, $gte, $lt, $lte, $in, $nin compares; the key "path" is a glob).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,8 @@ from m2vsearch.search.hit import Hit
 from m2vsearch.search.searchable import MODES, Searchable
 
 __all__ = ["M2VSearchRetriever", "M2VSearchVectorStore"]
+
+_CHUNK_KEY = re.compile(r"[0-9]{1,18}")  # a chunk id as text (ASCII digits only; within SQLite's integers)
 
 
 def _document(hit: Hit) -> Document:
@@ -65,16 +69,22 @@ class M2VSearchVectorStore(VectorStore):
         return [str(doc_id) for doc_id in ids] if ids is not None else [str(i) for i in chunk_ids]
 
     def _chunk_ids(self, index: Index, ids: Sequence[str]) -> list[int]:
-        """Chunk ids for document ids: chunk ids themselves, or `doc_id` metadata values."""
+        """Chunk ids for document ids. An id names the chunks added with it (`doc_id` metadata);
+        one that no text was added with names the chunk of that id only if that chunk was added
+        without an id (a user's "3" never reaches the chunk numbered 3 of a text added as "102")."""
         wanted = [str(i) for i in ids]
-        found = index.chunks_with_metadata("doc_id", wanted)
-        return found + [int(i) for i in wanted if i.isdigit() and not found]
+        named = index.chunks_with_metadata("doc_id", wanted)
+        used = {str(hit.metadata.get("doc_id")) for hit in index.get_chunks(named)} if named else set()
+        numbers = [int(i) for i in wanted if i not in used and _CHUNK_KEY.fullmatch(i)]
+        unnamed = [hit.id for hit in index.get_chunks(numbers) if "doc_id" not in hit.metadata] if numbers else []
+        return list(dict.fromkeys([*named, *unnamed]))
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         if ids is None:
             raise ValueError("pass the ids to delete (deleting everything is not supported; remove the index folder)")
         index = writable(self.index)
-        return index.delete(self._chunk_ids(index, ids)) > 0
+        chunk_ids = self._chunk_ids(index, ids)
+        return bool(chunk_ids) and index.delete(chunk_ids) > 0
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         if isinstance(self.index, Index):

@@ -14,6 +14,7 @@ even before an index exists. Nothing is printed to stdout except protocol messag
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -174,14 +175,34 @@ def _read_lines(index: Searchable, path: str, start_line: int | None, end_line: 
         raise M2VSearchError(f"{path} matches {len(known)} indexed files; give more of the path")
     from m2vsearch.ingest.readers import Skip, read_document
 
+    real = served_path(known[0], index_roots(index))
     try:
-        lines = read_document(Path(known[0])).text.split("\n")
+        lines = read_document(real).text.split("\n")
     except Skip as skip:
         raise M2VSearchError(f"cannot read {known[0]}: {skip}") from None
     first = max(1, start_line or 1)
     last = min(len(lines), end_line or len(lines), first + MAX_LINES - 1)
     return GetResult(path=known[0], start_line=first, end_line=last, text="\n".join(lines[first - 1 : last]),
                      total_lines=len(lines))  # fmt: skip
+
+
+def index_roots(index: Searchable) -> list[Path]:
+    """The folders (or files) the index was built from, of one index or of every shard."""
+    info = index.info()
+    parts = info.get("shard_info") or [info]
+    return [Path(root) for part in parts for root in part.get("roots", [])]
+
+
+def served_path(stored: str, roots: list[Path]) -> Path:
+    """The file `get` may read for an indexed path, checked now, at read time: its real path (every
+    link resolved) must lie inside an indexed root, so a file swapped for a link to somewhere else
+    is refused instead of served (docs/security.md)."""
+    real = Path(os.path.realpath(stored))
+    for root in roots:
+        inside = Path(os.path.realpath(root))
+        if real == inside or inside in real.parents:
+            return real
+    raise M2VSearchError(f"{printable(stored)} now leads outside the indexed folders; not served")
 
 
 def serve(index_dir: Path) -> None:

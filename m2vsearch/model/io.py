@@ -44,6 +44,7 @@ class ModelFolder:
     config: dict[str, Any] = field(default_factory=dict)
     weights: np.ndarray | None = None
     mapping: np.ndarray | None = None
+    source: Path | None = None  # the file the table was read from (named in errors)
 
     def float_table(self) -> np.ndarray:
         """One float32 row per token id, with mapping and per-token weights folded in."""
@@ -129,7 +130,7 @@ def read_folder(folder: Path) -> ModelFolder:
             f"{weights_file} has no 'embeddings' or 'embedding.weight' tensor "
             f"(found: {', '.join(sorted(tensors)) or 'nothing'})"
         )
-    model = ModelFolder(embeddings, tokenizer, config, tensors.get("weights"), tensors.get("mapping"))
+    model = ModelFolder(embeddings, tokenizer, config, tensors.get("weights"), tensors.get("mapping"), weights_file)
     _check_shapes(model, weights_file)
     return model
 

@@ -65,6 +65,7 @@ class StaticModel:
         self.name = name
         self._pooler = MeanPooler(tokenizer, table, max_length, self.config.get("median_token_length"))
         self._fingerprint: str | None = None
+        self._sums: np.ndarray | None = None
 
     # -- loading and saving ------------------------------------------------------------------
     @classmethod
@@ -89,7 +90,7 @@ class StaticModel:
         stored = read_folder(folder)
         dtype = str(np.dtype(stored.embeddings.dtype))
         max_length = stored.config.get("max_length", DEFAULT_MAX_LENGTH)
-        return cls(
+        model = cls(
             stored.float_table(),
             stored.tokenizer,
             stored.config,
@@ -97,6 +98,16 @@ class StaticModel:
             storage_dtype=dtype if dtype in STORAGE_DTYPES else "float32",  # type: ignore[arg-type]
             name=name,
         )
+        if not np.isfinite(model._column_sums()).all():  # NaN or infinity anywhere in the table
+            raise ModelError(f"{stored.source or folder} holds NaN or infinite weights (a damaged model file)")
+        return model
+
+    def _column_sums(self) -> np.ndarray:
+        """The table's column sums (float64), computed once: part of the fingerprint, and finite
+        only when every weight is."""
+        if self._sums is None:
+            self._sums = self.table.sum(axis=0, dtype=np.float64)
+        return self._sums
 
     def save_pretrained(self, path: str | Path, dtype: StorageDType | None = None, card: str | None = None) -> None:
         """Write the model2vec format (also loadable by sentence-transformers)."""
@@ -136,7 +147,7 @@ class StaticModel:
             ]  # fmt: skip
             digest.update(repr(parts).encode("utf-8"))
             digest.update(self.table[rows].tobytes())
-            digest.update(self.table.sum(axis=0, dtype=np.float64).tobytes())
+            digest.update(self._column_sums().tobytes())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 

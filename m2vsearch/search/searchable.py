@@ -17,6 +17,7 @@ from m2vsearch.search.hit import ChunkRef, Hit
 from m2vsearch.text import is_utf8
 
 MODES = ("hybrid", "dense", "bm25")
+MAX_QUERY_CHARS = 32_768  # a query is a question or a passage, not a document; BM25 also ORs at most 256 words
 
 
 @runtime_checkable
@@ -51,6 +52,10 @@ def check_search(query: object, k: object, mode: object, filter: object) -> int:
         raise InvalidArgumentError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if not isinstance(query, str) or (filter is not None and not isinstance(filter, str)):
         raise InvalidArgumentError("the query and the filter must be text")
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidArgumentError(
+            f"the query is {len(query):,} characters long; at most {MAX_QUERY_CHARS:,} (shorten it)"
+        )
     if not is_utf8(query) or (filter is not None and not is_utf8(filter)):
         raise InvalidArgumentError("the query and the filter must be valid UTF-8 text")
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):

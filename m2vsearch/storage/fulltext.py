@@ -21,6 +21,7 @@ from m2vsearch.settings import DEFAULT_FTS_TOKENIZER
 TOKENIZERS = {"porter": "porter unicode61 remove_diacritics 2", "trigram": "trigram"}
 DEFAULT_TOKENIZER = DEFAULT_FTS_TOKENIZER
 MAX_TRIGRAMS = 64  # per query: a long query stays one bounded FTS5 match
+MAX_TERMS = 256  # distinct words per query (the first ones): a pasted page cannot make BM25 OR thousands of terms
 STOPWORDS = frozenset(
     "a an and are as at be but by for from has have he her his i if in into is it its of on or "
     "our she so such that the their them then there these they this to was we were what when "
@@ -56,7 +57,7 @@ def fts_terms(text: str, tokenizer: str = DEFAULT_TOKENIZER) -> list[str]:
         interleaved = [g for round_ in itertools.zip_longest(*per_run) for g in round_ if g is not None]
         return list(dict.fromkeys(interleaved))[:MAX_TRIGRAMS]
     words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
-    return [w for w in words if w not in STOPWORDS] or words
+    return ([w for w in words if w not in STOPWORDS] or words)[:MAX_TERMS]
 
 
 def fts_query(text: str, tokenizer: str = DEFAULT_TOKENIZER) -> str:

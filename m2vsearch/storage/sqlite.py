@@ -149,11 +149,15 @@ def create_schema(conn: sqlite3.Connection, meta: dict[str, str]) -> None:
     )
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _metadata(raw: object) -> dict[str, Any]:
     """A chunk's metadata; a damaged value is returned under "invalid_metadata", never raised."""
     try:
-        value = json.loads(raw) if isinstance(raw, (str, bytes)) and raw else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        value = json.loads(raw, parse_constant=_no_constant) if isinstance(raw, (str, bytes)) and raw else {}
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):  # NaN and Infinity are no JSON either
         return {"invalid_metadata": str(raw)[:200]}
     return value if isinstance(value, dict) else {"invalid_metadata": str(raw)[:200]}
 

@@ -329,8 +329,9 @@ def sync(folder: Path, store: Store, before: str | None, marker: str, removed: S
 
 
 def _open_at(tantivy: Any, path: Path, marker: str) -> Any | None:
-    """The side index at `path` when it holds snapshot `marker`, else None."""
-    if not (path / "meta.json").is_file():
+    """The side index at `path` when it holds snapshot `marker`, else None (also for a planted link:
+    a writer never writes through one; the rebuild renames it away and unlinks it)."""
+    if path.is_symlink() or not (path / "meta.json").is_file():
         return None
     try:
         index = _with_analyzer(tantivy, tantivy.Index.open(str(path)))

@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from m2vsearch.errors import IndexFolderError
+from m2vsearch.storage.safe_files import create_temp, fsync_folder, temp_path_beside
+
 IVF_FROM = 50_000
 INDEX_TYPES = ("auto", "flat", "ivf", "ivf-sq8")
 
@@ -210,9 +213,10 @@ def write(index: Any, path: Path) -> None:
     through Python's file object, so every failed write, flush or close (disk full, read-only
     folder) raises OSError; the temporary file is then removed."""
     faiss = _faiss()
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temp_path_beside(path)
+    fd = create_temp(tmp)  # never through a planted link (storage/safe_files.py)
     try:
-        with open(tmp, "wb") as handle:
+        with os.fdopen(fd, "wb") as handle:
             writer = faiss.PyCallbackIOWriter(handle.write)
             try:
                 faiss.write_index(index, writer)
@@ -226,11 +230,56 @@ def write(index: Any, path: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fd = os.open(path.parent, os.O_RDONLY)
+    fsync_folder(path.parent)
+
+
+FINGERPRINT_EDGE = 1 << 16  # bytes hashed at each end of the file: header, first and last vectors, ids
+FINGERPRINT_BLOCKS, FINGERPRINT_BLOCK = 30, 1 << 12  # and 30 blocks of 4 KiB spread evenly between
+
+
+def fingerprint(path: Path) -> str:
+    """`<size>-<blake2b>` of a FAISS file's bytes: its size, both ends and 30 blocks spread over it
+    (at most 248 KiB read, whatever the size: cheap on every load). The size fixes the count and
+    dims; the sampled bytes hold the header, vectors and ids, so another index's file (even one with
+    the same count and ids) gives another fingerprint. FileNotFoundError when the file is gone."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
-        os.fsync(fd)
+        return _fingerprint_of(fd)
     finally:
         os.close(fd)
+
+
+FINGERPRINT_KEY = "vectors_fingerprint"  # meta: "<generation>:<fingerprint>" of the live file (docs/format.md)
+
+
+def fingerprint_problem(path: Path, generation: str, meta: dict[str, str]) -> str | None:
+    """Why `path`, loaded as generation `generation`, is not the file the index wrote, or None.
+    Indexes without the meta key, or whose key names another generation (an older writer that did
+    not record it committed since), are not checked."""
+    recorded = meta.get(FINGERPRINT_KEY, "")
+    number, _, expected = recorded.partition(":")
+    if number != str(generation) or not expected:
+        return None
+    found = fingerprint(path)
+    if found == expected:
+        return None
+    return f"not the file this index wrote for generation {generation}: fingerprint {found}, recorded {expected}"
+
+
+def _fingerprint_of(fd: int) -> str:
+    import hashlib
+
+    size = os.fstat(fd).st_size
+    digest = hashlib.blake2b(digest_size=16)
+    if size <= 2 * FINGERPRINT_EDGE + FINGERPRINT_BLOCKS * FINGERPRINT_BLOCK:
+        digest.update(os.pread(fd, size, 0))
+    else:
+        step = (size - 2 * FINGERPRINT_EDGE) // (FINGERPRINT_BLOCKS + 1)
+        spans = [(0, FINGERPRINT_EDGE), (size - FINGERPRINT_EDGE, FINGERPRINT_EDGE)]
+        spans += [(FINGERPRINT_EDGE + step * (i + 1), FINGERPRINT_BLOCK) for i in range(FINGERPRINT_BLOCKS)]
+        for offset, length in spans:
+            digest.update(os.pread(fd, length, offset))
+    return f"{size}-{digest.hexdigest()}"
 
 
 def _errno_of(message: str) -> int:
@@ -270,6 +319,13 @@ def read(path: Path, writable: bool = True) -> Any:
     faiss = _faiss()
     if not path.is_file():
         raise FileNotFoundError(path)
+    try:  # a file that cannot be opened (permissions, I/O) is not damaged: say so, nothing to rebuild
+        os.close(os.open(path, os.O_RDONLY))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise IndexFolderError(f"cannot read {path}: {exc.strerror or exc} (check its permissions and the disk; "
+                               "the index needs no repair)") from None  # fmt: skip
     flags = 0 if writable else faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
     try:
         try:

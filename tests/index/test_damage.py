@@ -97,6 +97,8 @@ def test_faiss_file_with_the_right_count_but_other_ids_is_repaired(built: tuple[
 
     folder, _ = built
     path = live_faiss(folder)
+    with sqlite3.connect(folder / "index.sqlite") as conn:  # an index without fingerprints: the ids decide
+        conn.execute("DELETE FROM meta WHERE key = 'vectors_fingerprint'")
     wrong = vectors.build(np.eye(30, 256, dtype=np.float32), np.arange(1000, 1030), 256, "flat")
     vectors.write(wrong, path)
     repaired = cli("index", "--index", str(folder))

@@ -102,6 +102,6 @@ def test_discover_respects_gitignore_and_include(tmp_path: Path) -> None:
     (tmp_path / ".gitignore").write_text("*.log\nnode/\n")
     (tmp_path / "sub" / ".gitignore").write_text("e.md\n")
     found = {p.relative_to(tmp_path).as_posix() for p in discover(tmp_path, IgnoreRules())}
-    assert found == {".gitignore", "a.md", "b.txt", "sub/.gitignore", "sub/d.md"}
+    assert found == {"a.md", "b.txt", "sub/d.md"}  # hidden files (the .gitignore files too) are skipped
     only_md = {p.relative_to(tmp_path).as_posix() for p in discover(tmp_path, IgnoreRules(), ["*.md"])}
     assert only_md == {"a.md", "sub/d.md"}

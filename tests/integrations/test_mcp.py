@@ -4,29 +4,13 @@ as a subprocess over stdio (skipped without the extra)."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 pytest.importorskip("mcp", reason="the mcp extra is not installed (pip install 'm2vsearch[mcp]')")
 
-import anyio  # noqa: E402
-from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
-from reliability import cli, make_docs  # noqa: E402
-
-
-async def _session(index: Path, calls: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[Any]]:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "m2vsearch.cli", "mcp", "--index", str(index)],
-                                   env={"PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
-    async with stdio_client(params) as (read, write):
-        async with ClientSession(read, write) as session:
-            await session.initialize()
-            tools = sorted(tool.name for tool in (await session.list_tools()).tools)
-            results = [await session.call_tool(name, arguments) for name, arguments in calls]
-    return tools, results
+from reliability import cli, make_docs, mcp_calls  # noqa: E402
 
 
 def test_mcp_tools_through_a_real_client_session(tmp_path: Path) -> None:
@@ -45,13 +29,13 @@ def test_mcp_tools_through_a_real_client_session(tmp_path: Path) -> None:
         ("get", {"path": "/etc/passwd"}),
         ("search", {"query": "x", "mode": "fuzzy"}),
     ]
-    tools, results = anyio.run(_session, index, calls)
+    tools, results = mcp_calls(index, calls)
     assert tools == ["get", "index", "info", "search"]
     found, lines, before, refreshed, after, info, outside, bad_mode = results
     hits = found.structured_content["hits"]
     assert hits[0]["path"].endswith("volcano.md") and hits[0]["start_line"] == 1 and "Magma" in hits[0]["text"]
     assert lines.structured_content["text"] == "Magma rises and erupts from the crater.\nAsh falls."
-    chunk = anyio.run(_session, index, [("get", {"chunk_id": hits[0]["id"]})])[1][0]
+    chunk = mcp_calls(index, [("get", {"chunk_id": hits[0]["id"]})])[1][0]
     assert chunk.structured_content["text"] == hits[0]["text"]
     assert before.structured_content["hits"] == []
     assert refreshed.structured_content["added"] == 1 and refreshed.structured_content["unchanged"] == 6
@@ -62,7 +46,7 @@ def test_mcp_tools_through_a_real_client_session(tmp_path: Path) -> None:
 
 
 def test_mcp_server_without_an_index_reports_it_as_a_tool_error(tmp_path: Path) -> None:
-    _, (result,) = anyio.run(_session, tmp_path / "none", [("search", {"query": "anything"})])
+    _, (result,) = mcp_calls(tmp_path / "none", [("search", {"query": "anything"})])
     assert result.is_error and "no index at" in result.content[0].text
 
 
@@ -81,11 +65,11 @@ def test_mcp_serves_a_sharded_index(tmp_path: Path) -> None:
         ("info", {}),
         ("get", {"chunk_id": 1}),
     ]
-    _, (found, line, refreshed, after, info, no_shard) = anyio.run(_session, index, calls)
+    _, (found, line, refreshed, after, info, no_shard) = mcp_calls(index, calls)
     hit = found.structured_content["hits"][0]
     assert hit["path"].endswith("volcano.md") and hit["shard"].startswith("shard-")
     assert line.structured_content["text"] == "Ash falls."
-    chunk = anyio.run(_session, index, [("get", {"chunk_id": hit["id"], "shard": hit["shard"]})])[1][0]
+    chunk = mcp_calls(index, [("get", {"chunk_id": hit["id"], "shard": hit["shard"]})])[1][0]
     assert chunk.structured_content["text"] == hit["text"] and chunk.structured_content["shard"] == hit["shard"]
     assert refreshed.structured_content["added"] == 1
     assert after.structured_content["hits"][0]["path"].endswith("glacier.md")

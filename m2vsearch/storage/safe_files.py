@@ -1,0 +1,97 @@
+"""Opening the files an index writes so that a planted symbolic link cannot redirect a write.
+
+Every file m2vsearch writes in or beside an index folder (the lock file, `vectors-<G>.faiss.tmp`,
+`ignore.tmp`, `shards.json.tmp`) is opened with `O_NOFOLLOW`; temporary files are created with
+`O_CREAT | O_EXCL` (which never follows a link, dangling or not) and then renamed over their
+final name (a rename replaces a link itself, never its target). A lock or temporary path that is
+a link is refused with one line naming it: someone planted it, and nothing is written through it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from m2vsearch.errors import IndexFolderError
+
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a planted FIFO must not block the open (no effect on files)
+
+
+class UnsafePathError(IndexFolderError):
+    """A path the index writes is a symbolic link (or not a regular file): refused."""
+
+
+def _refuse(path: Path, what: str) -> UnsafePathError:
+    return UnsafePathError(f"{path} is {what}; m2vsearch does not write through it (remove it if you did not make it)")
+
+
+def open_no_follow(path: Path, flags: int, mode: int = 0o644) -> int:
+    """`os.open` that refuses a symbolic link at `path` (and anything but a regular file)."""
+    try:
+        fd = os.open(path, flags | _NO_FOLLOW | _CLOEXEC | _BINARY | _NONBLOCK, mode)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK) or (exc.errno == errno.EEXIST and os.path.islink(path)):
+            raise _refuse(path, "a symbolic link") from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _refuse(path, "not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def temp_path_beside(path: Path) -> Path:
+    """The temporary name a new version of `path` is written under (docs/format.md: `<name>.tmp`)."""
+    return path.with_name(path.name + ".tmp")
+
+
+def create_temp(tmp: Path) -> int:
+    """A new, empty, exclusively created file at `tmp` (a stale regular file left by a crashed
+    writer is removed first; a link or anything else there is refused)."""
+    try:
+        found = os.lstat(tmp)
+    except FileNotFoundError:
+        found = None
+    if found is not None:
+        if stat.S_ISLNK(found.st_mode):
+            raise _refuse(tmp, "a symbolic link")
+        if not stat.S_ISREG(found.st_mode):
+            raise _refuse(tmp, "not a regular file")
+        os.unlink(tmp)
+    return open_no_follow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (a no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` durably: a new temporary file beside it, fsync, rename, fsync the
+    folder. The temporary file is removed when any step fails."""
+    tmp = temp_path_beside(path)
+    fd = create_temp(tmp)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_folder(path.parent)
