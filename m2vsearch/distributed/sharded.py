@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from m2vsearch.distributed.manifest import Manifest, read_manifest
 from m2vsearch.distributed.shard import LocalShard, Ranked, Shard
-from m2vsearch.errors import IndexDamagedError, IndexFolderError, IndexLockedError, InvalidArgumentError
+from m2vsearch.errors import IndexDamagedError, IndexFolderError, IndexLockedError, InvalidArgumentError, M2VSearchError
 from m2vsearch.folder.create import resolve_model
 from m2vsearch.model.registry import NO_LICENSE
 from m2vsearch.model.static import StaticModel
@@ -65,12 +65,22 @@ class ShardedIndex:
     """A sharded index: `ShardedIndex.open(folder)` for the shards its manifest lists, or
     `ShardedIndex(shards, ...)` for shards that live elsewhere (`ray_shards.open_on_ray`)."""
 
-    def __init__(self, shards: Sequence[Shard], names: Sequence[str], model: StaticModel, dims: int,
-                 folder: Path | None = None) -> None:  # fmt: skip
+    def __init__(self, shards: Sequence[Shard], names: Sequence[str], model: StaticModel | Callable[[], StaticModel],
+                 dims: int, folder: Path | None = None) -> None:  # fmt: skip
+        """`model` may be a function that loads it: it runs on the first dense or hybrid query, so
+        BM25 answers even when the model cannot be loaded."""
         if not shards:
             raise IndexFolderError("a sharded index needs at least one shard")
-        self.shards, self.names, self.model, self.dims, self.folder = list(shards), list(names), model, dims, folder
+        self.shards, self.names, self.dims, self.folder = list(shards), list(names), dims, folder
+        self._model = model
         self._pool = ThreadPoolExecutor(max_workers=min(8, len(self.shards)), thread_name_prefix="m2vsearch-shards")
+
+    @property
+    def model(self) -> StaticModel:
+        """The index's model, loaded (and checked against the manifest) on first use."""
+        if not isinstance(self._model, StaticModel):
+            self._model = self._model()
+        return self._model
 
     @classmethod
     def open(
@@ -125,11 +135,20 @@ class ShardedIndex:
                                        "to rebuild that shard from its files")  # fmt: skip
         if dims is not None and int(dims) != manifest.dims:
             raise IndexFolderError(f"the sharded index has {manifest.dims} dims, not {dims}")
-        static, name = resolve_model(model if model is not None else manifest.model)
-        if static.fingerprint != manifest.model_fingerprint:
-            what = "changed since the index was built" if model is None else f"is not the index's ({manifest.model})"
-            raise IndexFolderError(f"the model {name} {what}; use the index's model or rebuild")
-        return cls(shards, manifest.shards, static, manifest.dims, folder)
+
+        def load() -> StaticModel:
+            try:
+                static, name = resolve_model(model if model is not None else manifest.model)
+            except M2VSearchError as exc:
+                raise IndexFolderError(f"cannot load the index's model {manifest.model}: {exc}") from None
+            if static.fingerprint != manifest.model_fingerprint:
+                what = (
+                    "changed since the index was built" if model is None else f"is not the index's ({manifest.model})"
+                )
+                raise IndexFolderError(f"the model {name} {what}; use the index's model or rebuild")
+            return static
+
+        return cls(shards, manifest.shards, load() if model is not None else load, manifest.dims, folder)
 
     def _each(self, call: Callable[[Shard], T]) -> list[T]:
         """`call` on every shard at once; a shard's failure names the shard and the fix."""

@@ -7,6 +7,7 @@ crash interrupted and removes staging folders whose process is gone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from m2vsearch.errors import IndexFolderError
 from m2vsearch.folder.layout import DB_FILE, IGNORE_FILE
+from m2vsearch.storage.safe_files import fsync_folder
 from m2vsearch.storage.tantivy_bm25 import FOLDER as TANTIVY_FOLDER
 from m2vsearch.text import printable
 
@@ -104,7 +106,8 @@ def swap_in_new(staging: Path, folder: Path) -> None:
     if folder.exists():
         folder.rmdir()
     os.rename(staging, folder)
-    _fsync_dir(folder.parent)
+    with contextlib.suppress(OSError):
+        fsync_folder(folder.parent)
 
 
 def swap_in(staging: Path, folder: Path) -> None:
@@ -123,7 +126,8 @@ def swap_in(staging: Path, folder: Path) -> None:
     if folder.exists():
         os.rename(folder, backup)
     os.rename(staging, folder)
-    _fsync_dir(folder.parent)
+    with contextlib.suppress(OSError):
+        fsync_folder(folder.parent)
     shutil.rmtree(backup, ignore_errors=True)
 
 
@@ -133,16 +137,3 @@ def copy_ignore_file(source: Path, target: Path) -> None:
         shutil.copyfile(source / IGNORE_FILE, target / IGNORE_FILE)
     except OSError:
         pass
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

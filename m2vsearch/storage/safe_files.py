@@ -12,7 +12,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from m2vsearch.errors import IndexFolderError
 
@@ -80,14 +82,18 @@ def fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` durably: a new temporary file beside it, fsync, rename, fsync the
-    folder. The temporary file is removed when any step fails."""
+def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
+    """Replace `path` with `data` (bytes, or a function writing to the open file) durably: a new
+    temporary file beside it, fsync, rename, fsync the folder. The temporary file is removed when
+    any step fails."""
     tmp = temp_path_beside(path)
     fd = create_temp(tmp)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if callable(data):
+                data(handle)
+            else:
+                handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from m2vsearch.errors import IndexFolderError
-from m2vsearch.storage.safe_files import create_temp, fsync_folder, temp_path_beside
+from m2vsearch.storage.safe_files import write_atomic
 
 IVF_FROM = 50_000
 INDEX_TYPES = ("auto", "flat", "ivf", "ivf-sq8")
@@ -213,24 +213,17 @@ def write(index: Any, path: Path) -> None:
     through Python's file object, so every failed write, flush or close (disk full, read-only
     folder) raises OSError; the temporary file is then removed."""
     faiss = _faiss()
-    tmp = temp_path_beside(path)
-    fd = create_temp(tmp)  # never through a planted link (storage/safe_files.py)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            writer = faiss.PyCallbackIOWriter(handle.write)
-            try:
-                faiss.write_index(index, writer)
-            except RuntimeError as exc:
-                raise OSError(_errno_of(str(exc)), f"cannot write {tmp.name}: {_reason(str(exc))}", str(path)) from None
-            finally:
-                del writer
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_folder(path.parent)
+
+    def serialise(handle: BinaryIO) -> None:
+        writer = faiss.PyCallbackIOWriter(handle.write)
+        try:
+            faiss.write_index(index, writer)
+        except RuntimeError as exc:
+            raise OSError(_errno_of(str(exc)), f"cannot write {path.name}: {_reason(str(exc))}", str(path)) from None
+        finally:
+            del writer
+
+    write_atomic(path, serialise)  # never through a planted link (storage/safe_files.py)
 
 
 FINGERPRINT_EDGE = 1 << 16  # bytes hashed at each end of the file: header, first and last vectors, ids

@@ -233,6 +233,18 @@ def test_bm25_answers_without_the_model(tmp_path: Path) -> None:
     assert "model.safetensors" in line, line
 
 
+def test_bm25_answers_without_the_model_on_a_sharded_index(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path / "docs", 6)
+    model = saved_model(tmp_path / "model")
+    built = cli("index", str(docs), "--model", str(model), "--index", str(tmp_path / "SH"), "--shards", "2")
+    assert built.returncode == 0, built.stderr
+    (model / "model.safetensors").write_bytes(b"damaged")
+    bm25 = cli("query", "rivers bread", "--mode", "bm25", "--index", str(tmp_path / "SH"))
+    assert bm25.returncode == 0 and "doc" in bm25.stdout, bm25.stderr
+    line = one_line_error(cli("query", "rivers", "--mode", "hybrid", "--index", str(tmp_path / "SH")))
+    assert "model" in line, line
+
+
 # -- permissions, full and read-only disks -----------------------------------------------------
 def test_an_unreadable_faiss_file_is_a_permission_error_not_damage(built: tuple[Path, Path]) -> None:
     from reliability import unprivileged
