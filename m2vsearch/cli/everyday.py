@@ -190,20 +190,33 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
 @click.option(
     "--filter", "path_glob", help="Only files whose path matches this pattern (gitignore syntax), e.g. 'notes/*'."
 )
+@click.option("--min-score", type=float, help="Only hits scoring at least this (hybrid scores lie in [0, 1]).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option("--explain", is_flag=True, help="Show the dense and BM25 parts of each score.")
-def query(text: str, index_dir: Path | None, k: int, mode: str, dims: int | None, path_glob: str | None,
-          as_json: bool, explain: bool) -> None:  # fmt: skip
-    """Search the index for TEXT."""
+@click.pass_context
+def query(ctx: click.Context, text: str, index_dir: Path | None, k: int, mode: str, dims: int | None,
+          path_glob: str | None, min_score: float | None, as_json: bool, explain: bool) -> None:  # fmt: skip
+    """Search the index for TEXT ("-" reads it from standard input). Exits 1 when nothing matches,
+    as grep does."""
     from m2vsearch.distributed import open_index
+    from m2vsearch.ingest.patterns import pattern_error
     from m2vsearch.text import is_utf8
 
+    if text == "-":
+        text = click.get_text_stream("stdin").read().strip()
+        if not text:
+            raise click.BadParameter("standard input held no query", param_hint="TEXT")
     text, path_glob = _as_utf8(text), None if path_glob is None else _as_utf8(path_glob)
     if not is_utf8(text) or (path_glob is not None and not is_utf8(path_glob)):
         raise M2VSearchError("the query and --filter must be valid UTF-8 text")
+    if path_glob is not None and (problem := pattern_error(path_glob)):
+        raise click.BadParameter(f"{safe(path_glob[:80])!r} is not a valid pattern ({problem})", param_hint="--filter")
+    if min_score is not None and min_score != min_score:
+        raise click.BadParameter("must be a number, not nan", param_hint="--min-score")
     folder = _index_folder(index_dir)
     with open_index(folder, dims=dims) as index:
         hits = index.search(text, k=k, mode=mode, filter=path_glob)
+    hits = [hit for hit in hits if min_score is None or hit.score >= min_score]
     if as_json:
         document = {
             "query": text,
@@ -213,10 +226,9 @@ def query(text: str, index_dir: Path | None, k: int, mode: str, dims: int | None
             "hits": [h.to_dict() for h in hits],
         }
         click.echo(json.dumps(document, ensure_ascii=False))
-        return
-    if not hits:
-        click.echo("no results")
-    for rank, hit in enumerate(hits, 1):
+    elif not hits:
+        click.echo("no results", err=True)
+    for rank, hit in enumerate([] if as_json else hits, 1):
         where = shown(hit.path) + (f":{hit.start_line}-{hit.end_line}" if hit.start_line else "")
         snippet = safe(" ".join(hit.text.split()))
         snippet = snippet[:160] + ("..." if len(snippet) > 160 else "")
@@ -226,6 +238,8 @@ def query(text: str, index_dir: Path | None, k: int, mode: str, dims: int | None
             bm25 = "-" if hit.bm25 is None else f"{hit.bm25:.4f}"
             click.echo(f"     dense cosine {dense}  bm25 {bm25}")
         click.echo(f"     {snippet}")
+    if not hits:
+        ctx.exit(1)
 
 
 @cli.command()

@@ -87,7 +87,8 @@ def open_handle(folder: Path) -> Handle:
     if found is None:
         if any(folder.glob("vectors-*.faiss")):
             raise damaged_db(path, "missing")
-        raise IndexFolderError(f"no index at {folder} (create one with `m2vsearch index PATH`)")
+        raise IndexFolderError(f"no index at {folder} (create one with `m2vsearch index PATH`, or choose another "
+                               "with --index DIR or M2VSEARCH_INDEX)")  # fmt: skip
     read_only, why = False, ""
     try:
         try:

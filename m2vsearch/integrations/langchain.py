@@ -25,6 +25,7 @@ try:
     from langchain_core.embeddings import Embeddings
     from langchain_core.retrievers import BaseRetriever
     from langchain_core.vectorstores import VectorStore
+    from langchain_core.vectorstores.utils import maximal_marginal_relevance
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("the LangChain adapter needs the langchain extra: pip install 'm2vsearch[langchain]'") from exc
 
@@ -102,6 +103,20 @@ class M2VSearchVectorStore(VectorStore):
     def similarity_search(self, query: str, k: int = 4, filter: Filter = None, mode: str | None = None,
                           **kwargs: Any) -> list[Document]:  # fmt: skip
         return [doc for doc, _ in self.similarity_search_with_score(query, k, filter, mode)]
+
+    def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
+                                      filter: Filter = None, mode: str | None = None,
+                                      **kwargs: Any) -> list[Document]:  # fmt: skip
+        """The best `fetch_k` hits re-picked for diversity (maximal marginal relevance): each next
+        document is the one most like the query and least like those already picked, with the
+        index's own static model (`lambda_mult` 1: relevance only, 0: diversity only)."""
+        hits = search(self.index, query, max(k, fetch_k), mode or self.mode, filter)
+        if not hits:
+            return []
+        model, dims = self.index.model, self.index.dims  # type: ignore[attr-defined]
+        vectors = model.encode([query, *(hit.text for hit in hits)], dims=dims)
+        picked = maximal_marginal_relevance(vectors[0], list(vectors[1:]), lambda_mult=lambda_mult, k=k)
+        return [_document(hits[i]) for i in picked]
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         return lambda score: max(0.0, min(1.0, score))  # hybrid scores are in [0, 1]; cosines clipped

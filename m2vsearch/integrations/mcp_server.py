@@ -1,7 +1,8 @@
 """An MCP server over an m2vsearch index (`pip install 'm2vsearch[mcp]'`; `m2vsearch mcp`).
 
 Tools, over stdio with the official `mcp` SDK:
-- `search(query, k, mode, filter)`: hits with chunk id, score, path, line range and text;
+- `search(query, k, mode, filter)`: hits with `chunk_id` (and `shard`), score, path, line range
+  and text; `k` is 1..100 (the schema says so, and the tool refuses other values);
 - `get(chunk_id[, shard])` or `get(path, start_line, end_line)`: a chunk (in a sharded index,
   with the `shard` its hit named), or lines of an indexed file (only files the index holds, read
   from disk as they are now);
@@ -17,13 +18,13 @@ import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 try:
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
     from mcp.types import ToolAnnotations
-    from pydantic import BaseModel
+    from pydantic import BaseModel, Field
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("the MCP server needs the mcp extra: pip install 'm2vsearch[mcp]'") from exc
 
@@ -34,6 +35,7 @@ from m2vsearch.search.searchable import Searchable
 from m2vsearch.text import printable
 
 MAX_LINES = 2000  # `get` returns at most this many lines of a file
+MAX_K = 100  # `search` returns at most this many hits
 _Tool = TypeVar("_Tool", bound=Callable[..., Any])
 
 
@@ -51,7 +53,7 @@ def _user_errors(function: _Tool) -> _Tool:
 
 
 class SearchHit(BaseModel):
-    id: int
+    chunk_id: int  # what `get` takes (with `shard` in a sharded index)
     score: float
     path: str | None
     start_line: int | None
@@ -103,13 +105,16 @@ def build_server(index_dir: Path) -> MCPServer:
 
     @server.tool(annotations=ToolAnnotations(readOnlyHint=True))
     @_user_errors
-    def search(query: str, k: int = 10, mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
-               filter: str | None = None) -> SearchResult:  # fmt: skip
-        """Search the indexed files. mode: hybrid (default: meaning and keywords), dense (meaning),
-        bm25 (keywords). filter: a path glob, e.g. 'notes/*' or '*.md'."""
-        hits = index().search(query, k=max(1, min(k, 100)), mode=mode, filter=filter)
+    def search(query: str, k: Annotated[int, Field(ge=1, le=MAX_K)] = 10,
+               mode: Literal["hybrid", "dense", "bm25"] = "hybrid", filter: str | None = None) -> SearchResult:  # fmt: skip
+        """Search the indexed files. k: 1..100 hits. mode: hybrid (default: meaning and keywords),
+        dense (meaning), bm25 (keywords). filter: a path glob, e.g. 'notes/*' or '*.md'. Read a hit
+        further with get(chunk_id, shard)."""
+        if isinstance(k, bool) or not 1 <= k <= MAX_K:
+            raise M2VSearchError(f"k must be between 1 and {MAX_K}, got {k!r}")
+        hits = index().search(query, k=k, mode=mode, filter=filter)
         return SearchResult(query=query, mode=mode, hits=[
-            SearchHit(id=h.id, score=h.score, path=h.path, start_line=h.start_line, end_line=h.end_line, text=h.text,
+            SearchHit(chunk_id=h.id, score=h.score, path=h.path, start_line=h.start_line, end_line=h.end_line, text=h.text,
                       shard=h.shard)
             for h in hits
         ])  # fmt: skip
@@ -181,6 +186,8 @@ def _read_lines(index: Searchable, path: str, start_line: int | None, end_line: 
     except Skip as skip:
         raise M2VSearchError(f"cannot read {known[0]}: {skip}") from None
     first = max(1, start_line or 1)
+    if first > len(lines) or (end_line is not None and end_line < first):
+        raise M2VSearchError(f"{known[0]} has {len(lines)} lines; lines {first}..{end_line or first} are not in it")
     last = min(len(lines), end_line or len(lines), first + MAX_LINES - 1)
     return GetResult(path=known[0], start_line=first, end_line=last, text="\n".join(lines[first - 1 : last]),
                      total_lines=len(lines))  # fmt: skip

@@ -60,7 +60,11 @@ def test_env_var_chooses_the_index(indexed: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (("query", "x", "--index", "missing"), 1, "/missing (create one with `m2vsearch index PATH`)"),
+        (
+            ("query", "x", "--index", "missing"),
+            1,
+            "/missing (create one with `m2vsearch index PATH`, or choose another with --index DIR or M2VSEARCH_INDEX)",
+        ),
         (("index", "docs", "--dims", "64"), 1, "has 256 dims, not 64 (use --rebuild"),
         (("index", "no-such-folder"), 1, "error: no such file or folder: no-such-folder"),
         (("index", "docs", "--model", "no-such-model"), 1, "m2vsearch never downloads models"),

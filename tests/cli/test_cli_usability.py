@@ -126,3 +126,29 @@ def test_watch_follows_edits_adds_renames_and_deletes(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert len(consistent(folder)) == 3
+
+
+def test_query_is_script_friendly(tmp_path: Path) -> None:
+    """Exit 1 when nothing matches (as grep), `-` reads the query from stdin, --min-score cuts,
+    an invalid --filter is a usage error (exit 2), and a missing index names --index and the variable."""
+    docs = make_docs(tmp_path / "docs", 4)
+    (docs / "volcano.md").write_text("# Volcano\n\nMagma rises and erupts from the crater.\n")
+    folder = tmp_path / "X"
+    assert cli("index", str(docs), "--index", str(folder)).returncode == 0
+    found = cli("query", "magma crater", "--index", str(folder), "--json")
+    assert found.returncode == 0 and json.loads(found.stdout)["hits"][0]["path"].endswith("volcano.md")
+    nothing = cli("query", "magma", "--index", str(folder), "--filter", "nothing/*")
+    assert nothing.returncode == 1 and nothing.stdout == "" and "no results" in nothing.stderr
+    empty_json = cli("query", "magma", "--index", str(folder), "--filter", "nothing/*", "--json")
+    assert empty_json.returncode == 1 and json.loads(empty_json.stdout)["hits"] == []
+    piped = subprocess.run([*CLI, "query", "-", "--index", str(folder), "--json"], input="magma crater\n",
+                           capture_output=True, text=True, timeout=180)  # fmt: skip
+    assert piped.returncode == 0 and json.loads(piped.stdout)["query"] == "magma crater"
+    top = json.loads(found.stdout)["hits"][0]["score"]
+    cut = cli("query", "magma crater", "--index", str(folder), "--json", "--min-score", str(top))
+    assert [h["score"] for h in json.loads(cut.stdout)["hits"]] == [top]
+    assert cli("query", "magma", "--index", str(folder), "--min-score", "2").returncode == 1
+    bad = cli("query", "magma", "--index", str(folder), "--filter", "[")
+    assert bad.returncode == 2 and "--filter" in bad.stderr and "Traceback" not in bad.stderr
+    missing = cli("query", "magma", "--index", str(tmp_path / "none"))
+    assert missing.returncode == 1 and "--index" in missing.stderr and "M2VSEARCH_INDEX" in missing.stderr

@@ -94,3 +94,18 @@ def test_vector_store_and_retriever_on_a_sharded_index(tmp_path: Path) -> None:
         store.add_texts(["a new note"])
     with pytest.raises(InvalidArgumentError, match="read-only here"):
         store.delete([found[0].id])
+
+
+def test_max_marginal_relevance_search_trades_relevance_for_diversity(tmp_path: Path) -> None:
+    texts = ["Sourdough bread needs a starter.", "Sourdough bread needs a starter!", "Sourdough bread needs a starter?",
+             "Rye bread is dense and dark.", "Cats sleep most of the day."]  # fmt: skip
+    store = M2VSearchVectorStore.from_texts(texts, index_path=tmp_path / "idx")
+    plain = [d.page_content for d in store.similarity_search("sourdough bread starter", k=2, mode="dense")]
+    assert plain[0].startswith("Sourdough") and plain[1].startswith("Sourdough")  # near-duplicates first
+    diverse = [d.page_content for d in store.max_marginal_relevance_search("sourdough bread starter", k=2,
+                                                                           fetch_k=5, lambda_mult=0.3, mode="dense")]  # fmt: skip
+    assert diverse[0].startswith("Sourdough") and not diverse[1].startswith("Sourdough")
+    relevance_only = store.max_marginal_relevance_search("sourdough bread starter", k=2, fetch_k=5, lambda_mult=1.0,
+                                                         mode="dense")  # fmt: skip
+    assert [d.page_content for d in relevance_only] == plain
+    assert store.max_marginal_relevance_search("zzqqxx", k=2, mode="bm25") == []

@@ -35,7 +35,7 @@ def test_mcp_tools_through_a_real_client_session(tmp_path: Path) -> None:
     hits = found.structured_content["hits"]
     assert hits[0]["path"].endswith("volcano.md") and hits[0]["start_line"] == 1 and "Magma" in hits[0]["text"]
     assert lines.structured_content["text"] == "Magma rises and erupts from the crater.\nAsh falls."
-    chunk = mcp_calls(index, [("get", {"chunk_id": hits[0]["id"]})])[1][0]
+    chunk = mcp_calls(index, [("get", {"chunk_id": hits[0]["chunk_id"]})])[1][0]
     assert chunk.structured_content["text"] == hits[0]["text"]
     assert before.structured_content["hits"] == []
     assert refreshed.structured_content["added"] == 1 and refreshed.structured_content["unchanged"] == 6
@@ -69,9 +69,32 @@ def test_mcp_serves_a_sharded_index(tmp_path: Path) -> None:
     hit = found.structured_content["hits"][0]
     assert hit["path"].endswith("volcano.md") and hit["shard"].startswith("shard-")
     assert line.structured_content["text"] == "Ash falls."
-    chunk = mcp_calls(index, [("get", {"chunk_id": hit["id"], "shard": hit["shard"]})])[1][0]
+    chunk = mcp_calls(index, [("get", {"chunk_id": hit["chunk_id"], "shard": hit["shard"]})])[1][0]
     assert chunk.structured_content["text"] == hit["text"] and chunk.structured_content["shard"] == hit["shard"]
     assert refreshed.structured_content["added"] == 1
     assert after.structured_content["hits"][0]["path"].endswith("glacier.md")
     assert info.structured_content["sharded"] is True and info.structured_content["files"] == 8
     assert no_shard.is_error and "pass the `shard`" in no_shard.content[0].text
+
+
+def test_mcp_bounds_k_names_ids_one_way_and_refuses_lines_past_the_end(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path / "docs", 3)
+    (docs / "volcano.md").write_text("# Volcano\n\nMagma rises.\n")
+    index = tmp_path / "X"
+    assert cli("index", str(docs), "--index", str(index)).returncode == 0
+    tools, results = mcp_calls(index, [
+        ("search", {"query": "magma", "k": 0}),
+        ("search", {"query": "magma", "k": -1}),
+        ("search", {"query": "magma", "k": 10_000}),
+        ("search", {"query": "magma", "k": 100}),
+        ("get", {"path": "volcano.md", "start_line": 50, "end_line": 60}),
+        ("get", {"path": "volcano.md", "start_line": 3, "end_line": 2}),
+    ])  # fmt: skip
+    zero, negative, huge, most, past, backwards = results
+    assert zero.is_error and negative.is_error and huge.is_error
+    hit = most.structured_content["hits"][0]
+    assert "id" not in hit and hit["chunk_id"] >= 1  # the name `get` takes
+    chunk = mcp_calls(index, [("get", {"chunk_id": hit["chunk_id"]})])[1][0]
+    assert chunk.structured_content["text"] == hit["text"]
+    assert past.is_error and "has 4 lines" in past.content[0].text
+    assert backwards.is_error

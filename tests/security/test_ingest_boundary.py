@@ -186,9 +186,11 @@ def test_overlong_and_invalid_patterns_are_one_line_errors(tmp_path: Path) -> No
     folder = tmp_path / "X"
     assert cli("index", str(docs), "--index", str(folder)).returncode == 0
     long = "a*" * 600
-    assert "longer than 1000 characters" in one_line_error(cli("query", "x", "--index", str(folder), "--filter", long))
+    too_long = cli("query", "x", "--index", str(folder), "--filter", long)  # a usage error: exit 2, one line
+    assert too_long.returncode == 2 and "longer than 1000 characters" in too_long.stderr.strip().splitlines()[-1]
     assert "longer than 1000 characters" in one_line_error(cli("index", "--index", str(folder), "--exclude", long))
-    assert "not a valid pattern" in one_line_error(cli("query", "x", "--index", str(folder), "--filter", "[z-a]"))
+    reversed_range = cli("query", "x", "--index", str(folder), "--filter", "[z-a]")
+    assert reversed_range.returncode == 2 and "not a valid pattern" in reversed_range.stderr
 
 
 def test_invalid_patterns_are_refused_before_they_are_remembered(tmp_path: Path) -> None:
