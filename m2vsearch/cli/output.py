@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -77,18 +78,35 @@ class IndexingProgress:
             self.bar = None
 
 
-_CONTROLS = {code: f"\\x{code:02x}" for code in [*range(32), *range(127, 160)]}
-_CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", ord("\\"): "\\\\"})
+def _unsafe(char: str) -> bool:
+    """A C0/C1 control character, or an invisible format character (Unicode category Cf: the
+    bidirectional overrides such as U+202E, zero-width characters) that can disguise text."""
+    code = ord(char)
+    return code < 32 or 127 <= code < 160 or (code > 160 and unicodedata.category(char) == "Cf")
+
+
+def _escape(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if not _unsafe(char):
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
 def safe(text: str) -> str:
     """`text` safe for a terminal: printable (undecodable bytes as \\xNN) and with control
-    characters (ESC, CR, LF, ...) escaped, so a file name cannot move the cursor or fake lines.
-    A backslash is doubled only where the text holds a control character, to stay unambiguous."""
+    characters (ESC, CR, LF, ...) and Unicode format characters (U+202E RIGHT-TO-LEFT OVERRIDE
+    as \\u202e, ...) escaped, so a file name cannot move the cursor, fake lines or show its
+    characters in another order. A backslash is doubled only where the text holds such a
+    character, to stay unambiguous."""
     text = printable(text)
-    if not any(ord(char) < 32 or 127 <= ord(char) < 160 for char in text):
+    if not any(_unsafe(char) for char in text):
         return text
-    return text.translate(_CONTROLS)
+    return "".join(_escape(char) for char in text)
 
 
 def shown(path: str | None) -> str:

@@ -27,6 +27,7 @@ from m2vsearch.index.lifecycle import IndexRun, Preparer
 from m2vsearch.index.repair import repair_vectors, vectors_problem
 from m2vsearch.index.writer import IndexReport, index_path
 from m2vsearch.settings import IndexSettings
+from m2vsearch.storage.safe_files import refuse_link
 from m2vsearch.text import printable
 
 Progress = Callable[[str, int, int, int], None]  # (label, files done, files total, chunks added)
@@ -48,7 +49,15 @@ OWN_ENTRY = re.compile(r"^(shards\.json(\.tmp)?|\.?shard-\d{3,}(\..*)?)$")  # ma
 
 
 def _shard_folders(folder: Path, shards: int | None) -> tuple[list[Path], Manifest | None]:
-    """The shard folders to write, and the manifest when the sharded index exists already."""
+    """The shard folders to write, and the manifest when the sharded index exists already (a shard
+    folder that is a symbolic link is refused: m2vsearch makes them, never as links)."""
+    found, manifest = _listed_shard_folders(folder, shards)
+    for shard_folder in found:
+        refuse_link(shard_folder)
+    return found, manifest
+
+
+def _listed_shard_folders(folder: Path, shards: int | None) -> tuple[list[Path], Manifest | None]:
     if (folder / DB_FILE).exists():
         raise IndexFolderError(f"{folder} holds a single index; choose another folder for a sharded one")
     if (folder / SHARDS_FILE).is_file():
@@ -88,6 +97,7 @@ def _rebuild_shard(folder: Path, number: int, count: int, manifest: Manifest, li
         raise IndexFolderError(f"shard {folder.name} of {folder.parent} is damaged and its model {manifest.model} "
                                "changed since the index was built: build the sharded index again in a new folder")  # fmt: skip
     meta = like.read(lambda snapshot: snapshot.meta) if like is not None else None
+    refuse_link(folder)
     with writer_lock(folder, settings.wait):
         recover(folder)
         staging = new_staging(folder)
@@ -112,6 +122,7 @@ def _rebuild_shard(folder: Path, number: int, count: int, manifest: Manifest, li
 def _open_shard(folder: Path, number: int, count: int, manifest: Manifest | None, settings: IndexSettings) -> Index:
     """One shard, opened or created, checked against the manifest and marked as shard k/N."""
     marker = f"{number}/{count}"
+    refuse_link(folder)  # a planted link would have the shard built inside its target
     if (folder / DB_FILE).exists():
         try:
             index = Index.open(folder, model=settings.model, dims=settings.dims, lock_wait=settings.wait)
@@ -248,6 +259,7 @@ def _run_locked(folder: Path, paths: Sequence[Path], settings: IndexSettings, pr
                 manifest.shard_uids = []
         for number, error in damaged:  # rebuilt from the files that route to it
             if manifest is None:  # a first build that stopped: the shard holds nothing that a run cannot redo
+                refuse_link(shard_folders[number])  # checked before its lock, which lies beside a link's target
                 with writer_lock(shard_folders[number], settings.wait):
                     shutil.rmtree(shard_folders[number])
                 opened[number] = _open_shard(shard_folders[number], number, count, manifest, settings)

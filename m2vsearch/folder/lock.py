@@ -86,7 +86,7 @@ def _wait_for(path: Path, wait: float, notice: WaitNotice | None) -> int:
     told = False
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = open_no_follow(path, os.O_RDWR | os.O_CREAT, 0o644)  # a planted link is refused, not truncated
+        fd = open_no_follow(path, os.O_RDWR | os.O_CREAT, 0o644)  # a planted (hard) link is refused, not truncated
         if _try_lock(fd):
             try:
                 same = os.fstat(fd).st_ino == os.lstat(path).st_ino  # not a lock file deleted (or swapped) meanwhile

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from m2vsearch.errors import IndexFolderError
 from m2vsearch.folder.layout import DB_FILE, IGNORE_FILE
-from m2vsearch.storage.safe_files import fsync_folder
+from m2vsearch.storage.safe_files import fsync_folder, read_no_follow, refuse_link, write_atomic
 from m2vsearch.storage.tantivy_bm25 import FOLDER as TANTIVY_FOLDER
 from m2vsearch.text import printable
 
@@ -71,8 +71,13 @@ def foreign_entries(folder: Path) -> list[str]:
 
 def recover(folder: Path) -> None:
     """Finish or undo an interrupted swap, so `folder` holds a complete index; remove staging
-    folders of processes that are gone. Call it holding the writer lock."""
+    folders of processes that are gone. Call it holding the writer lock.
+
+    Nothing is renamed, removed or written through a link: the folder, its `.previous` and a
+    staging folder that is a symbolic link is refused (m2vsearch never makes one; someone planted it)."""
+    refuse_link(folder)
     backup = backup_path(folder)
+    refuse_link(backup)
     if backup.exists():
         if (folder / DB_FILE).is_file():
             shutil.rmtree(backup, ignore_errors=True)  # the swap finished; only cleanup was left
@@ -82,6 +87,7 @@ def recover(folder: Path) -> None:
     for entry in _entries(folder.parent):
         found = _STAGING_PID.fullmatch(entry.name[len(prefix) :]) if entry.name.startswith(prefix) else None
         if found and not _alive(int(found.group(1))):
+            refuse_link(Path(entry.path))
             shutil.rmtree(entry.path, ignore_errors=True)
 
 
@@ -103,6 +109,8 @@ def own_paths(folder: Path) -> set[Path]:
 
 def swap_in_new(staging: Path, folder: Path) -> None:
     """Move a complete new index into place where there is none (an empty folder is replaced)."""
+    refuse_link(staging)
+    refuse_link(folder)
     if folder.exists():
         folder.rmdir()
     os.rename(staging, folder)
@@ -112,7 +120,15 @@ def swap_in_new(staging: Path, folder: Path) -> None:
 
 def swap_in(staging: Path, folder: Path) -> None:
     """Replace `folder` (absent, empty or an index, damaged or not) with the complete index in
-    `staging`; `recover` completes this after a crash at any point."""
+    `staging`; `recover` completes this after a crash at any point. A link at the folder, at its
+    `.previous` or at `staging` is refused: nothing is renamed or removed through it."""
+    try:
+        for path in (staging, folder, backup_path(folder)):
+            refuse_link(path)
+    except BaseException:
+        if not os.path.islink(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
     foreign = foreign_entries(folder)
     if foreign:
         shutil.rmtree(staging, ignore_errors=True)
@@ -132,8 +148,13 @@ def swap_in(staging: Path, folder: Path) -> None:
 
 
 def copy_ignore_file(source: Path, target: Path) -> None:
-    """Carry the index's own ignore file over to a rebuilt index, when it is readable."""
+    """Carry the index's own ignore file over to a rebuilt index, when it is readable. It is read
+    without following a link (a link there is refused: it could copy a private file into the index)
+    and written as a new file beside the target's."""
+    refuse_link(source)
     try:
-        shutil.copyfile(source / IGNORE_FILE, target / IGNORE_FILE)
+        data = read_no_follow(source / IGNORE_FILE)
     except OSError:
-        pass
+        return
+    if data is not None:
+        write_atomic(target / IGNORE_FILE, data)

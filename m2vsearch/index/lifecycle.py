@@ -174,7 +174,8 @@ def _rebuild(folder: Path, paths: list[Path], settings: IndexSettings, progress:
             "not replacing it: choose another --index"
         )
     old = _old_settings(folder)
-    paths = list(dict.fromkeys(p.resolve() for p in [*paths, *old.roots] if p.exists()))
+    swapped = [p for p in old.roots if p.exists() and not settings.follow_links and _now_a_link(p) and p not in paths]
+    paths = list(dict.fromkeys(p.resolve() for p in [*paths, *old.roots] if p.exists() and p not in swapped))
     if not paths:
         raise IndexFolderError(f"no folders to rebuild the index at {folder} from; give them: --rebuild PATH...")
     try:
@@ -204,7 +205,9 @@ def _rebuild(folder: Path, paths: list[Path], settings: IndexSettings, progress:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return IndexRun(reports)
+    notes = [f"indexed folder {printable(str(p))} is now a link; not followed (--follow-links or naming it as a "
+             "PATH indexes where it leads)" for p in swapped]  # fmt: skip
+    return IndexRun(reports, notes)
 
 
 def run_index(
@@ -267,11 +270,21 @@ def run_index(
                 paths = [fs_path(p) for p in meta.roots]
                 if not paths:
                     raise IndexFolderError(f"the index at {folder} has no folders yet; give some to index")
-                for root in [r for r, p in zip(meta.roots, paths) if not p.exists()]:  # renamed or deleted
-                    files, chunks = forget_root(index, root)
-                    run.notes.append(f"indexed folder {printable(root)} is gone: dropped its {files} files "
-                                     f"({chunks} chunks); index it again under its new name if it moved")  # fmt: skip
-                paths = [p for p in paths if p.exists()]
+                kept = []
+                for root, path in zip(meta.roots, paths):
+                    swapped = path.exists() and not settings.follow_links and _now_a_link(path)
+                    if path.exists() and not swapped:
+                        kept.append(path)
+                        continue
+                    files, chunks = forget_root(index, root)  # renamed, deleted, or swapped for a link
+                    if swapped:
+                        run.notes.append(f"indexed folder {printable(root)} is now a link; not followed: dropped its "
+                                         f"{files} files ({chunks} chunks); --follow-links or naming it as a PATH "
+                                         "indexes where it leads")  # fmt: skip
+                    else:
+                        run.notes.append(f"indexed folder {printable(root)} is gone: dropped its {files} files "
+                                         f"({chunks} chunks); index it again under its new name if it moved")  # fmt: skip
+                paths = kept
             problem = vectors_problem(index)
             if problem is not None:
                 count = repair_vectors(index)
@@ -283,6 +296,15 @@ def run_index(
             _choose_bm25(index, settings.bm25_engine)  # first: a run killed later resumes on the engine asked for
             run.reports = _index_all(index, paths, settings.include, settings.exclude, progress, preparer, settings)
         return run
+
+
+def _now_a_link(root: Path) -> bool:
+    """Whether a remembered root (stored as its real path) now leads elsewhere: it, or a folder
+    above it, was swapped for a symbolic link (or cannot be resolved any more)."""
+    try:
+        return os.path.realpath(root) != str(root)
+    except OSError:
+        return True
 
 
 def _choose_bm25(index: Index, engine: str | None) -> None:

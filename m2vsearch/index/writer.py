@@ -76,9 +76,13 @@ __all__ = ["IndexReport", "PrepareMany", "WalkOptions", "digest", "forget_root",
 
 
 def read_ignore_file(index: WritableIndex) -> list[str]:
+    """The index's ignore file, never read through a link (a planted link there is refused)."""
+    from m2vsearch.storage.safe_files import read_no_follow
+
     path = index.folder / IGNORE_FILE
     try:
-        return path.read_text(encoding="utf-8", errors="replace").splitlines() if path.is_file() else []
+        data = read_no_follow(path)
+        return [] if data is None else data.decode("utf-8", errors="replace").splitlines()
     except OSError as exc:
         raise IndexFolderError(f"cannot read {path}: {exc.strerror or exc}") from None
 

@@ -7,12 +7,19 @@ and the ignore files themselves):
   `.gitignore` and `.m2vsearchignore` files say, unless `no_ignore` (`--no-ignore`);
 - likely secrets (SECRET_NAMES), always: only a file named explicitly (the root itself) is read;
 - symbolic links whose target lies outside the indexed roots, and links to folders, unless
-  `follow_links` (`--follow-links`); links to files inside the roots are read as before.
+  `follow_links` (`--follow-links`); a link to a file inside the roots is read only when its
+  target would be: a target that is hidden, in an ignored folder, ignored by the rules (as seen
+  from the root it lies in) or a likely secret is skipped as such ("symbolic link to a hidden
+  file", ...), and `hidden` / `no_ignore` lift those as for ordinary files;
+- ignore files that are not regular files (a link, a FIFO, a device): never opened for reading
+  but with O_NOFOLLOW | O_NONBLOCK, checked with fstat, and read up to MAX_IGNORE_BYTES.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +38,15 @@ LINK_OUT = "symbolic link out of the indexed folders (--follow-links follows it)
 LINK_FOLDER = "symbolic link to a folder (--follow-links follows it)"
 LINK_LOOP = "symbolic link loop"
 OWN = "the index's own files"
+LINK_HIDDEN = "symbolic link to a hidden file (--hidden indexes it)"
+LINK_IGNORED_FOLDER = "symbolic link into an ignored folder (--no-ignore indexes it)"
+LINK_IGNORED = "symbolic link to an ignored file (--no-ignore indexes it, but not a remembered --exclude)"
+LINK_SECRET = "symbolic link to a likely secret (name the file itself to index it)"
+RULES_NOT_APPLIED = "its rules were not applied"
+MAX_IGNORE_BYTES = 1024 * 1024  # an ignore file is read up to here (whole lines); the rest is left out
+IGNORE_LINK = f"ignore file not read (a symbolic link; {RULES_NOT_APPLIED})"
+IGNORE_SPECIAL = f"ignore file not read (not a regular file; {RULES_NOT_APPLIED})"
+IGNORE_TOO_LARGE = "ignore file larger than 1 MB (only the rules in its first 1 MB were applied)"
 
 
 @dataclass(frozen=True)
@@ -88,16 +104,58 @@ def _not_a_file(entry: os.DirEntry[str]) -> str:
     return "not a regular file"
 
 
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def read_ignore_file(path: Path) -> tuple[list[str], str | None]:
+    """The lines of an ignore file and the problem to report (None: read whole). Only a regular
+    file is read: it is opened with O_NOFOLLOW (a link is refused) and O_NONBLOCK (a FIFO does
+    not block the open), checked with fstat (a FIFO or a device is never read), and read up to
+    MAX_IGNORE_BYTES (whole lines; a longer file has only its first lines applied)."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK) or os.path.islink(path):
+            return [], IGNORE_LINK
+        return [], f"unreadable ({exc.strerror or type(exc).__name__}); {RULES_NOT_APPLIED}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return [], IGNORE_SPECIAL
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(MAX_IGNORE_BYTES + 1)
+    except OSError as exc:
+        return [], f"unreadable ({exc.strerror or type(exc).__name__}); {RULES_NOT_APPLIED}"
+    finally:
+        os.close(fd)
+    problem = None
+    if len(data) > MAX_IGNORE_BYTES:
+        data = data[:MAX_IGNORE_BYTES]
+        data = data[: data.rfind(b"\n") + 1]  # no cut line: a partial pattern could mean anything
+        problem = IGNORE_TOO_LARGE
+    return data.decode("utf-8", errors="replace").splitlines(), problem
+
+
+def _unresolved(exc: OSError) -> str:
+    return f"symbolic link could not be resolved ({exc.strerror or type(exc).__name__})"
+
+
 def _inside(path: str, folders: Sequence[str]) -> bool:
     return any(path == folder or path.startswith(folder.rstrip("/") + "/") for folder in folders)
 
 
 def link_problem(path: Path, options: WalkOptions) -> str | None:
     """Why `path` may not be read now (it or a folder above it became a link out of
-    `options.roots` after the walk), or None; checked again right before a file is read."""
-    if options.follow_links or _inside(os.path.realpath(path), [os.path.realpath(r) for r in options.roots]):
-        return None
-    return LINK_OUT
+    `options.roots` after the walk, or a link to a likely secret), or None; checked again right
+    before a file is read."""
+    try:
+        target = os.path.realpath(path)
+        if not options.follow_links and not _inside(target, [os.path.realpath(r) for r in options.roots]):
+            return LINK_OUT
+    except OSError as exc:  # a folder swapped while resolved
+        return _unresolved(exc)
+    if os.path.basename(target) != path.name and is_secret(os.path.basename(target)):
+        return LINK_SECRET
+    return None
 
 
 SkipHook = Callable[[Path, str], None]  # (path, reason) for what the walk could not enter or read
@@ -130,9 +188,47 @@ def discover(
     except OSError as exc:
         on_skip(root, f"unreadable ({exc.strerror or type(exc).__name__})")
         return
+    base_rules = rules
     rules = rules.with_file(root, list(ALWAYS_IGNORED))
     roots = [os.path.realpath(p) for p in (root, *options.roots)]
     owned = [str(p) for p in skip]
+    folder_lines: dict[Path, list[str]] = {}  # ignore-file lines per folder, for links' targets
+
+    def lines_in(folder: Path) -> list[str]:
+        if folder not in folder_lines:
+            found: list[str] = []
+            for name in IGNORE_FILES:
+                found += read_ignore_file(folder / name)[0] if os.path.lexists(folder / name) else []
+            folder_lines[folder] = found
+        return folder_lines[folder]
+
+    def target_problem(target: str, to_dir: bool) -> str | None:
+        """Why a link's target inside the roots is skipped: what the walk would say of the target
+        itself, from the innermost root it lies in (its name alone when it lies in none)."""
+        inner = max((r for r in roots if _inside(target, [r])), key=len, default=None)
+        if target == inner:  # a file named as a root itself: read whatever its name
+            return None
+        if is_secret(os.path.basename(target)) and not to_dir:
+            return LINK_SECRET
+        if inner is None:  # followed out of the roots (--follow-links): its name is all there is
+            return None
+        top = Path(inner)
+        parts = Path(target).relative_to(top).parts
+        if not options.hidden and any(part.startswith(".") for part in parts):
+            return LINK_HIDDEN
+        if not options.no_ignore and any(part in IGNORED_FOLDERS for part in parts[: -1 if not to_dir else None]):
+            return LINK_IGNORED_FOLDER
+        # the rules given for the walked root (remembered excludes) apply to every root alike
+        found = IgnoreRules([(top if base == root else base, set_) for base, set_ in base_rules.sets])
+        found = found.with_file(top, list(ALWAYS_IGNORED))
+        folder = top
+        for number, part in enumerate(parts, 1):
+            if not options.no_ignore:
+                found = found.with_file(folder, lines_in(folder))
+            folder = folder / part
+            if found.ignored(folder, to_dir or number < len(parts)):
+                return LINK_IGNORED
+        return None
 
     def walk(folder: Path, folder_rules: IgnoreRules, above: tuple[str, ...]) -> Iterator[Path]:
         try:
@@ -143,11 +239,9 @@ def discover(
         names = {entry.name for entry in entries}
         for name in IGNORE_FILES if not options.no_ignore else ():
             if name in names:
-                try:
-                    lines = (folder / name).read_text(encoding="utf-8", errors="replace").splitlines()
-                except OSError as exc:
-                    on_skip(folder / name, f"unreadable ({exc.strerror}); its rules were not applied")
-                    lines = []
+                lines, problem = read_ignore_file(folder / name)
+                if problem is not None:
+                    on_skip(folder / name, problem)
                 folder_rules = folder_rules.with_file(folder, lines)
         for entry in entries:
             path = Path(entry.path)
@@ -167,8 +261,13 @@ def discover(
             if to_dir and entry.name in IGNORED_FOLDERS and not options.no_ignore:
                 on_skip(path, IGNORED_FOLDER)
                 continue
+            real = ""
             if link and (to_dir or is_file):
-                target = os.path.realpath(path)
+                try:
+                    real = target = os.path.realpath(path)
+                except OSError as exc:  # a folder swapped while resolved (EINVAL, ELOOP)
+                    on_skip(path, _unresolved(exc))
+                    continue
                 if not options.follow_links and not _inside(target, roots):
                     on_skip(path, LINK_OUT)
                     continue
@@ -177,8 +276,17 @@ def discover(
                 if to_dir and not options.follow_links:
                     on_skip(path, LINK_FOLDER)
                     continue
+                problem = target_problem(target, to_dir)
+                if problem is not None:
+                    on_skip(path, problem)
+                    continue
             if to_dir:
-                real = os.path.realpath(path) if options.follow_links else ""
+                if options.follow_links and not real:
+                    try:
+                        real = os.path.realpath(path)
+                    except OSError as exc:
+                        on_skip(path, _unresolved(exc))
+                        continue
                 if real and real in above:
                     on_skip(path, LINK_LOOP)
                     continue

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -180,11 +181,11 @@ def _read_lines(index: Searchable, path: str, start_line: int | None, end_line: 
         raise M2VSearchError(f"{path} matches {len(known)} indexed files; give more of the path")
     from m2vsearch.ingest.readers import Skip, read_document
 
-    real = served_path(known[0], index_roots(index))
+    real = served_path(known[0], index_roots(index), index)
     try:
-        lines = read_document(real).text.split("\n")
+        lines = read_document(real, read_served(real)).text.split("\n")
     except Skip as skip:
-        raise M2VSearchError(f"cannot read {known[0]}: {skip}") from None
+        raise M2VSearchError(f"cannot read {printable(known[0])}: {skip}") from None
     first = max(1, start_line or 1)
     if first > len(lines) or (end_line is not None and end_line < first):
         raise M2VSearchError(f"{known[0]} has {len(lines)} lines; lines {first}..{end_line or first} are not in it")
@@ -200,16 +201,46 @@ def index_roots(index: Searchable) -> list[Path]:
     return [Path(root) for part in parts for root in part.get("roots", [])]
 
 
-def served_path(stored: str, roots: list[Path]) -> Path:
-    """The file `get` may read for an indexed path, checked now, at read time: its real path (every
-    link resolved) must lie inside an indexed root, so a file swapped for a link to somewhere else
-    is refused instead of served (docs/security.md)."""
-    real = Path(os.path.realpath(stored))
-    for root in roots:
-        inside = Path(os.path.realpath(root))
-        if real == inside or inside in real.parents:
-            return real
-    raise M2VSearchError(f"{printable(stored)} now leads outside the indexed folders; not served")
+def served_path(stored: str, roots: list[Path], index: Searchable) -> Path:
+    """The file `get` may read for an indexed path, checked now, at read time (docs/security.md):
+    its real path (every link resolved) must lie inside a root as the index recorded it (a root
+    swapped for a link no longer contains it), and where the indexed path is now a link, the file
+    it leads to must itself be one the index holds (so a link to `.env` beside it is refused)."""
+    try:
+        real = Path(os.path.realpath(stored))
+    except OSError as exc:  # a loop, or a folder swapped while it was resolved
+        raise M2VSearchError(f"cannot resolve {printable(stored)} ({exc.strerror or exc}); not served") from None
+    if not any(real == Path(root) or Path(root) in real.parents for root in roots):
+        raise M2VSearchError(f"{printable(stored)} now leads outside the indexed folders; not served")
+    if str(real) != stored and str(real) not in index.file_paths(str(real)):
+        raise M2VSearchError(f"{printable(stored)} now leads to a file the index does not hold; not served")
+    return real
+
+
+def read_served(real: Path) -> bytes:
+    """The bytes of `real`, opened without following a link at its last step and checked, once
+    open, to be that very file (a folder on its path swapped for a link between the check and the
+    open is caught), a regular file, and at most MAX_FILE_BYTES."""
+    from m2vsearch.ingest.readers import MAX_FILE_BYTES, Skip
+
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(real, flags)
+    except OSError as exc:
+        raise M2VSearchError(f"cannot read {printable(str(real))} ({exc.strerror or exc}); not served") from None
+    try:
+        opened = Path(f"/proc/self/fd/{fd}")
+        if opened.exists() and Path(os.path.realpath(opened)) != real:
+            raise M2VSearchError(f"{printable(str(real))} changed while it was opened; not served")
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+            raise Skip("not a regular file of at most 20 MB")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(MAX_FILE_BYTES + 1)[:MAX_FILE_BYTES]
+    except OSError as exc:
+        raise M2VSearchError(f"cannot read {printable(str(real))} ({exc.strerror or exc}); not served") from None
+    finally:
+        os.close(fd)
 
 
 def serve(index_dir: Path) -> None:

@@ -5,6 +5,9 @@ Every file m2vsearch writes in or beside an index folder (the lock file, `vector
 `O_CREAT | O_EXCL` (which never follows a link, dangling or not) and then renamed over their
 final name (a rename replaces a link itself, never its target). A lock or temporary path that is
 a link is refused with one line naming it: someone planted it, and nothing is written through it.
+A file opened for writing in place (the lock file) that has other hard links is refused too: a
+write would change the other file. `refuse_link` guards the folders m2vsearch makes (staging,
+`.previous`, shard folders), `read_no_follow` the files it reads back (the ignore file).
 """
 
 from __future__ import annotations
@@ -28,25 +31,48 @@ class UnsafePathError(IndexFolderError):
     """A path the index writes is a symbolic link (or not a regular file): refused."""
 
 
-def _refuse(path: Path, what: str) -> UnsafePathError:
-    return UnsafePathError(f"{path} is {what}; m2vsearch does not write through it (remove it if you did not make it)")
+def _refuse(path: Path, what: str, verb: str = "write") -> UnsafePathError:
+    return UnsafePathError(f"{path} is {what}; m2vsearch does not {verb} through it (remove it if you did not make it)")
+
+
+def refuse_link(path: Path) -> None:
+    """Refuse `path` when it is a symbolic link (an entry m2vsearch makes itself must never be one)."""
+    if os.path.islink(path):
+        raise _refuse(path, "a symbolic link")
 
 
 def open_no_follow(path: Path, flags: int, mode: int = 0o644) -> int:
-    """`os.open` that refuses a symbolic link at `path` (and anything but a regular file)."""
+    """`os.open` that refuses a symbolic link at `path` (and anything but a regular file); opened
+    for writing, it also refuses a file with other hard links (a write would change them too)."""
+    writing = bool(flags & (os.O_WRONLY | os.O_RDWR))
+    verb = "write" if writing else "read"
     try:
         fd = os.open(path, flags | _NO_FOLLOW | _CLOEXEC | _BINARY | _NONBLOCK, mode)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.EMLINK) or (exc.errno == errno.EEXIST and os.path.islink(path)):
-            raise _refuse(path, "a symbolic link") from None
+            raise _refuse(path, "a symbolic link", verb) from None
         raise
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise _refuse(path, "not a regular file")
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
+            raise _refuse(path, "not a regular file", verb)
+        if writing and found.st_nlink > 1:
+            raise _refuse(path, f"a hard link ({found.st_nlink} names for one file)", verb)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def read_no_follow(path: Path) -> bytes | None:
+    """The bytes of the regular file at `path` (None when there is none), never read through a
+    symbolic link: a link there is refused."""
+    try:
+        fd = open_no_follow(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
 
 
 def temp_path_beside(path: Path) -> Path:

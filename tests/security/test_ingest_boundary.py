@@ -407,5 +407,187 @@ def test_watch_goes_on_when_a_root_is_renamed(tmp_path: Path) -> None:
         proc.wait(timeout=60)
 
 
+# --- issue 24: ignore files, links inside the roots, a root swapped for a link -------------------
+
+
+def test_a_fifo_ignore_file_is_not_read(tmp_path: Path) -> None:
+    """`mkfifo docs/.gitignore; m2vsearch index docs` hung forever (read_text on a FIFO). The
+    subprocess gets a generous 60 s; the run itself takes about a second."""
+    docs = make_docs(tmp_path / "docs", 2)
+    os.mkfifo(docs / ".gitignore")
+    (docs / "sub").mkdir()
+    (docs / "sub" / "kept.md").write_text("# Kept\n\nAn ibis note.\n")
+    os.mkfifo(docs / "sub" / ".m2vsearchignore")
+    folder = tmp_path / "X"
+    result = cli("index", str(docs), "--index", str(folder), "-v", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert names(indexed_paths(folder)) == {"doc0.md", "doc1.md", "kept.md"}
+    assert "docs/.gitignore: ignore file not read (not a regular file" in result.stdout, result.stdout
+    assert "sub/.m2vsearchignore: ignore file not read (not a regular file" in result.stdout, result.stdout
+
+
+def test_an_ignore_file_linked_to_dev_zero_is_not_read(tmp_path: Path) -> None:
+    """`ln -s /dev/zero docs/sub/.gitignore` read /dev/zero to the end (GBs of memory). The run is
+    capped at 1.5 GB of address space (the CLI needs far less), so the old code fails instead of
+    eating the machine's memory; a link to a regular file is not read either."""
+    if not shutil.which("prlimit") or not Path("/dev/zero").exists():
+        pytest.skip("needs prlimit and /dev/zero")
+    docs = make_docs(tmp_path / "docs", 2)
+    (docs / "sub").mkdir()
+    (docs / "sub" / "kept.md").write_text("# Kept\n\nAn ibis note.\n")
+    (docs / "sub" / ".gitignore").symlink_to("/dev/zero")
+    (docs / "rules.txt").write_text("doc1.md\n")
+    (docs / ".m2vsearchignore").symlink_to(docs / "rules.txt")
+    folder = tmp_path / "X"
+    result = cli("index", str(docs), "--index", str(folder), "-v", prefix=["prlimit", "--as=1500000000"], timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert names(indexed_paths(folder)) == {"doc0.md", "doc1.md", "kept.md", "rules.txt"}
+    assert "sub/.gitignore: ignore file not read (a symbolic link" in result.stdout, result.stdout
+    assert "docs/.m2vsearchignore: ignore file not read (a symbolic link" in result.stdout, result.stdout
+
+
+def test_an_ignore_file_over_1_mb_has_its_first_mb_applied(tmp_path: Path) -> None:
+    """An ignore file is read up to 1 MB (whole lines); the rest is left out, and said so."""
+    docs = make_docs(tmp_path / "docs", 2)
+    (docs / "private.md").write_text("# Private\n\nA kestrel secret.\n")
+    padding = "# " + "x" * 98 + "\n"
+    (docs / ".gitignore").write_text("private.md\n" + padding * 10_500 + "doc0.md\n")  # doc0.md: past 1 MB
+    folder = tmp_path / "X"
+    result = cli("index", str(docs), "--index", str(folder), "-v", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert names(indexed_paths(folder)) == {"doc0.md", "doc1.md"}
+    assert "docs/.gitignore: ignore file larger than 1 MB (only the rules in its first 1 MB" in result.stdout
+
+
+def test_links_inside_the_roots_get_the_skips_of_their_targets(tmp_path: Path) -> None:
+    """A repo shipping `README.md -> .env` or `readme.txt -> private/creds.txt` (private/ in
+    .gitignore) had both indexed and searchable: the skips looked at the link's name only."""
+    docs = make_docs(tmp_path / "docs", 2)
+    planted = {".env": "TOKEN=gannetsecret", "private/creds.txt": "gannetsecret password",
+               ".hidden/notes.md": "# gannetsecret hidden", "node_modules/pkg/readme.md": "# gannetsecret dep",
+               "sub/server.pem": "gannetsecret pem", "drafts/wip.md": "# gannetsecret draft"}  # fmt: skip
+    for name, text in planted.items():
+        (docs / name).parent.mkdir(parents=True, exist_ok=True)
+        (docs / name).write_text(text + "\n")
+    (docs / ".gitignore").write_text("private/\n")
+    (docs / "drafts" / ".gitignore").write_text("wip.md\n")
+    links = {"README.md": ".env", "readme.txt": "private/creds.txt", "notes.md": ".hidden/notes.md",
+             "dep.md": "node_modules/pkg/readme.md", "cert.txt": "sub/server.pem", "wip.md": "drafts/wip.md",
+             "ok.md": "doc0.md"}  # fmt: skip
+    for name, target in links.items():
+        (docs / name).symlink_to(target)
+    (docs / "hid").symlink_to(".hidden", target_is_directory=True)  # followed only with --follow-links
+    folder = tmp_path / "X"
+    result = cli("index", str(docs), "--index", str(folder), "-v")
+    assert result.returncode == 0, result.stderr
+    assert names(indexed_paths(folder)) == {"doc0.md", "doc1.md", "ok.md"}, result.stdout
+    assert not bm25_paths(folder, "gannetsecret")
+    for name, reason in (("README.md", "symbolic link to a likely secret"), ("notes.md", "symbolic link to a hidden file"),
+                         ("readme.txt", "symbolic link to an ignored file"), ("wip.md", "symbolic link to an ignored file"),
+                         ("dep.md", "symbolic link into an ignored folder"),
+                         ("cert.txt", "symbolic link to a likely secret")):  # fmt: skip
+        assert f"docs/{name}: {reason}" in result.stdout, result.stdout
+    followed = cli("index", str(docs), "--index", str(folder), "--follow-links", "-v")
+    assert followed.returncode == 0 and "docs/hid: symbolic link to a hidden file" in followed.stdout, followed.stdout
+    assert not bm25_paths(folder, "gannetsecret")
+    hidden = cli("index", str(docs), "--index", str(folder), "--hidden")
+    assert hidden.returncode == 0, hidden.stderr
+    assert names(bm25_paths(folder, "gannetsecret")) == {"notes.md"}  # .env is a likely secret still
+    everything = cli("index", str(docs), "--index", str(folder), "--hidden", "--no-ignore")
+    assert everything.returncode == 0, everything.stderr
+    found = names(bm25_paths(folder, "gannetsecret"))
+    assert {"readme.txt", "dep.md", "wip.md", "creds.txt"} <= found
+    assert not {"README.md", ".env", "cert.txt", "server.pem"} & found
+    back = cli("index", str(docs), "--index", str(folder))
+    assert back.returncode == 0 and not bm25_paths(folder, "gannetsecret"), back.stdout
+    consistent(folder)
+
+
+def test_a_remembered_root_swapped_for_a_link_is_not_followed(tmp_path: Path) -> None:
+    """`mv docs docs.orig; ln -s /elsewhere docs`: a plain `index` (and the MCP `index` tool)
+    indexed /elsewhere and added it as a root. It is now dropped like a gone root, with a note;
+    --follow-links, or naming it as a PATH, indexes where it leads."""
+    from m2vsearch.index.lifecycle import run_index
+    from m2vsearch.settings import IndexSettings
+
+    docs = make_docs(tmp_path / "docs", 2)
+    other = make_docs(tmp_path / "other", 1, prefix="other")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "private.md").write_text("# Private\n\nA cormorant secret elsewhere.\n")
+    folder = tmp_path / "X"
+    original = tmp_path / "docs.orig"
+
+    def swap() -> None:
+        docs.rename(original)
+        docs.symlink_to(elsewhere, target_is_directory=True)
+
+    def restore() -> None:
+        docs.unlink()
+        original.rename(docs)
+        assert cli("index", str(docs), "--index", str(folder)).returncode == 0  # a root again
+
+    assert cli("index", str(docs), str(other), "--index", str(folder)).returncode == 0
+    swap()
+    result = cli("index", "--index", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert f"indexed folder {docs} is now a link; not followed" in result.stdout, result.stdout
+    assert not bm25_paths(folder, "cormorant")
+    assert names(indexed_paths(folder)) == {"other0.md"}
+    with Index.open(folder) as index:
+        assert list(index.meta.roots) == [str(other.resolve())]
+    restore()
+    swap()
+    run = run_index(folder, [], IndexSettings())  # what the MCP `index` tool runs
+    assert any(f"{docs} is now a link; not followed" in note for note in run.notes), run.notes
+    assert not bm25_paths(folder, "cormorant") and names(indexed_paths(folder)) == {"other0.md"}
+    restore()
+    swap()
+    rebuilt = cli("index", "--rebuild", "--index", str(folder))  # --rebuild refreshes the roots too
+    assert rebuilt.returncode == 0 and f"indexed folder {docs} is now a link; not followed" in rebuilt.stdout
+    assert not bm25_paths(folder, "cormorant") and names(indexed_paths(folder)) == {"other0.md"}
+    restore()
+    swap()
+    followed = cli("index", "--index", str(folder), "--follow-links")  # asked for: followed as before
+    assert followed.returncode == 0 and "is now a link" not in followed.stdout, followed.stdout
+    assert names(bm25_paths(folder, "cormorant")) == {"private.md"}
+    restore()
+    swap()
+    named = cli("index", str(docs), "--index", str(folder))  # named as a PATH: resolved and indexed
+    assert named.returncode == 0 and "is now a link" not in named.stdout, named.stdout
+    assert names(bm25_paths(folder, "cormorant")) == {"private.md"}
+    with Index.open(folder) as index:
+        assert str(elsewhere.resolve()) in index.meta.roots
+    consistent(folder)
+
+
+def test_a_link_that_cannot_be_resolved_skips_only_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`os.path.realpath` raises (EINVAL, ELOOP) when a folder is swapped while it resolves; the
+    whole run stopped with `error: Invalid argument`. Only that entry is skipped now."""
+    import errno
+
+    from m2vsearch.ingest import walk
+
+    docs = make_docs(tmp_path / "docs", 2)
+    (docs / "link.md").symlink_to(docs / "doc0.md")
+    (docs / "folder").symlink_to(docs, target_is_directory=True)
+    real = os.path.realpath
+
+    def racing(path: object, *args: object, **kwargs: object) -> str:
+        if Path(str(path)).name in ("link.md", "folder"):
+            raise OSError(errno.EINVAL, "Invalid argument", str(path))
+        return real(path, *args, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+    monkeypatch.setattr(walk.os.path, "realpath", racing)
+    for follow in (False, True):
+        skipped: list[tuple[str, str]] = []
+        found = list(walk.discover(docs, walk.IgnoreRules(), on_skip=lambda p, why: skipped.append((p.name, why)),
+                                   options=walk.WalkOptions(follow_links=follow)))  # fmt: skip
+        assert sorted(p.name for p in found) == ["doc0.md", "doc1.md"]
+        reason = "symbolic link could not be resolved (Invalid argument)"
+        assert sorted(skipped) == [("folder", reason), ("link.md", reason)], skipped
+        assert walk.link_problem(docs / "link.md", walk.WalkOptions(roots=(docs,))) == reason
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))

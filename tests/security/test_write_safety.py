@@ -339,3 +339,133 @@ def test_a_query_is_bounded_in_length_and_in_terms(api_index) -> None:  # noqa: 
     assert len(fts_terms(long)) == MAX_TERMS == 256 and fts_terms(long)[0] == "term0"
     assert isinstance(api_index.search(long, mode="bm25"), list)
     assert [hit.id for hit in api_index.search("rivers " + long, mode="bm25")][:1] == [1]
+
+
+# -- planted links at the entries m2vsearch makes itself (review 2) -----------------------------
+def victim_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "victim"
+    folder.mkdir()
+    (folder / "keep.txt").write_text(VICTIM_TEXT)
+    return folder
+
+
+def untouched(folder: Path) -> bool:
+    return sorted(p.name for p in folder.iterdir()) == ["keep.txt"] and (folder / "keep.txt").read_text() == VICTIM_TEXT
+
+
+@pytest.mark.parametrize("rebuild", [False, True])
+def test_a_planted_previous_link_is_refused_not_renamed_into_place(tmp_path: Path, rebuild: bool) -> None:
+    docs, target = make_docs(tmp_path / "docs", 3), victim_folder(tmp_path)
+    previous = tmp_path / ".IDX.previous"
+    previous.symlink_to(target)
+    line = one_line_error(
+        cli("index", str(docs), "--index", str(tmp_path / "IDX"), *(["--rebuild"] if rebuild else []))
+    )
+    assert ".IDX.previous" in line and "is a symbolic link" in line and "does not write through it" in line, line
+    assert previous.is_symlink() and not (tmp_path / "IDX").exists() and untouched(target)
+    previous.unlink()  # once the link is gone, indexing works again
+    assert cli("index", str(docs), "--index", str(tmp_path / "IDX")).returncode == 0
+
+
+def test_a_planted_previous_link_beside_a_healthy_index_is_refused(built: tuple[Path, Path], tmp_path: Path) -> None:
+    folder, docs = built
+    target = victim_folder(tmp_path)
+    (tmp_path / ".IDX.previous").symlink_to(target)
+    line = one_line_error(cli("index", str(docs), "--index", str(folder), "--rebuild"))
+    assert ".IDX.previous" in line and "symbolic link" in line, line
+    assert untouched(target) and (tmp_path / ".IDX.previous").is_symlink()
+
+
+def test_a_planted_staging_link_is_refused_not_removed_through(built: tuple[Path, Path], tmp_path: Path) -> None:
+    folder, docs = built
+    target = victim_folder(tmp_path)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    staging = tmp_path / f".IDX.new-{int(dead.stdout)}-planted"
+    staging.symlink_to(target)
+    line = one_line_error(cli("index", str(docs), "--index", str(folder)))
+    assert staging.name in line and "symbolic link" in line, line
+    assert staging.is_symlink() and untouched(target)
+
+
+def test_a_planted_shard_folder_link_is_refused(tmp_path: Path) -> None:
+    docs, target = make_docs(tmp_path / "docs", 6), victim_folder(tmp_path)
+    sharded = tmp_path / "SH"
+    sharded.mkdir()
+    (sharded / "shard-000").symlink_to(target)
+    line = one_line_error(cli("index", str(docs), "--index", str(sharded), "--shards", "2"))
+    assert "shard-000" in line and "symbolic link" in line, line
+    assert untouched(target) and not list(tmp_path.glob(".victim*"))
+
+
+def test_a_shard_folder_swapped_for_a_link_is_refused(tmp_path: Path) -> None:
+    docs, target = make_docs(tmp_path / "docs", 6), victim_folder(tmp_path)
+    sharded = tmp_path / "SH"
+    assert cli("index", str(docs), "--index", str(sharded), "--shards", "2").returncode == 0
+    shutil.rmtree(sharded / "shard-001")
+    (sharded / "shard-001").symlink_to(target)
+    line = one_line_error(cli("index", str(docs), "--index", str(sharded)))
+    assert "shard-001" in line and "symbolic link" in line, line
+    assert untouched(target) and not list(tmp_path.glob(".victim*"))
+
+
+def test_a_hard_linked_lock_file_is_refused_not_truncated(built: tuple[Path, Path], tmp_path: Path) -> None:
+    folder, docs = built
+    target = victim(tmp_path)
+    lock = tmp_path / ".IDX.lock"
+    lock.unlink()
+    lock.hardlink_to(target)
+    line = one_line_error(cli("index", str(docs), "--index", str(folder)))
+    assert ".IDX.lock" in line and "hard link" in line, line
+    assert target.read_text() == VICTIM_TEXT
+    lock.unlink()
+    assert cli("index", str(docs), "--index", str(folder)).returncode == 0
+
+
+def test_a_planted_ignore_link_is_never_read_or_copied(built: tuple[Path, Path], tmp_path: Path) -> None:
+    folder, docs = built
+    private = tmp_path / "private.txt"
+    private.write_text("secret-token-123\n")
+    private.chmod(0o600)
+    (folder / "ignore").unlink()
+    (folder / "ignore").symlink_to(private)
+    for args in (["index", str(docs), "--index", str(folder), "--exclude", "*.log"],
+                 ["index", str(docs), "--index", str(folder), "--rebuild"],
+                 ["patterns", "--index", str(folder)]):  # fmt: skip
+        result = cli(*args)
+        assert "secret-token-123" not in result.stdout + result.stderr, args
+        if result.returncode:
+            line = one_line_error(result)
+            assert "ignore" in line and "symbolic link" in line, line
+    assert (folder / "ignore").is_symlink() and private.read_text() == "secret-token-123\n"
+    assert not any(
+        "secret-token-123" in p.read_text(errors="replace")
+        for p in folder.parent.rglob("ignore*")
+        if p.is_file() and not p.is_symlink()
+    )
+
+
+def test_error_lines_escape_terminal_escapes_in_file_names(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path / "docs", 2)
+    foreign = tmp_path / "IDX"
+    foreign.mkdir()
+    (foreign / "index.sqlite.\x1b[2J\x1b]0;pwned\x07").write_text("x")  # a foreign file: --rebuild names it
+    result = cli("index", str(docs), "--index", str(foreign), "--rebuild")
+    line = one_line_error(result)
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "\\x1b[2J\\x1b]0;pwned\\x07" in line, line
+
+
+def test_format_characters_in_file_names_are_escaped(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "evil\u202edm.txt").write_text("# evil\n\nA file named to look like a markdown file.\n")
+    (docs / "note.md").write_text("# note\n\nRivers and bread.\n")
+    result = cli("index", str(docs), "--index", str(tmp_path / "IDX"), "--verbose")
+    assert result.returncode == 0, result.stderr
+    found = cli("query", "evil markdown file", "--index", str(tmp_path / "IDX"))
+    assert found.returncode == 0, found.stderr
+    output = result.stdout + result.stderr + found.stdout + found.stderr
+    assert "\u202e" not in output
+    assert "evil\\u202edm.txt" in found.stdout, found.stdout
+    missing = cli("index", str(docs / "gone\u202etxt.md"), "--index", str(tmp_path / "IDX"))
+    assert "\u202e" not in missing.stderr and "gone\\u202etxt.md" in one_line_error(missing)
