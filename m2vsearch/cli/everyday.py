@@ -192,10 +192,16 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
 )
 @click.option("--min-score", type=float, help="Only hits scoring at least this (hybrid scores lie in [0, 1]).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="Print one JSON object per hit, a line each.")
+@click.option(
+    "-l", "--files-only", is_flag=True, help="Print only the paths of the matching files, best first, once each."
+)
+@click.option("--full", is_flag=True, help="Print each hit's whole chunk instead of a snippet.")
 @click.option("--explain", is_flag=True, help="Show the dense and BM25 parts of each score.")
 @click.pass_context
 def query(ctx: click.Context, text: str, index_dir: Path | None, k: int, mode: str, dims: int | None,
-          path_glob: str | None, min_score: float | None, as_json: bool, explain: bool) -> None:  # fmt: skip
+          path_glob: str | None, min_score: float | None, as_json: bool, as_jsonl: bool, files_only: bool,
+          full: bool, explain: bool) -> None:  # fmt: skip
     """Search the index for TEXT ("-" reads it from standard input). Exits 1 when nothing matches,
     as grep does."""
     from m2vsearch.distributed import open_index
@@ -213,6 +219,8 @@ def query(ctx: click.Context, text: str, index_dir: Path | None, k: int, mode: s
         raise click.BadParameter(f"{safe(path_glob[:80])!r} is not a valid pattern ({problem})", param_hint="--filter")
     if min_score is not None and min_score != min_score:
         raise click.BadParameter("must be a number, not nan", param_hint="--min-score")
+    if as_json + as_jsonl + files_only > 1:
+        raise click.UsageError("choose one of --json, --jsonl and --files-only")
     folder = _index_folder(index_dir)
     with open_index(folder, dims=dims) as index:
         hits = index.search(text, k=k, mode=mode, filter=path_glob)
@@ -226,12 +234,21 @@ def query(ctx: click.Context, text: str, index_dir: Path | None, k: int, mode: s
             "hits": [h.to_dict() for h in hits],
         }
         click.echo(json.dumps(document, ensure_ascii=False))
+    elif as_jsonl:
+        for rank, hit in enumerate(hits, 1):
+            click.echo(json.dumps({"rank": rank, **hit.to_dict()}, ensure_ascii=False))
+    elif files_only:
+        for path in dict.fromkeys(hit.path for hit in hits if hit.path is not None):
+            click.echo(shown(path))
     elif not hits:
         click.echo("no results", err=True)
-    for rank, hit in enumerate([] if as_json else hits, 1):
+    for rank, hit in enumerate([] if as_json or as_jsonl or files_only else hits, 1):
         where = shown(hit.path) + (f":{hit.start_line}-{hit.end_line}" if hit.start_line else "")
-        snippet = safe(" ".join(hit.text.split()))
-        snippet = snippet[:160] + ("..." if len(snippet) > 160 else "")
+        if full:
+            snippet = "\n     ".join(safe(line) for line in hit.text.split("\n"))
+        else:
+            snippet = safe(" ".join(hit.text.split()))
+            snippet = snippet[:160] + ("..." if len(snippet) > 160 else "")
         click.echo(f"{rank:>3}. {hit.score:.4f}  {where}")
         if explain:
             dense = "-" if hit.dense is None else f"{hit.dense:.4f}"

@@ -152,3 +152,21 @@ def test_query_is_script_friendly(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--filter" in bad.stderr and "Traceback" not in bad.stderr
     missing = cli("query", "magma", "--index", str(tmp_path / "none"))
     assert missing.returncode == 1 and "--index" in missing.stderr and "M2VSEARCH_INDEX" in missing.stderr
+
+
+def test_query_output_forms_for_scripts(tmp_path: Path) -> None:
+    """--jsonl (one hit a line), -l/--files-only (each file once, best first) and --full (the whole chunk)."""
+    docs = make_docs(tmp_path / "docs", 3)
+    (docs / "volcano.md").write_text("# Volcano\n\nMagma rises.\n\n## Eruptions\n\nMagma erupts from the crater.\n")
+    folder = tmp_path / "X"
+    assert cli("index", str(docs), "--index", str(folder)).returncode == 0
+    lines = cli("query", "magma", "--index", str(folder), "--jsonl", "--mode", "bm25").stdout.splitlines()
+    hits = [json.loads(line) for line in lines]
+    assert [h["rank"] for h in hits] == list(range(1, len(hits) + 1)) and len(hits) == 2
+    assert all(h["path"].endswith("volcano.md") for h in hits)
+    files = cli("query", "magma", "--index", str(folder), "-l", "--mode", "bm25").stdout.splitlines()
+    assert len(files) == 1 and files[0].endswith("volcano.md")
+    full = cli("query", "magma erupts crater", "--index", str(folder), "--full", "-k", "1", "--mode", "bm25").stdout
+    assert "## Eruptions" in full and "Magma erupts from the crater." in full
+    both = cli("query", "magma", "--index", str(folder), "--json", "-l")
+    assert both.returncode == 2 and "choose one of" in both.stderr
