@@ -73,9 +73,11 @@ class IndexingProgress:
             self.last_line = now
 
     def close(self) -> None:
+        """End this run's progress: the next report (a `--watch` batch) starts its own clock."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        self.label = ""
 
 
 def _unsafe(char: str) -> bool:

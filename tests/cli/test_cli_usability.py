@@ -170,3 +170,25 @@ def test_query_output_forms_for_scripts(tmp_path: Path) -> None:
     assert "## Eruptions" in full and "Magma erupts from the crater." in full
     both = cli("query", "magma", "--index", str(folder), "--json", "-l")
     assert both.returncode == 2 and "choose one of" in both.stderr
+
+
+def test_watch_batches_time_their_own_progress(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --watch batch reports its own elapsed time, not the time since watching began."""
+    from m2vsearch.cli import output
+
+    clock = [0.0]
+    monkeypatch.setattr(output.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(output.sys.stderr, "isatty", lambda: False)
+    progress = output.IndexingProgress()
+    progress("indexing docs", 0, 3, 0)
+    progress.close()  # the first run ends; watching goes on
+    clock[0] = 36.0
+    progress("indexing docs", 1, 3, 0)  # a batch 36 s later: no line at once
+    clock[0] = 36.2
+    progress("indexing docs", 2, 3, 0)
+    assert capsys.readouterr().err == ""
+    clock[0] = 47.0
+    progress("indexing docs", 2, 3, 5)
+    assert "11s elapsed" in capsys.readouterr().err
