@@ -8,7 +8,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 DEFAULT_INDEX_TYPE = "auto"  # FAISS layout: flat while small, IVF when large (storage/vectors.py)
 DEFAULT_FTS_TOKENIZER = "porter"  # FTS5 tokenizer: porter (stemmed words) or trigram
@@ -60,9 +60,6 @@ class IndexSettings:
         what the walk skips and follows."""
         return IndexSettings(include=self.include, exclude=self.exclude, wait=self.wait,
                              follow_links=self.follow_links, hidden=self.hidden, no_ignore=self.no_ignore)  # fmt: skip
-
-    def without_rebuild(self) -> IndexSettings:
-        return replace(self, rebuild=False)
 
 
 def json_list(meta: Mapping[str, str], key: str) -> list[str]:

@@ -44,6 +44,14 @@ def cli(*args: str | bytes, cwd: Path | None = None, prefix: list[str] | None = 
                           errors="backslashreplace", timeout=timeout)  # fmt: skip
 
 
+def built_index(tmp_path: Path, name: str, files: int) -> tuple[Path, Path]:
+    """(an index folder `name` built by the CLI, its documents): `files` generated documents."""
+    docs = make_docs(tmp_path / "docs", files)
+    result = cli("index", str(docs), "--index", str(tmp_path / name))
+    assert result.returncode == 0, result.stderr
+    return tmp_path / name, docs
+
+
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     """The single `error: ...` line of a failed command (asserts: exit 1, no traceback)."""
     assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)

@@ -53,13 +53,13 @@ class LocalShard:
     def describe(self) -> dict[str, Any]:
         """The shard's model, dims and full-text tokenizer (which every shard must share), and its
         identity: which shard it says it is ("k/N", meta `shard`), its meta `uid`, and the uid of the
-        shard it is being rebuilt to replace (meta `replaces`), if any."""
+        shard it is being rebuilt to replace (meta `replaces`), if any; and the roots it was built from."""
 
         def work(snapshot: Snapshot) -> dict[str, Any]:
             meta = snapshot.meta
             return {"model": meta.model, "model_fingerprint": meta.model_fingerprint, "dims": meta.dims,
                     "fts_tokenizer": snapshot.store.tokenizer, "shard": meta.shard, "uid": meta.uid,
-                    "replaces": meta.get("replaces")}  # fmt: skip
+                    "replaces": meta.get("replaces"), "roots": list(meta.roots)}  # fmt: skip
 
         return self.index.read(work)
 

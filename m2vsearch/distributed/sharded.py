@@ -224,6 +224,10 @@ class ShardedIndex:
         """Indexed files whose path is `path` or ends with it (from a folder boundary), over all shards."""
         return sorted({found for paths in self._each(lambda shard: shard.file_paths(path)) for found in paths})
 
+    def roots(self) -> list[str]:
+        """The folders (and files) any shard was built from."""
+        return sorted({root for found in self._each(lambda shard: shard.describe()) for root in found["roots"]})
+
     def info(self) -> dict[str, Any]:
         """Totals over the shards, and each shard's own info."""
         parts = self._each(lambda shard: shard.info())

@@ -317,6 +317,10 @@ class Index:
             Hit(i, 0.0, r.text, r.path, r.start_line, r.end_line, r.metadata) for i in ids if (r := rows.get(int(i)))
         ]
 
+    def roots(self) -> list[str]:
+        """The folders (and files) the index was built from, as recorded in its meta."""
+        return list(self.read(lambda snapshot: snapshot.meta.roots))
+
     def file_paths(self, path: str) -> list[str]:
         """Indexed files whose path is `path` or ends with it (from a folder boundary)."""
         with self.reading():

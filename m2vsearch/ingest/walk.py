@@ -17,14 +17,13 @@ and the ignore files themselves):
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from m2vsearch.ingest.patterns import Rule, included, parse_rules
+from m2vsearch.safe_io import UnsafePathError, open_no_follow
 
 ALWAYS_IGNORED = (".git/", ".hg/", ".svn/", ".DS_Store")  # never indexed, never reported
 IGNORE_FILES = (".gitignore", ".m2vsearchignore")  # gitignore syntax, read in every folder
@@ -104,23 +103,18 @@ def _not_a_file(entry: os.DirEntry[str]) -> str:
     return "not a regular file"
 
 
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-
-
 def read_ignore_file(path: Path) -> tuple[list[str], str | None]:
     """The lines of an ignore file and the problem to report (None: read whole). Only a regular
-    file is read: it is opened with O_NOFOLLOW (a link is refused) and O_NONBLOCK (a FIFO does
-    not block the open), checked with fstat (a FIFO or a device is never read), and read up to
-    MAX_IGNORE_BYTES (whole lines; a longer file has only its first lines applied)."""
+    file is read (`safe_io.open_no_follow`: a link is refused, a FIFO neither blocks the open nor is
+    read, nor is a device), up to MAX_IGNORE_BYTES (whole lines; a longer file has only its first
+    lines applied)."""
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = open_no_follow(path, os.O_RDONLY)
+    except UnsafePathError as exc:
+        return [], IGNORE_LINK if exc.what == "a symbolic link" else IGNORE_SPECIAL
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK) or os.path.islink(path):
-            return [], IGNORE_LINK
         return [], f"unreadable ({exc.strerror or type(exc).__name__}); {RULES_NOT_APPLIED}"
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return [], IGNORE_SPECIAL
         with os.fdopen(os.dup(fd), "rb") as handle:
             data = handle.read(MAX_IGNORE_BYTES + 1)
     except OSError as exc:

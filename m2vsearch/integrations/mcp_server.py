@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import os
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -32,6 +31,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from m2vsearch.distributed import open_index
 from m2vsearch.errors import M2VSearchError
 from m2vsearch.folder.layout import is_sharded
+from m2vsearch.safe_io import open_no_follow
 from m2vsearch.search.searchable import Searchable
 from m2vsearch.text import printable
 
@@ -181,7 +181,7 @@ def _read_lines(index: Searchable, path: str, start_line: int | None, end_line: 
         raise M2VSearchError(f"{path} matches {len(known)} indexed files; give more of the path")
     from m2vsearch.ingest.readers import Skip, read_document
 
-    real = served_path(known[0], index_roots(index), index)
+    real = served_path(known[0], [Path(root) for root in index.roots()], index)
     try:
         lines = read_document(real, read_served(real)).text.split("\n")
     except Skip as skip:
@@ -192,13 +192,6 @@ def _read_lines(index: Searchable, path: str, start_line: int | None, end_line: 
     last = min(len(lines), end_line or len(lines), first + MAX_LINES - 1)
     return GetResult(path=known[0], start_line=first, end_line=last, text="\n".join(lines[first - 1 : last]),
                      total_lines=len(lines))  # fmt: skip
-
-
-def index_roots(index: Searchable) -> list[Path]:
-    """The folders (or files) the index was built from, of one index or of every shard."""
-    info = index.info()
-    parts = info.get("shard_info") or [info]
-    return [Path(root) for part in parts for root in part.get("roots", [])]
 
 
 def served_path(stored: str, roots: list[Path], index: Searchable) -> Path:
@@ -221,20 +214,18 @@ def read_served(real: Path) -> bytes:
     """The bytes of `real`, opened without following a link at its last step and checked, once
     open, to be that very file (a folder on its path swapped for a link between the check and the
     open is caught), a regular file, and at most MAX_FILE_BYTES."""
-    from m2vsearch.ingest.readers import MAX_FILE_BYTES, Skip
+    from m2vsearch.ingest.readers import MAX_FILE_BYTES, TOO_LARGE, Skip
 
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(real, flags)
+        fd = open_no_follow(real, os.O_RDONLY)  # a link, FIFO or device: UnsafePathError, one line
     except OSError as exc:
         raise M2VSearchError(f"cannot read {printable(str(real))} ({exc.strerror or exc}); not served") from None
     try:
         opened = Path(f"/proc/self/fd/{fd}")
         if opened.exists() and Path(os.path.realpath(opened)) != real:
             raise M2VSearchError(f"{printable(str(real))} changed while it was opened; not served")
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
-            raise Skip("not a regular file of at most 20 MB")
+        if os.fstat(fd).st_size > MAX_FILE_BYTES:
+            raise Skip(TOO_LARGE)
         with os.fdopen(os.dup(fd), "rb") as handle:
             return handle.read(MAX_FILE_BYTES + 1)[:MAX_FILE_BYTES]
     except OSError as exc:

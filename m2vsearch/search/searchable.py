@@ -38,6 +38,10 @@ class Searchable(Protocol):
         """Indexed files whose path is `path` or ends with it (from a folder boundary)."""
         ...
 
+    def roots(self) -> list[str]:
+        """The folders (and files) the index was built from, as it recorded them."""
+        ...
+
     def info(self) -> dict[str, Any]:
         """Model, dims, counts, sizes and times."""
         ...

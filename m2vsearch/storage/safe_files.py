@@ -12,56 +12,16 @@ write would change the other file. `refuse_link` guards the folders m2vsearch ma
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from m2vsearch.errors import IndexFolderError
+from m2vsearch.safe_io import UnsafePathError, open_no_follow, refuse, refuse_link
 
-_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_BINARY = getattr(os, "O_BINARY", 0)
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a planted FIFO must not block the open (no effect on files)
-
-
-class UnsafePathError(IndexFolderError):
-    """A path the index writes is a symbolic link (or not a regular file): refused."""
-
-
-def _refuse(path: Path, what: str, verb: str = "write") -> UnsafePathError:
-    return UnsafePathError(f"{path} is {what}; m2vsearch does not {verb} through it (remove it if you did not make it)")
-
-
-def refuse_link(path: Path) -> None:
-    """Refuse `path` when it is a symbolic link (an entry m2vsearch makes itself must never be one)."""
-    if os.path.islink(path):
-        raise _refuse(path, "a symbolic link")
-
-
-def open_no_follow(path: Path, flags: int, mode: int = 0o644) -> int:
-    """`os.open` that refuses a symbolic link at `path` (and anything but a regular file); opened
-    for writing, it also refuses a file with other hard links (a write would change them too)."""
-    writing = bool(flags & (os.O_WRONLY | os.O_RDWR))
-    verb = "write" if writing else "read"
-    try:
-        fd = os.open(path, flags | _NO_FOLLOW | _CLOEXEC | _BINARY | _NONBLOCK, mode)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK) or (exc.errno == errno.EEXIST and os.path.islink(path)):
-            raise _refuse(path, "a symbolic link", verb) from None
-        raise
-    try:
-        found = os.fstat(fd)
-        if not stat.S_ISREG(found.st_mode):
-            raise _refuse(path, "not a regular file", verb)
-        if writing and found.st_nlink > 1:
-            raise _refuse(path, f"a hard link ({found.st_nlink} names for one file)", verb)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+__all__ = ["UnsafePathError", "create_temp", "fsync_folder", "open_no_follow", "read_no_follow", "refuse_link",
+           "temp_path_beside", "write_atomic"]  # fmt: skip
 
 
 def read_no_follow(path: Path) -> bytes | None:
@@ -89,9 +49,9 @@ def create_temp(tmp: Path) -> int:
         found = None
     if found is not None:
         if stat.S_ISLNK(found.st_mode):
-            raise _refuse(tmp, "a symbolic link")
+            raise refuse(tmp, "a symbolic link")
         if not stat.S_ISREG(found.st_mode):
-            raise _refuse(tmp, "not a regular file")
+            raise refuse(tmp, "not a regular file")
         os.unlink(tmp)
     return open_no_follow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 

@@ -11,15 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from reliability import CLI, cli, consistent, make_docs, one_line_error
+from reliability import CLI, built_index, cli, consistent, make_docs, one_line_error
 
 
 @pytest.fixture()
 def built(tmp_path: Path) -> tuple[Path, Path]:
-    docs = make_docs(tmp_path / "docs", 30)
-    result = cli("index", str(docs), "--index", str(tmp_path / "X"))
-    assert result.returncode == 0, result.stderr
-    return tmp_path / "X", docs
+    return built_index(tmp_path, "X", 30)
 
 
 def live_faiss(folder: Path) -> Path:

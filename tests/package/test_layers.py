@@ -11,7 +11,7 @@ import m2vsearch
 ROOT = Path(m2vsearch.__file__).parent
 # Lower layers first; a module may import its own package and any lower layer, never a higher one.
 LAYERS = [
-    {"errors", "text", "settings", "jsonl", "progress"},
+    {"errors", "text", "settings", "jsonl", "progress", "safe_io"},
     {"ingest", "model"},
     {"model.train"},
     {"storage"},

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reliability import cli, make_docs, one_line_error
+from reliability import built_index, cli, make_docs, one_line_error
 
 from m2vsearch.errors import InvalidArgumentError
 
@@ -23,10 +23,7 @@ VICTIM_TEXT = "precious data that no index may touch\n"
 
 @pytest.fixture()
 def built(tmp_path: Path) -> tuple[Path, Path]:
-    docs = make_docs(tmp_path / "docs", 12)
-    result = cli("index", str(docs), "--index", str(tmp_path / "IDX"))
-    assert result.returncode == 0, result.stderr
-    return tmp_path / "IDX", docs
+    return built_index(tmp_path, "IDX", 12)
 
 
 def victim(tmp_path: Path) -> Path:
