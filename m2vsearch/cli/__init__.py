@@ -37,7 +37,7 @@ def main() -> None:
     """Entry point: run the CLI, turning m2vsearch errors into one line and exit code 1."""
     _show_warnings()
     try:
-        code = cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False, prog_name="m2vsearch", complete_var="_M2VSEARCH_COMPLETE")
     except M2VSearchError as exc:
         click.echo(f"error: {safe(str(exc))}", err=True)
         sys.exit(1)

@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 
 from m2vsearch.cli.group import cli
-from m2vsearch.cli.output import IndexingProgress, print_report, safe, shown, size
+from m2vsearch.cli.output import IndexingProgress, colour, print_hits, print_report, safe, shown, size
 from m2vsearch.errors import M2VSearchError
+from m2vsearch.settings import DEFAULT_PER_FILE, RERANKERS
 
 INDEX_OPTION = click.option(
     "--index", "index_dir", type=click.Path(path_type=Path), envvar="M2VSEARCH_INDEX",
@@ -196,16 +197,25 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
 @click.option(
     "-l", "--files-only", is_flag=True, help="Print only the paths of the matching files, best first, once each."
 )
-@click.option("--full", is_flag=True, help="Print each hit's whole chunk instead of a snippet.")
+@click.option("--full", is_flag=True, help="Print each hit's whole chunk instead of its best lines.")
+@click.option("-C", "--context", default=1, show_default=True, type=click.IntRange(0, 50),
+              help="Lines shown around each hit's best-matching line.")  # fmt: skip
+@click.option("--per-file", default=DEFAULT_PER_FILE, show_default=True, type=click.IntRange(0),
+              help="At most this many hits of one file (0: no limit).")  # fmt: skip
+@click.option("--rerank", type=click.Choice(RERANKERS), help="maxsim: rerank by static late interaction.")
+@click.option("--color", default="auto", show_default=True, type=click.Choice(["auto", "always", "never"]),
+              help="Mark matching words in colour (auto: on a terminal, unless NO_COLOR is set).")  # fmt: skip
 @click.option("--explain", is_flag=True, help="Show the dense and BM25 parts of each score.")
 @click.pass_context
 def query(ctx: click.Context, text: str, index_dir: Path | None, k: int, mode: str, dims: int | None,
           path_glob: str | None, min_score: float | None, as_json: bool, as_jsonl: bool, files_only: bool,
-          full: bool, explain: bool) -> None:  # fmt: skip
+          full: bool, context: int, per_file: int, rerank: str | None, color: str, explain: bool) -> None:  # fmt: skip
     """Search the index for TEXT ("-" reads it from standard input). Exits 1 when nothing matches,
     as grep does."""
     from m2vsearch.distributed import open_index
     from m2vsearch.ingest.patterns import pattern_error
+    from m2vsearch.search.maxsim import TokenScorer
+    from m2vsearch.search.snippet import snippet
     from m2vsearch.text import is_utf8
 
     if text == "-":
@@ -223,38 +233,29 @@ def query(ctx: click.Context, text: str, index_dir: Path | None, k: int, mode: s
         raise click.UsageError("choose one of --json, --jsonl and --files-only")
     folder = _index_folder(index_dir)
     with open_index(folder, dims=dims) as index:
-        hits = index.search(text, k=k, mode=mode, filter=path_glob)
-    hits = [hit for hit in hits if min_score is None or hit.score >= min_score]
+        hits = index.search(text, k=k, mode=mode, filter=path_glob, rerank=rerank, per_file=per_file or None)
+        hits = [hit for hit in hits if min_score is None or hit.score >= min_score]
+        scorer = TokenScorer(index.model, text, index.dims) if hits and not files_only and mode != "bm25" else None
+    snippets = [snippet(hit, text, scorer, context) for hit in hits] if not files_only else []
     if as_json:
         document = {
             "query": text,
             "mode": mode,
             "k": k,
             "index": str(folder.resolve()),
-            "hits": [h.to_dict() for h in hits],
+            "hits": [{**h.to_dict(), "snippet": s.to_dict()} for h, s in zip(hits, snippets)],
         }
         click.echo(json.dumps(document, ensure_ascii=False))
     elif as_jsonl:
-        for rank, hit in enumerate(hits, 1):
-            click.echo(json.dumps({"rank": rank, **hit.to_dict()}, ensure_ascii=False))
+        for rank, (hit, found) in enumerate(zip(hits, snippets), 1):
+            click.echo(json.dumps({"rank": rank, **hit.to_dict(), "snippet": found.to_dict()}, ensure_ascii=False))
     elif files_only:
         for path in dict.fromkeys(hit.path for hit in hits if hit.path is not None):
             click.echo(shown(path))
     elif not hits:
         click.echo("no results", err=True)
-    for rank, hit in enumerate([] if as_json or as_jsonl or files_only else hits, 1):
-        where = shown(hit.path) + (f":{hit.start_line}-{hit.end_line}" if hit.start_line else "")
-        if full:
-            snippet = "\n     ".join(safe(line) for line in hit.text.split("\n"))
-        else:
-            snippet = safe(" ".join(hit.text.split()))
-            snippet = snippet[:160] + ("..." if len(snippet) > 160 else "")
-        click.echo(f"{rank:>3}. {hit.score:.4f}  {where}")
-        if explain:
-            dense = "-" if hit.dense is None else f"{hit.dense:.4f}"
-            bm25 = "-" if hit.bm25 is None else f"{hit.bm25:.4f}"
-            click.echo(f"     dense cosine {dense}  bm25 {bm25}")
-        click.echo(f"     {snippet}")
+    else:
+        print_hits(hits, snippets, text, full, explain, colour(color))
     if not hits:
         ctx.exit(1)
 

@@ -340,7 +340,13 @@ def _csv(text: str, allowed: tuple[str, ...] | None = None) -> list[str]:
     help="Static model folder, 'default' or 'multilingual'; a sentence-transformers folder for a reference row.",
 )
 @click.option("--dims", default="32,64,128,256", show_default=True, help="Comma-separated Matryoshka dims.")
-@click.option("--mode", "modes", default="dense,bm25,hybrid", show_default=True, help="Comma-separated modes.")
+@click.option(
+    "--mode",
+    "modes",
+    default="dense,bm25,hybrid",
+    show_default=True,
+    help="Comma-separated modes; dense+maxsim and hybrid+maxsim rerank by static late interaction.",
+)
 @click.option(
     "--bm25",
     "bm25_engine",
@@ -360,7 +366,7 @@ def eval_command(
     from m2vsearch.eval import datasets as loaders
     from m2vsearch.eval.run import evaluate, load_encoder
 
-    mode_list = _csv(modes, ("dense", "bm25", "hybrid"))
+    mode_list = _csv(modes, ("dense", "bm25", "hybrid", "dense+maxsim", "hybrid+maxsim"))
     try:
         dims_list = [int(d) for d in _csv(dims)]
     except ValueError:
@@ -389,11 +395,13 @@ def eval_command(
         check_engine(bm25_engine, "porter")  # installed?
     report = evaluate(sets, encoder, dims_list, mode_list, progress, bm25_engine)
     click.echo(f"model {report.model}; {len(sets)} dataset(s) in {report.seconds:.1f}s")
-    click.echo(f"{'dataset':22s} {'dims':>5s} {'mode':>7s} {'nDCG@10':>8s} {'MRR@10':>8s} {'R@10':>8s} {'MAP@100':>8s}")
+    click.echo(
+        f"{'dataset':22s} {'dims':>5s} {'mode':>13s} {'nDCG@10':>8s} {'MRR@10':>8s} {'R@10':>8s} {'MAP@100':>8s}"
+    )
     for row in [*report.rows, *(report.means() if len(sets) > 1 else [])]:
         m = row.metrics
         click.echo(
-            f"{row.dataset:22s} {row.dims:>5d} {row.mode:>7s} {m['ndcg@10']:8.4f} {m['mrr@10']:8.4f} "
+            f"{row.dataset:22s} {row.dims:>5d} {row.mode:>13s} {m['ndcg@10']:8.4f} {m['mrr@10']:8.4f} "
             f"{m['recall@10']:8.4f} {m['map@100']:8.4f}"
         )
     if json_file is not None:

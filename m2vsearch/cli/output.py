@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import unicodedata
@@ -16,6 +17,8 @@ from m2vsearch.text import printable
 
 if TYPE_CHECKING:
     from m2vsearch.index.writer import IndexReport
+    from m2vsearch.search.hit import Hit
+    from m2vsearch.search.snippet import Snippet
 
 PROGRESS_EVERY_SECONDS = 10.0  # progress lines when stderr is not a terminal
 
@@ -149,3 +152,56 @@ def print_report(root: str, report: IndexReport, verbose: bool) -> None:
 def _reason_kind(reason: str) -> str:
     """A skip reason without its per-file details ("not UTF-8 (bad byte at offset 3)" -> "not UTF-8")."""
     return reason.split(" (")[0]
+
+
+MARK, PLAIN = "\x1b[1;31m", "\x1b[0m"  # matching words: bold red, as grep and rg
+DIM = "\x1b[2m"
+
+
+def colour(choice: str) -> bool:
+    """Whether to print colour: `always`, `never`, or (`auto`) when stdout is a terminal and the
+    NO_COLOR variable is unset or empty (https://no-color.org; the option wins over it)."""
+    if choice != "auto":
+        return choice == "always"
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def marked(text: str, spans: list[tuple[int, int]], colour: bool) -> str:
+    """`text` safe for a terminal, its `spans` in colour."""
+    if not colour or not spans:
+        return safe(text)
+    out, at = [], 0
+    for start, end in spans:
+        out += [safe(text[at:start]), MARK, safe(text[start:end]), PLAIN]
+        at = end
+    return "".join([*out, safe(text[at:])])
+
+
+def print_hits(hits: list[Hit], snippets: list[Snippet], query: str, full: bool, explain: bool, colour: bool) -> None:
+    """Each hit as `rank. score  path:line` (the best-matching line: terminals and editors open it
+    there) and its best lines numbered, the matching words marked; `full`: the whole chunk."""
+    from m2vsearch.search.snippet import query_stems, word_spans
+
+    stems = query_stems(query) if full else set()
+    for rank, (hit, found) in enumerate(zip(hits, snippets), 1):
+        line = found.line if found.line is not None else hit.start_line
+        where = shown(hit.path) + (f":{line}" if line else "")
+        click.echo(f"{rank:>3}. {hit.score:.4f}  {where}")
+        if explain:
+            dense = "-" if hit.dense is None else f"{hit.dense:.4f}"
+            bm25 = "-" if hit.bm25 is None else f"{hit.bm25:.4f}"
+            span = f"  lines {hit.start_line}-{hit.end_line}" if hit.start_line else ""
+            click.echo(f"     dense cosine {dense}  bm25 {bm25}{span}")
+        if full:
+            first = hit.start_line
+            shown_lines = [
+                (first + i if first else None, text, word_spans(text, stems))
+                for i, text in enumerate(hit.text.split("\n"))
+            ]
+        else:
+            shown_lines = [(item.number, item.text, item.spans) for item in found.lines]
+        width = max((len(str(n)) for n, _, _ in shown_lines if n is not None), default=0)
+        for number, text, spans in shown_lines:
+            label = f"{number:>{width}}: " if number is not None else ""
+            label = f"{DIM}{label}{PLAIN}" if colour and label else label
+            click.echo(f"     {label}{marked(text, spans, colour)}", color=colour)

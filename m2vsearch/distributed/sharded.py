@@ -24,7 +24,8 @@ from m2vsearch.model.registry import NO_LICENSE
 from m2vsearch.model.static import StaticModel
 from m2vsearch.search.fusion import Fusion
 from m2vsearch.search.hit import ChunkRef, Hit, chunk_id
-from m2vsearch.search.rank import Plan, combine, ordered_hits, top_keys
+from m2vsearch.search.rank import Plan, combine, knows_words, top_keys
+from m2vsearch.search.refine import check_refine, refine
 from m2vsearch.search.searchable import check_search
 from m2vsearch.storage.globalbm25 import TermStats
 
@@ -164,10 +165,14 @@ class ShardedIndex:
 
         return list(self._pool.map(named, range(len(self.shards))))
 
-    def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None) -> list[Hit]:
-        """Top-k hits over all shards (the same as one index of all their chunks; see the module)."""
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None,
+               rerank: str | None = None, per_file: int | None = None) -> list[Hit]:  # fmt: skip
+        """Top-k hits over all shards (the same as one index of all their chunks; see the module);
+        `rerank` and `per_file` as in `Index.search`."""
         k = check_search(query, k, mode, filter)
-        plan = Plan.of(query, k, mode)
+        how = check_refine(rerank, per_file)
+        pool = how.pool(k, mode)
+        plan = Plan.of(query, pool, mode)
         if plan is None:
             return []
         dense: dict[Key, float] = {}
@@ -182,7 +187,8 @@ class ShardedIndex:
                 ranked = self._each(lambda shard: shard.dense(vector, plan.depth, filter, plan.ties))
                 dense = _merged(ranked, plan.depth, plan.ties)
         fusion = Fusion.from_config(self.model.config, self.dims) if mode == "hybrid" else None
-        top = top_keys(combine(mode, dense, sparse, fusion), k)
+        known = mode != "hybrid" or bool(sparse) or knows_words(self.model, query)
+        top = top_keys(combine(mode, dense, sparse, fusion, known), pool)
         wanted: dict[int, list[int]] = {}
         for (number, key), _ in top:
             wanted.setdefault(number, []).append(key)
@@ -204,7 +210,7 @@ class ShardedIndex:
             for (number, key), score in top
             if (row := rows.get((number, key))) is not None
         ]
-        return ordered_hits(hits, k)
+        return refine(hits, query, k, mode, how, self.model if mode != "bm25" or rerank else None, self.dims)
 
     def get_chunks(self, refs: Sequence[ChunkRef]) -> list[Hit]:
         """Stored chunks by `Hit.ref`, i.e. (shard name, id), those that exist, in the order asked (score 0)."""

@@ -88,9 +88,12 @@ class Report:
 def rank_queries(
     index: Searchable, queries: dict[str, str], query_ids: Iterable[str], mode: str
 ) -> dict[str, list[ChunkRef]]:
-    """The chunks (`Hit.ref`) `index`, single or sharded, ranks for each query, best first (DEPTH of them)."""
+    """The chunks (`Hit.ref`) `index`, single or sharded, ranks for each query, best first (DEPTH of
+    them); a mode "hybrid+maxsim" (or "dense+maxsim") reranks with static late interaction."""
+    base, _, rerank = mode.partition("+")
     return {
-        query_id: [hit.ref for hit in index.search(queries[query_id], k=DEPTH, mode=mode)] for query_id in query_ids
+        query_id: [hit.ref for hit in index.search(queries[query_id], k=DEPTH, mode=base, rerank=rerank or None)]
+        for query_id in query_ids
     }
 
 

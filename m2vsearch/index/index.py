@@ -50,6 +50,7 @@ from m2vsearch.search.filters import FilterCache
 from m2vsearch.search.fusion import Fusion
 from m2vsearch.search.hit import ChunkRef, Hit, chunk_id
 from m2vsearch.search.rank import run_search
+from m2vsearch.search.refine import check_refine
 from m2vsearch.search.searchable import check_search
 from m2vsearch.settings import DEFAULT_WAIT_SECONDS, IndexMeta
 from m2vsearch.storage import tantivy_bm25, vectors
@@ -287,18 +288,22 @@ class Index:
                     continue
         raise VectorsUnusable(vectors_file(self.folder, self._meta["generation"]), "missing")
 
-    def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None) -> list[Hit]:
-        """Top-k hits for `query`: "hybrid" (default), "dense" or "bm25"; `filter` globs paths."""
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None,
+               rerank: str | None = None, per_file: int | None = None) -> list[Hit]:  # fmt: skip
+        """Top-k hits for `query`: "hybrid" (default), "dense" or "bm25"; `filter` globs paths;
+        `rerank="maxsim"` adds static late interaction; `per_file` keeps at most that many hits
+        of one file (`search/refine.py`)."""
         k = check_search(query, k, mode, filter)
+        how = check_refine(rerank, per_file)
 
         def work(snapshot: Snapshot) -> list[Hit]:
             dims = snapshot.meta.dims  # of this snapshot, for the pool thread that embeds
-            model = self.model if mode != "bm25" else None  # BM25 needs no model (nor a loadable one)
+            model = self.model if mode != "bm25" or rerank else None  # BM25 needs no model (nor a loadable one)
             fusion = Fusion.from_config(getattr(model, "config", None), dims) if mode == "hybrid" else None
-            embed = lambda texts: model.encode(list(texts), dims=dims)
             keywords = self._bm25_scorer(self._meta, snapshot.store) if mode != "dense" else None
             path_filter = None if filter is None else snapshot.path_filter(filter)
-            return run_search(snapshot.store, snapshot.vectors, embed, query, k, mode, path_filter, fusion, keywords)
+            return run_search(snapshot.store, snapshot.vectors, model, dims, query, k, mode, path_filter, fusion,
+                              keywords, how)  # fmt: skip
 
         return self.read(work)
 

@@ -61,6 +61,8 @@ class SearchHit(BaseModel):
     end_line: int | None
     text: str
     shard: str | None = None
+    line: int | None = None  # the best-matching line of the chunk
+    snippet: str = ""  # that line with one line either side
 
 
 class SearchResult(BaseModel):
@@ -107,17 +109,29 @@ def build_server(index_dir: Path) -> MCPServer:
     @server.tool(annotations=ToolAnnotations(readOnlyHint=True))
     @_user_errors
     def search(query: str, k: Annotated[int, Field(ge=1, le=MAX_K)] = 10,
-               mode: Literal["hybrid", "dense", "bm25"] = "hybrid", filter: str | None = None) -> SearchResult:  # fmt: skip
+               mode: Literal["hybrid", "dense", "bm25"] = "hybrid", filter: str | None = None,
+               per_file: Annotated[int, Field(ge=1, le=MAX_K)] | None = None,
+               rerank: Literal["maxsim"] | None = None) -> SearchResult:  # fmt: skip
         """Search the indexed files. k: 1..100 hits. mode: hybrid (default: meaning and keywords),
-        dense (meaning), bm25 (keywords). filter: a path glob, e.g. 'notes/*' or '*.md'. Read a hit
-        further with get(chunk_id, shard)."""
+        dense (meaning), bm25 (keywords). filter: a path glob, e.g. 'notes/*' or '*.md'. per_file:
+        at most this many hits of one file. rerank: 'maxsim' (static late interaction). Each hit
+        names its best-matching line and shows it (snippet). Read a hit further with
+        get(chunk_id, shard)."""
+        from m2vsearch.search.maxsim import TokenScorer
+        from m2vsearch.search.snippet import snippet
+
         if isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise M2VSearchError(f"k must be between 1 and {MAX_K}, got {k!r}")
-        hits = index().search(query, k=k, mode=mode, filter=filter)
+        if per_file is not None and (isinstance(per_file, bool) or not 1 <= per_file <= MAX_K):
+            raise M2VSearchError(f"per_file must be between 1 and {MAX_K}, got {per_file!r}")
+        opened = index()
+        hits = opened.search(query, k=k, mode=mode, filter=filter, per_file=per_file, rerank=rerank)
+        scorer = TokenScorer(opened.model, query, opened.dims) if hits and mode != "bm25" else None
+        shown = [snippet(hit, query, scorer) for hit in hits]
         return SearchResult(query=query, mode=mode, hits=[
             SearchHit(chunk_id=h.id, score=h.score, path=h.path, start_line=h.start_line, end_line=h.end_line, text=h.text,
-                      shard=h.shard)
-            for h in hits
+                      shard=h.shard, line=s.line, snippet=s.text)
+            for h, s in zip(hits, shown)
         ])  # fmt: skip
 
     @server.tool(annotations=ToolAnnotations(readOnlyHint=True))

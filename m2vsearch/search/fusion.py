@@ -8,7 +8,9 @@
 - bm25_part: the BM25 score divided by the best BM25 score of the query's candidates (1 = the best
   keyword match);
 - a query with no keyword match anywhere (only punctuation, unknown words, or words in over half
-  of the chunks, which FTS5 gives a near-zero weight) ranks by dense_part alone, and keeps only
+  of the chunks, which FTS5 gives a near-zero weight) ranks by dense_part alone when the model
+  knows at least half of its words as whole tokens (`rank.knows_words`: letters typed at random
+  split into word pieces, whose mean reaches a chance cosine with some chunk), and keeps only
   hits whose cosine beats 99% of unrelated pairs (`noise`: with no keyword to support it, a
   cosine a random passage often reaches is no match); hits scoring 0 are dropped, so a meaningless
   query returns nothing.
@@ -58,12 +60,15 @@ class Fusion:
     def dense_part(self, cosine: float) -> float:
         return min(1.0, max(0.0, (cosine - self.unrelated) / (self.related - self.unrelated)))
 
-    def fuse(self, dense: dict[int, float], sparse: dict[int, float]) -> dict[int, float]:
-        """Hybrid scores of the union of both candidate lists; hits scoring 0 are left out."""
+    def fuse(self, dense: dict[int, float], sparse: dict[int, float], known: bool = True) -> dict[int, float]:
+        """Hybrid scores of the union of both candidate lists; hits scoring 0 are left out. Without
+        a keyword match, dense hits count only when the model knows the query's words (`known`)."""
         dense_parts = {key: self.dense_part(cos) for key, cos in dense.items()}
         sparse = {key: value for key, value in sparse.items() if value > MIN_BM25}
         top = max(sparse.values(), default=0.0)
         if top <= 0:
+            if not known:
+                return {}
             return {key: value for key, value in dense_parts.items() if value > 0 and dense[key] > self.noise}
         weight = self.dense_weight
         fused = {

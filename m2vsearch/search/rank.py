@@ -3,6 +3,7 @@ candidates within a path filter, their fusion (`fusion.py`), and one order for e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -12,12 +13,14 @@ import numpy as np
 
 from m2vsearch.search.filters import PathFilter, Ranked
 from m2vsearch.search.fusion import Fusion
-from m2vsearch.search.hit import Hit, tie_order
+from m2vsearch.search.hit import Hit
+from m2vsearch.search.refine import Refine, refine
 from m2vsearch.storage import vectors
-from m2vsearch.storage.fulltext import has_content_words
+from m2vsearch.storage.fulltext import STOPWORDS, has_content_words
 from m2vsearch.storage.sqlite import Store
 
 CANDIDATES = 100  # hybrid fuses the top CANDIDATES of each side
+_WORD = re.compile(r"\w+", re.UNICODE)
 Key = TypeVar("Key", bound=Hashable)
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="m2vsearch-search")
 
@@ -42,14 +45,26 @@ class Plan:
 
 
 def combine(
-    mode: str, dense: Mapping[Key, float], sparse: Mapping[Key, float], fusion: Fusion | None
+    mode: str, dense: Mapping[Key, float], sparse: Mapping[Key, float], fusion: Fusion | None, known: bool = True
 ) -> dict[Key, float]:
-    """The final scores of `mode` from the dense and BM25 candidates."""
+    """The final scores of `mode` from the dense and BM25 candidates; `known`: whether the model
+    knows the query's words (`knows_words`), without which hybrid needs a keyword match."""
     if mode == "dense":
         return dict(dense)
     if mode == "bm25":
         return dict(sparse)
-    return (fusion or Fusion()).fuse(dense, sparse)  # type: ignore[arg-type]
+    return (fusion or Fusion()).fuse(dense, sparse, known)  # type: ignore[arg-type]
+
+
+def knows_words(model: Any, query: str) -> bool:
+    """Whether at least half of the query's words (not stopwords) are whole tokens of the model.
+    Letters typed at random ("zzqqxxyy", "ckqpd") split into word pieces whose mean still reaches
+    a chance cosine with some chunk; with no keyword match either, hybrid returns nothing for them."""
+    words = [w.lower() for w in _WORD.findall(query)]
+    words = [w for w in words if w not in STOPWORDS] or words
+    if not words or model is None:
+        return True
+    return 2 * sum(len(ids) == 1 for ids in model.tokenize(words)) >= len(words)
 
 
 def tie_limit(k: int) -> int:
@@ -68,7 +83,7 @@ def _tie_end(ranked: Sequence[tuple[Any, float]], k: int) -> int:
 
 def top_keys(scores: Mapping[Key, float], k: int) -> list[tuple[Key, float]]:
     """The best k (key, score), plus those tied with the k-th (up to `tie_limit`), so that
-    `ordered_hits` breaks the ties by path and line, the same on every index kind."""
+    `refine` breaks the ties by path and line, the same on every index kind."""
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[: tie_limit(k)]
     return ranked[: _tie_end(ranked, k)]
 
@@ -84,11 +99,6 @@ def with_ties(rank: Callable[[int], Ranked], k: int) -> Ranked:
     if len(found) > k and found[k][1] == found[k - 1][1]:
         found = rank(tie_limit(k))
     return found[: _tie_end(found, k)]
-
-
-def ordered_hits(hits: list[Hit], k: int) -> list[Hit]:
-    """The top k hits, equal scores ordered by path, then line (then id and shard)."""
-    return sorted(hits, key=tie_order)[:k]
 
 
 def dense_search(store: Store, faiss_index: Any, query_vector: np.ndarray, k: int,
@@ -138,28 +148,32 @@ def _bm25_top(store: Store, query: str, k: int, path_filter: PathFilter | None,
 def run_search(
     store: Store,
     load_vectors: Callable[[], Any],
-    embed: Callable[[Sequence[str]], np.ndarray],
+    model: Any,
+    dims: int,
     query: str,
     k: int,
     mode: str,
     path_filter: PathFilter | None,
     fusion: Fusion | None = None,
     bm25_scorer: Callable[[str, int, list[int] | None], Ranked] | None = None,
+    how: Refine = Refine(),
 ) -> list[Hit]:
     """Top-k hits of one query in one mode on one index (call inside one read snapshot of the
-    store); `path_filter` (the files of a --filter glob, from that snapshot) restricts them;
-    `bm25_scorer` ranks BM25 instead of FTS5 (the tantivy side index)."""
-    plan = Plan.of(query, k, mode)
+    store); `model` embeds at `dims` (None in bm25 mode); `path_filter` (the files of a --filter
+    glob, from that snapshot) restricts them; `bm25_scorer` ranks BM25 instead of FTS5 (the
+    tantivy side index); `how` is the last stage (`refine.py`)."""
+    pool = how.pool(k, mode)
+    plan = Plan.of(query, pool, mode)
     if plan is None or (path_filter is not None and not path_filter.files):
         return []
     dense: dict[int, float] = {}
     sparse: dict[int, float] = {}
     # The dense side (embedding, mapping the FAISS file, searching) runs in a pool thread beside BM25
-    # (SQLite), which runs here at once: it is usually the longer one. `embed` must not depend on
-    # the calling thread (the facade binds the model and dims of its snapshot).
+    # (SQLite), which runs here at once: it is usually the longer one. The model and dims are those
+    # of the caller's snapshot, so the pool thread needs nothing of the calling thread.
 
     def dense_side() -> Ranked:
-        query_vector = embed([query])[0]
+        query_vector = model.encode([query], dims=dims)[0]
         if not query_vector.any():
             return []
         return dense_search(store, load_vectors(), query_vector, plan.depth, path_filter, plan.ties)
@@ -171,7 +185,8 @@ def run_search(
     finally:
         if searching is not None:
             dense = dict(searching.result())  # always wait: the store's snapshot ends after this
-    top = top_keys(combine(mode, dense, sparse, fusion), k)
+    known = mode != "hybrid" or bool(sparse) or knows_words(model, query)
+    top = top_keys(combine(mode, dense, sparse, fusion, known), pool)
     rows = store.get_chunks([key for key, _ in top])
     hits = [
         Hit(
@@ -188,4 +203,4 @@ def run_search(
         for key, score in top
         if key in rows
     ]
-    return ordered_hits(hits, k)
+    return refine(hits, query, k, mode, how, model, dims)

@@ -26,8 +26,20 @@ class Searchable(Protocol):
 
     folder: Path | None
 
-    def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None) -> list[Hit]:
-        """Top-k hits for `query` in `mode` ("hybrid", "dense" or "bm25"); `filter` globs paths."""
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None,
+               rerank: str | None = None, per_file: int | None = None) -> list[Hit]:  # fmt: skip
+        """Top-k hits for `query` in `mode` ("hybrid", "dense" or "bm25"); `filter` globs paths;
+        `rerank` ("maxsim") and `per_file` (most hits of one file) shape the last stage."""
+        ...
+
+    @property
+    def model(self) -> Any:
+        """The static model that embeds queries (snippets score lines with its token vectors)."""
+        ...
+
+    @property
+    def dims(self) -> int:
+        """The Matryoshka dims the index keeps."""
         ...
 
     def get_chunks(self, refs: Sequence[ChunkRef]) -> list[Hit]:

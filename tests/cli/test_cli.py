@@ -24,8 +24,9 @@ def test_query_prints_ranked_hits(indexed: Path) -> None:
     result = run("query", "sourdough bread", "-k", "2", "--explain", cwd=indexed)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split()[0] == "1." and "docs/bread.md:1-3" in lines[0]
-    assert "dense cosine" in lines[1] and "bm25" in lines[1]
+    assert lines[0].split()[0] == "1." and lines[0].endswith("docs/bread.md:3")  # the matching line
+    assert "dense cosine" in lines[1] and "bm25" in lines[1] and "lines 1-3" in lines[1]
+    assert lines[2].strip() == "3: Bake sourdough bread with a starter, flour and water."
 
 
 def test_query_json_schema(indexed: Path) -> None:
@@ -35,7 +36,8 @@ def test_query_json_schema(indexed: Path) -> None:
     assert set(document) == {"query", "mode", "k", "index", "hits"}
     assert document["mode"] == "dense" and len(document["hits"]) == 3
     for hit in document["hits"]:
-        assert set(hit) == {"id", "score", "path", "start_line", "end_line", "text", "metadata", "dense", "bm25"}
+        assert set(hit) == {"id", "score", "path", "start_line", "end_line", "text", "metadata", "dense", "bm25",
+                            "snippet"}  # fmt: skip
         assert isinstance(hit["id"], int) and isinstance(hit["score"], float) and isinstance(hit["metadata"], dict)
     assert document["hits"][0]["path"].endswith("cats.md")
 

@@ -98,3 +98,27 @@ def test_mcp_bounds_k_names_ids_one_way_and_refuses_lines_past_the_end(tmp_path:
     assert chunk.structured_content["text"] == hit["text"]
     assert past.is_error and "has 4 lines" in past.content[0].text
     assert backwards.is_error
+
+
+def test_mcp_hits_name_their_matching_line_and_limit_hits_per_file(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    lines = [f"Line {n} is about gardens and the weather." for n in range(1, 10)]
+    lines[5] = "Magma rises through the crater of the volcano."
+    (docs / "volcano.md").write_text("\n".join(lines) + "\n")
+    (docs / "many.md").write_text("\n\n".join(f"## Part {n}\n\nmagma flows, case {n}" for n in range(8)))
+    index = tmp_path / "X"
+    assert cli("index", str(docs), "--index", str(index)).returncode == 0
+    _, (found, limited, zero, rerank) = mcp_calls(index, [
+        ("search", {"query": "magma crater", "k": 1}),
+        ("search", {"query": "magma", "k": 10, "mode": "bm25", "per_file": 1}),
+        ("search", {"query": "magma", "per_file": 0}),
+        ("search", {"query": "magma crater", "k": 3, "rerank": "maxsim"}),
+    ])  # fmt: skip
+    hit = found.structured_content["hits"][0]
+    assert hit["path"].endswith("volcano.md") and hit["line"] == 6
+    assert hit["snippet"].splitlines()[1] == "Magma rises through the crater of the volcano."
+    paths = [Path(h["path"]).name for h in limited.structured_content["hits"]]
+    assert sorted(paths) == ["many.md", "volcano.md"]
+    assert zero.is_error
+    assert rerank.structured_content["hits"][0]["path"].endswith("volcano.md")
