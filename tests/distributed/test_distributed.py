@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,28 @@ def test_sharded_search_equals_one_index(corpus: tuple[Path, Path, Path], mode: 
                 assert got_scores == pytest.approx(want_scores, rel=1e-6, abs=1e-6), (query, k)
                 assert got_hits == want_hits, (query, k)
                 assert all(h.shard and h.shard.startswith("shard-") for h in found)
+
+
+@pytest.mark.parametrize(("mode", "rerank", "per_file"), [("hybrid", None, 1), ("hybrid", "maxsim", 2),
+                                                       ("dense", "maxsim", None), ("bm25", None, 2)])  # fmt: skip
+def test_last_stage_is_the_same_on_both_index_kinds(
+    corpus: tuple[Path, Path, Path], mode: str, rerank: str | None, per_file: int | None
+) -> None:
+    """Fields (a title query: 'Document 7'), late interaction and per-file limits on shards equal one index."""
+    _, single_folder, sharded_folder = corpus
+    with Index.open(single_folder) as single, open_index(sharded_folder) as sharded:
+        for query in [*QUERIES, "Document 7"]:
+            expected = single.search(query, k=10, mode=mode, rerank=rerank, per_file=per_file)
+            found = sharded.search(query, k=10, mode=mode, rerank=rerank, per_file=per_file)
+            assert len(found) == len(expected), query
+            want_scores, want_hits = _comparable(expected, 10)
+            got_scores, got_hits = _comparable(found, 10)
+            assert got_scores == pytest.approx(want_scores, rel=1e-5, abs=1e-5), query
+            assert got_hits == want_hits, query
+            if per_file:
+                assert max(Counter(h.path for h in found).values(), default=0) <= per_file
+        titled = sharded.search("Document 7", k=3)
+        assert titled and titled[0].path.endswith("doc007.md")
 
 
 def test_hits_come_from_every_shard_and_files_stay_in_their_shard(corpus: tuple[Path, Path, Path]) -> None:
