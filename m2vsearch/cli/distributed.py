@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import click
@@ -29,8 +30,10 @@ def index_distributed(folder: Path, paths: list[Path], settings: IndexSettings, 
             import_ray,
             ray_preparer,
             ray_shard_runner,
+            worker_error,
         )
 
+        warnings.filterwarnings("ignore", module=r"ray(\.|$)")  # Ray's notes to its developers, not to this user
         started = connect(ray_address)
         preparer, runner = ray_preparer(), ray_shard_runner()
     progress = IndexingProgress(quiet)
@@ -44,6 +47,10 @@ def index_distributed(folder: Path, paths: list[Path], settings: IndexSettings, 
             run = run_sharded_index(folder, paths, settings, progress=progress, runner=runner, notice=notice)
         else:
             run = run_index(folder, paths, settings, progress, preparer=preparer)
+    except Exception as exc:  # a Ray failure not yet turned into one line (the Ray code turns those it expects)
+        if ray_address is not None and isinstance(exc, import_ray().exceptions.RayError):
+            raise worker_error(exc) from None
+        raise
     finally:
         progress.close()
         if started:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from m2vsearch.distributed.manifest import read_manifest
-from m2vsearch.distributed.ray_index import import_ray
+from m2vsearch.distributed.ray_index import import_ray, worker_error
 from m2vsearch.distributed.shard import ChunkRecord, LocalShard, Ranked
 from m2vsearch.distributed.sharded import ShardedIndex
 
@@ -24,7 +24,10 @@ class RemoteShard:
         self._ray = import_ray()
 
     def _call(self, method: str, *args: Any) -> Any:
-        return self._ray.get(getattr(self.actor, method).remote(*args))
+        try:
+            return self._ray.get(getattr(self.actor, method).remote(*args))
+        except self._ray.exceptions.RayError as exc:  # one line: what the actor raised, not Ray's traceback
+            raise worker_error(exc) from None
 
     def describe(self) -> dict[str, Any]:
         return self._call("describe")
