@@ -15,7 +15,8 @@ DEFAULT_FTS_TOKENIZER = "porter"  # FTS5 tokenizer: porter (stemmed words) or tr
 DEFAULT_BM25_ENGINE = "fts5"  # BM25 from SQLite FTS5, or "tantivy" (a side index)
 DEFAULT_WAIT_SECONDS = 60.0  # how long a writer waits for another
 DEFAULT_PER_FILE = 3  # the CLI's `query --per-file`: at most this many hits of one file
-RERANKERS = ("maxsim",)  # `search(rerank=...)`: static late interaction (search/maxsim.py)
+RERANKERS = ("maxsim", "none")  # `search(rerank=...)`: static late interaction (search/maxsim.py), or none
+DEFAULT_RERANK = {"hybrid": "maxsim"}  # what `rerank=None` means per mode (chosen on the dev sets)
 
 
 def wait_seconds(wait: float | None) -> float:

@@ -202,7 +202,8 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
               help="Lines shown around each hit's best-matching line.")  # fmt: skip
 @click.option("--per-file", default=DEFAULT_PER_FILE, show_default=True, type=click.IntRange(0),
               help="At most this many hits of one file (0: no limit).")  # fmt: skip
-@click.option("--rerank", type=click.Choice(RERANKERS), help="maxsim: rerank by static late interaction.")
+@click.option("--rerank", type=click.Choice(RERANKERS),
+              help="maxsim: rerank by static late interaction (the default in hybrid); none: do not.")  # fmt: skip
 @click.option("--color", default="auto", show_default=True, type=click.Choice(["auto", "always", "never"]),
               help="Mark matching words in colour (auto: on a terminal, unless NO_COLOR is set).")  # fmt: skip
 @click.option("--explain", is_flag=True, help="Show the dense and BM25 parts of each score.")

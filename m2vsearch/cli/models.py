@@ -345,7 +345,7 @@ def _csv(text: str, allowed: tuple[str, ...] | None = None) -> list[str]:
     "modes",
     default="dense,bm25,hybrid",
     show_default=True,
-    help="Comma-separated modes; dense+maxsim and hybrid+maxsim rerank by static late interaction.",
+    help="Comma-separated modes; dense+maxsim reranks by static late interaction, hybrid+none does not.",
 )
 @click.option(
     "--bm25",
@@ -366,7 +366,7 @@ def eval_command(
     from m2vsearch.eval import datasets as loaders
     from m2vsearch.eval.run import evaluate, load_encoder
 
-    mode_list = _csv(modes, ("dense", "bm25", "hybrid", "dense+maxsim", "hybrid+maxsim"))
+    mode_list = _csv(modes, ("dense", "bm25", "hybrid", "dense+maxsim", "hybrid+maxsim", "hybrid+none"))
     try:
         dims_list = [int(d) for d in _csv(dims)]
     except ValueError:

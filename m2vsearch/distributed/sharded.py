@@ -170,7 +170,7 @@ class ShardedIndex:
         """Top-k hits over all shards (the same as one index of all their chunks; see the module);
         `rerank` and `per_file` as in `Index.search`."""
         k = check_search(query, k, mode, filter)
-        how = check_refine(rerank, per_file)
+        how = check_refine(rerank, per_file, mode)
         pool = how.pool(k, mode)
         plan = Plan.of(query, pool, mode)
         if plan is None:
@@ -210,7 +210,7 @@ class ShardedIndex:
             for (number, key), score in top
             if (row := rows.get((number, key))) is not None
         ]
-        return refine(hits, query, k, mode, how, self.model if mode != "bm25" or rerank else None, self.dims)
+        return refine(hits, query, k, mode, how, self.model if mode != "bm25" or how.rerank else None, self.dims)
 
     def get_chunks(self, refs: Sequence[ChunkRef]) -> list[Hit]:
         """Stored chunks by `Hit.ref`, i.e. (shard name, id), those that exist, in the order asked (score 0)."""

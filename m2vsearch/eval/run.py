@@ -89,7 +89,8 @@ def rank_queries(
     index: Searchable, queries: dict[str, str], query_ids: Iterable[str], mode: str
 ) -> dict[str, list[ChunkRef]]:
     """The chunks (`Hit.ref`) `index`, single or sharded, ranks for each query, best first (DEPTH of
-    them); a mode "hybrid+maxsim" (or "dense+maxsim") reranks with static late interaction."""
+    them); "dense+maxsim" reranks with static late interaction, "hybrid+none" does not (hybrid's
+    default does)."""
     base, _, rerank = mode.partition("+")
     return {
         query_id: [hit.ref for hit in index.search(queries[query_id], k=DEPTH, mode=base, rerank=rerank or None)]

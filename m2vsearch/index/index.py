@@ -291,14 +291,15 @@ class Index:
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filter: str | None = None,
                rerank: str | None = None, per_file: int | None = None) -> list[Hit]:  # fmt: skip
         """Top-k hits for `query`: "hybrid" (default), "dense" or "bm25"; `filter` globs paths;
-        `rerank="maxsim"` adds static late interaction; `per_file` keeps at most that many hits
-        of one file (`search/refine.py`)."""
+        `rerank` "maxsim" reranks by static late interaction, "none" does not, None takes the
+        mode's default (maxsim in hybrid); `per_file` keeps at most that many hits of one file
+        (`search/refine.py`)."""
         k = check_search(query, k, mode, filter)
-        how = check_refine(rerank, per_file)
+        how = check_refine(rerank, per_file, mode)
 
         def work(snapshot: Snapshot) -> list[Hit]:
             dims = snapshot.meta.dims  # of this snapshot, for the pool thread that embeds
-            model = self.model if mode != "bm25" or rerank else None  # BM25 needs no model (nor a loadable one)
+            model = self.model if mode != "bm25" or how.rerank else None  # BM25 needs no model (nor a loadable one)
             fusion = Fusion.from_config(getattr(model, "config", None), dims) if mode == "hybrid" else None
             keywords = self._bm25_scorer(self._meta, snapshot.store) if mode != "dense" else None
             path_filter = None if filter is None else snapshot.path_filter(filter)

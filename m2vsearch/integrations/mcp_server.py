@@ -111,10 +111,11 @@ def build_server(index_dir: Path) -> MCPServer:
     def search(query: str, k: Annotated[int, Field(ge=1, le=MAX_K)] = 10,
                mode: Literal["hybrid", "dense", "bm25"] = "hybrid", filter: str | None = None,
                per_file: Annotated[int, Field(ge=1, le=MAX_K)] | None = None,
-               rerank: Literal["maxsim"] | None = None) -> SearchResult:  # fmt: skip
+               rerank: Literal["maxsim", "none"] | None = None) -> SearchResult:  # fmt: skip
         """Search the indexed files. k: 1..100 hits. mode: hybrid (default: meaning and keywords),
         dense (meaning), bm25 (keywords). filter: a path glob, e.g. 'notes/*' or '*.md'. per_file:
-        at most this many hits of one file. rerank: 'maxsim' (static late interaction). Each hit
+        at most this many hits of one file. rerank: 'maxsim' (static late interaction; the default
+        in hybrid) or 'none'. Each hit
         names its best-matching line and shows it (snippet). Read a hit further with
         get(chunk_id, shard)."""
         from m2vsearch.search.maxsim import TokenScorer

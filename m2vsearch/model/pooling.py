@@ -164,8 +164,9 @@ class MeanPooler:
         self._tokens[self._used : self._used + total] = ids[keep]
         self._used += total
 
-    def _pool_pieces(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Means of texts, and a mask of texts longer than max_length tokens."""
+    def _piece_tokens(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The kept token ids of all texts one after another, the count per text, and a mask of
+        texts longer than max_length tokens (call under the lock)."""
         pieces = f" {_SEPARATOR} ".join(texts).split()
         unseen = set(pieces).difference(self._index)
         if self._used > _CACHE_TOKENS:
@@ -185,9 +186,38 @@ class MeanPooler:
         # Ragged gather: the kept token ids of every piece, in order.
         total = int(kept.sum())
         shift = np.repeat(self._first[piece_ids] - (np.cumsum(kept) - kept), kept)
-        tokens = self._tokens[shift + np.arange(total)]
+        return self._tokens[shift + np.arange(total)], text_kept, too_long
+
+    def _pool_pieces(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Means of texts, and a mask of texts longer than max_length tokens."""
+        tokens, text_kept, too_long = self._piece_tokens(texts)
         sums = segment_sums(self.table, tokens, text_kept)
         return sums / np.maximum(text_kept, 1)[:, None], too_long
+
+    def token_bags(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The token ids of each text (unknown tokens dropped; not cut at max_length), one text
+        after another, and the count per text: what late interaction compares, from the piece
+        cache (a text of 1,000 characters costs a split and dictionary look-ups)."""
+        texts = list(texts)
+        prepared = self._prepare(texts) if self.piece_path else [None] * len(texts)
+        fast = [i for i, text in enumerate(prepared) if text is not None]
+        if texts and len(fast) == len(texts):  # the usual case: one gather for all
+            with self._lock:
+                tokens, counts, _ = self._piece_tokens(prepared)  # type: ignore[arg-type]
+            return tokens, counts.astype(np.int64)
+        bags: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(texts)
+        if fast:
+            with self._lock:
+                tokens, counts, _ = self._piece_tokens([prepared[i] for i in fast])  # type: ignore[misc]
+            for i, bag in zip(fast, np.split(tokens, np.cumsum(counts)[:-1])):
+                bags[i] = bag
+        slow = [i for i, text in enumerate(prepared) if text is None]
+        if slow:
+            encodings = self._tokenizer.encode_batch_fast([texts[i] for i in slow], add_special_tokens=False)
+            for i, encoding in zip(slow, encodings):
+                bags[i] = np.asarray([t for t in encoding.ids if t != self.unk_id], dtype=np.int64)
+        lengths = np.fromiter(map(len, bags), dtype=np.int64, count=len(bags))
+        return (np.concatenate(bags) if bags else np.zeros(0, dtype=np.int64)), lengths
 
     def _prepare(self, texts: list[str]) -> list[str | None]:
         """Texts ready for the piece path, or None for those that need the exact path."""

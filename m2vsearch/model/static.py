@@ -66,6 +66,7 @@ class StaticModel:
         self._pooler = MeanPooler(tokenizer, table, max_length, self.config.get("median_token_length"))
         self._fingerprint: str | None = None
         self._sums: np.ndarray | None = None
+        self._inverse_norms: np.ndarray | None = None
 
     # -- loading and saving ------------------------------------------------------------------
     @classmethod
@@ -177,6 +178,18 @@ class StaticModel:
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """The token ids each text is pooled over (unknown tokens dropped, truncated)."""
         return self._pooler.token_ids(texts)
+
+    def inverse_norms(self) -> np.ndarray:
+        """1 / the length of each token vector (0 for a zero vector), at full dims; computed once."""
+        if self._inverse_norms is None:
+            norms = np.sqrt(np.einsum("ij,ij->i", self.table, self.table, dtype=np.float32))
+            self._inverse_norms = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        return self._inverse_norms
+
+    def token_bags(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The token ids of all texts one after another and the count per text (not truncated;
+        late interaction, `search/maxsim.py`)."""
+        return self._pooler.token_bags(texts)
 
     def truncate(self, dims: int) -> StaticModel:
         """A copy keeping the first `dims` components (Matryoshka truncation)."""

@@ -5,8 +5,9 @@ table's learned importance), of each query token's best cosine against the text'
 
     maxsim(q, t) = sum_i |q_i| * max_j cos(q_i, t_j) / sum_i |q_i|
 
-No new weights and nothing stored: candidates are tokenized when a query reranks them (100 chunks
-tokenize in about a millisecond). The same score picks a snippet's best lines (`snippet.py`).
+No new weights and nothing stored: a query's candidates are tokenized when it reranks them, from
+the model's cache of whitespace pieces (`StaticModel.token_bags`), so 100 chunks cost a split and
+dictionary look-ups. The same score picks a snippet's best lines (`snippet.py`).
 """
 
 from __future__ import annotations
@@ -37,21 +38,32 @@ class TokenScorer:
         return not len(self.weights)
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
-        """MaxSim of the query against each text (0 for a text without known tokens)."""
+        """MaxSim of the query against each text (0 for a text without known tokens). Vectorised:
+        the query's tokens meet each distinct token of the texts once, then a segmented max."""
         out = np.zeros(len(texts), dtype=np.float32)
         if self.empty or not texts:
             return out
-        token_lists = [ids[:MAX_TEXT_TOKENS] for ids in self.model.tokenize(list(texts))]
-        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
-        if not lengths.sum():
+        flat, lengths = self.model.token_bags(list(texts))
+        if (lengths > MAX_TEXT_TOKENS).any():  # the first MAX_TEXT_TOKENS of each text
+            starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+            flat = flat[np.arange(len(flat)) - starts < MAX_TEXT_TOKENS]
+            lengths = np.minimum(lengths, MAX_TEXT_TOKENS)
+        if not len(flat):
             return out
-        flat = np.fromiter((t for ids in token_lists for t in ids), dtype=np.int64, count=int(lengths.sum()))
-        text_vectors = np.asarray(self.model.table[flat, : self.dims], dtype=np.float32)
-        norms = np.linalg.norm(text_vectors, axis=1)
-        text_vectors /= np.maximum(norms, 1e-12)[:, None]
-        cosines = self.query_vectors @ text_vectors.T  # (query tokens, all text tokens)
+        seen = np.zeros(int(flat.max()) + 1, dtype=np.int32)  # distinct tokens without sorting
+        seen[flat] = 1
+        distinct = np.flatnonzero(seen)
+        where = (np.cumsum(seen) - 1)[flat]
+        vectors = self.model.table[distinct, : self.dims]
+        if self.dims == self.model.table.shape[1]:
+            inverse = self.model.inverse_norms()[distinct]
+        else:
+            norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
+            inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        cosines = (self.query_vectors @ vectors.T) * inverse  # (query tokens, distinct tokens)
+        cosines = cosines[:, where]  # (query tokens, all text tokens)
         present = lengths > 0
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])[present]
+        starts = (np.cumsum(lengths) - lengths)[present]
         best = np.maximum.reduceat(cosines, starts, axis=1)  # (query tokens, texts with tokens)
         out[present] = self.weights @ best / self.weights.sum()
         return out

@@ -57,12 +57,15 @@ def combine(
 
 
 def knows_words(model: Any, query: str) -> bool:
-    """Whether at least half of the query's words (not stopwords) are whole tokens of the model.
-    Letters typed at random ("zzqqxxyy", "ckqpd") split into word pieces whose mean still reaches
+    """Whether at least half of the query's words (not stopwords) are whole tokens of the model
+    (WordPiece vocabularies, such as the default model's; others always pass). Letters typed at random ("zzqqxxyy", "ckqpd") split into word pieces whose mean still reaches
     a chance cosine with some chunk; with no keyword match either, hybrid returns nothing for them."""
+    tokenizer = getattr(model, "tokenizer", None)  # a reference encoder (eval) has none
+    if tokenizer is None or type(tokenizer.model).__name__ != "WordPiece":
+        return True  # sentence-piece and word-by-word vocabularies split real words of many languages
     words = [w.lower() for w in _WORD.findall(query)]
     words = [w for w in words if w not in STOPWORDS] or words
-    if not words or model is None:
+    if not words:
         return True
     return 2 * sum(len(ids) == 1 for ids in model.tokenize(words)) >= len(words)
 

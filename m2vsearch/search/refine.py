@@ -2,14 +2,15 @@
 
 After fusion, the best `POOL` candidates are read back and:
 
-- **fields** (hybrid): a query that is a file's name (without extension) or its page title (its
-  first heading) ranks that file first: when some candidates are named so, their scores become
-  `0.5 + score / 2` and the others' `score / 2`. A hit whose file name or heading path (the title
-  and the headings above the chunk) holds some of the query's words moves up:
-  `score + FIELD_WEIGHT * share * (1 - score)`, `share` being the part of the query's words found
-  there. Scores stay in [0, 1]; a hit without a file keeps its score.
-- **maxsim** (`rerank="maxsim"`): `(1 - MAXSIM_WEIGHT) * score + MAXSIM_WEIGHT * maxsim`, with
-  `maxsim.py`'s static late interaction.
+- **fields** (hybrid): a hit whose file name or heading path (the title and the headings above the
+  chunk) holds some of the query's words moves up: `score + FIELD_WEIGHT * share * (1 - score)`,
+  `share` being the part of the query's words found there. And, after late interaction, a query
+  that is a file's name (without extension) or its page title (its first heading) ranks that file
+  first: when some candidates are named so, their scores become `0.5 + score / 2` and the others'
+  `score / 2`. Scores stay in [0, 1]; a hit without a file keeps its score.
+- **maxsim** (`rerank="maxsim"`, the default in hybrid; `rerank="none"` turns it off):
+  `(1 - MAXSIM_WEIGHT) * score + MAXSIM_WEIGHT * maxsim` over the best `RERANK_POOL` (or k), with
+  `maxsim.py`'s static late interaction (a negative MaxSim counts as 0).
 - **per file**: at most `per_file` hits of one file (texts without a file each count alone).
 
 The weights are chosen on the development sets (docs/quality.md, `benchmarks/docs_search.py`).
@@ -27,10 +28,10 @@ from m2vsearch.errors import InvalidArgumentError
 from m2vsearch.search.hit import Hit, tie_order
 from m2vsearch.search.maxsim import TokenScorer
 from m2vsearch.search.snippet import query_stems, stem
-from m2vsearch.settings import RERANKERS
+from m2vsearch.settings import DEFAULT_RERANK, RERANKERS
 
 POOL = 50  # candidates the last stage looks at
-RERANK_POOL = 100  # candidates late interaction reranks
+RERANK_POOL = 50  # candidates late interaction reranks (at least k)
 FIELD_WEIGHT = 0.25
 MAXSIM_WEIGHT = 0.3
 _NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+|[^\W_]+")  # snake_case, camelCase, kebab-case
@@ -51,13 +52,15 @@ class Refine:
         return max(k, POOL) if (self.fields and mode == "hybrid") or self.per_file else k
 
 
-def check_refine(rerank: object, per_file: object) -> Refine:
-    """A `Refine` from `search()` arguments, or one line naming the wrong one."""
+def check_refine(rerank: object, per_file: object, mode: str) -> Refine:
+    """A `Refine` from `search()` arguments (`rerank=None`: the mode's default, `DEFAULT_RERANK`),
+    or one line naming the wrong one."""
     if rerank is not None and rerank not in RERANKERS:
         raise InvalidArgumentError(f"rerank must be one of {', '.join(RERANKERS)} or None, got {rerank!r}")
     if per_file is not None and (isinstance(per_file, bool) or not isinstance(per_file, int) or per_file < 1):
         raise InvalidArgumentError(f"per_file must be a whole number of at least 1 or None, got {per_file!r}")
-    return Refine(rerank=rerank, per_file=per_file)  # type: ignore[arg-type]
+    chosen = DEFAULT_RERANK.get(mode) if rerank is None else rerank
+    return Refine(rerank=None if chosen == "none" else chosen, per_file=per_file)  # type: ignore[arg-type]
 
 
 def name_words(text: str) -> set[str]:
@@ -84,19 +87,19 @@ def _phrase(text: str) -> str:
 def refine(hits: list[Hit], query: str, k: int, mode: str, how: Refine, model: Any = None,
            dims: int | None = None) -> list[Hit]:  # fmt: skip
     """The top k of `hits` (the fused candidates) after the stages `how` asks for."""
-    if how.fields and mode == "hybrid":
-        stems, phrase = query_stems(query), _phrase(query)
-        matches = [field_match(stems, phrase, hit) for hit in hits]
-        named = any(is_named for is_named, _ in matches)
-        for hit, (is_named, share) in zip(hits, matches):
-            hit.score += FIELD_WEIGHT * share * (1 - hit.score)
-            if named:
-                hit.score = (0.5 if is_named else 0.0) + hit.score / 2
+    fields = how.fields and mode == "hybrid"
+    stems, phrase = query_stems(query), _phrase(query)
+    matches = [field_match(stems, phrase, hit) for hit in hits] if fields else []
+    for hit, (_, share) in zip(hits, matches):
+        hit.score += FIELD_WEIGHT * share * (1 - hit.score)
     if how.rerank == "maxsim" and model is not None and hits:
         scorer = TokenScorer(model, query, dims)
         if not scorer.empty:
             for hit, late in zip(hits, scorer.scores([hit.text for hit in hits])):
-                hit.score = (1 - MAXSIM_WEIGHT) * hit.score + MAXSIM_WEIGHT * float(late)
+                hit.score = (1 - MAXSIM_WEIGHT) * hit.score + MAXSIM_WEIGHT * max(float(late), 0.0)
+    if any(is_named for is_named, _ in matches):  # last, so that nothing overtakes a named file
+        for hit, (is_named, _) in zip(hits, matches):
+            hit.score = (0.5 if is_named else 0.0) + hit.score / 2
     ordered = sorted(hits, key=tie_order)
     return ordered[:k] if how.per_file is None else per_file(ordered, how.per_file)[:k]
 

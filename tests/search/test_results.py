@@ -136,8 +136,11 @@ def test_per_file_limits_hits_of_one_file(tmp_path: Path) -> None:
 
 def test_maxsim_rerank_reorders_and_keeps_the_candidates(pages: Path) -> None:
     with Index.open(pages) as index:
-        plain = index.search("copy a folder to another host", k=5)
-        late = index.search("copy a folder to another host", k=5, rerank="maxsim")
+        plain = index.search("copy a folder to another host", k=5, rerank="none")
+        late = index.search("copy a folder to another host", k=5)  # maxsim: hybrid's default
+        assert [h.id for h in late] == [
+            h.id for h in index.search("copy a folder to another host", k=5, rerank="maxsim")
+        ]
         assert {h.id for h in late} <= {h.id for h in index.search("copy a folder to another host", k=50)}
         assert [h.score for h in late] == sorted((h.score for h in late), reverse=True)
         assert [h.id for h in late] != [h.id for h in plain] or [h.score for h in late] != [h.score for h in plain]
@@ -158,3 +161,30 @@ def test_random_letters_find_nothing_on_a_small_index(tmp_path: Path, real_texts
         found = {query: len(index.search(query, k=3)) for query in queries}
         assert index.search("energy of photons", k=3)  # real questions still find passages
     assert not [query for query, count in found.items() if count], found
+
+
+def test_token_bags_equal_the_tokenizer(real_texts: list[str]) -> None:
+    """The piece cache gives late interaction the same token ids as the real tokenizer."""
+    from m2vsearch.model.static import StaticModel
+
+    model = StaticModel.from_pretrained("default")
+    texts = [text for text in real_texts[:200] if len(model.tokenize([text])[0]) < model.max_length]
+    texts += ["a\x00b with a NUL", "", "café über naïve"]  # the exact path, an empty text, accents
+    flat, counts = model.token_bags(texts)
+    assert counts.sum() == len(flat) and len(counts) == len(texts)
+    bags = np.split(flat, np.cumsum(counts)[:-1])
+    assert [list(bag) for bag in bags] == model.tokenize(texts)
+    norms = np.linalg.norm(model.table, axis=1)
+    assert model.inverse_norms()[:50] == pytest.approx(1 / norms[:50], rel=1e-5)
+
+
+def test_the_random_letters_rule_is_for_wordpiece_vocabularies_only() -> None:
+    """A sentence-piece vocabulary (the multilingual model) splits real words of many languages,
+    and a question in another language shares no keyword with its passage: the rule must not apply."""
+    from m2vsearch.model.static import StaticModel
+    from m2vsearch.search.rank import knows_words
+
+    english = StaticModel.from_pretrained("default")
+    assert not knows_words(english, "zzqqxxyy ckqpd") and knows_words(english, "automobile accident")
+    multilingual = StaticModel.from_pretrained("multilingual")
+    assert knows_words(multilingual, "Donaudampfschifffahrtsgesellschaft") and knows_words(multilingual, "zzqqxxyy")
