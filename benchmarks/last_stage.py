@@ -68,8 +68,8 @@ def main() -> None:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="last-stage-") as work:
-            for folder in args.beir:
-                results += beir_sweep(folder, StaticModel.from_pretrained("default"), Path(work), weights)
+            for dev_set in args.beir:
+                results += beir_sweep(dev_set, StaticModel.from_pretrained("default"), Path(work), weights)
         refine.MAXSIM_WEIGHT = shipped[1]
     print(f"{args.split}: {len(queries)} queries")
     print(f"{'case':16s} {'fields':>6s} {'maxsim':>6s} {'hits@1':>7s} {'hits@3':>7s} {'hits@10':>7s} {'nDCG@10':>7s}")

@@ -5,7 +5,7 @@ then times warm queries (Debian package descriptions, as scale.py) in one proces
 - hybrid without the last stage (`Refine(fields=False)`: the ranking before issue 23),
 - hybrid with file names and titles as fields, without late interaction (`rerank="none"`),
 - hybrid as shipped (fields, then late interaction over 100 candidates), and with the CLI's
-  default --per-file 3,
+  default --per-file 2,
 - the CLI's snippets for the 10 hits (best lines by words and MaxSim), on top of the search.
 
     python benchmarks/query_stages.py --work ~/.cache/m2vsearch/scale-100k --chunks 100000 \
@@ -57,7 +57,7 @@ def main() -> None:
                                                None, Refine(fields=False)))  # fmt: skip
 
     def with_snippets(query: str) -> object:
-        hits = index.search(query, k=10, per_file=3)
+        hits = index.search(query, k=10, per_file=2)
         scorer = TokenScorer(model, query, dims)
         return [snippet(hit, query, scorer) for hit in hits]
 
@@ -65,8 +65,8 @@ def main() -> None:
         "hybrid, no last stage": plain,
         "hybrid, fields": lambda q: index.search(q, k=10, rerank="none"),
         "hybrid, fields + maxsim (default)": lambda q: index.search(q, k=10),
-        "hybrid default, per_file=3": lambda q: index.search(q, k=10, per_file=3),
-        "hybrid, per_file=3 + snippets": with_snippets,
+        "hybrid default, per_file=2": lambda q: index.search(q, k=10, per_file=2),
+        "hybrid, per_file=2 + snippets": with_snippets,
         "dense": lambda q: index.search(q, k=10, mode="dense"),
         "dense + maxsim": lambda q: index.search(q, k=10, mode="dense", rerank="maxsim"),
     }

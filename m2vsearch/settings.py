@@ -14,7 +14,7 @@ DEFAULT_INDEX_TYPE = "auto"  # FAISS layout: flat while small, IVF when large (s
 DEFAULT_FTS_TOKENIZER = "porter"  # FTS5 tokenizer: porter (stemmed words) or trigram
 DEFAULT_BM25_ENGINE = "fts5"  # BM25 from SQLite FTS5, or "tantivy" (a side index)
 DEFAULT_WAIT_SECONDS = 60.0  # how long a writer waits for another
-DEFAULT_PER_FILE = 3  # the CLI's `query --per-file`: at most this many hits of one file
+DEFAULT_PER_FILE = 2  # the CLI's `query --per-file`: at most this many hits of one file (chosen on docs-dev)
 RERANKERS = ("maxsim", "none")  # `search(rerank=...)`: static late interaction (search/maxsim.py), or none
 DEFAULT_RERANK = {"hybrid": "maxsim"}  # what `rerank=None` means per mode (chosen on the dev sets)
 

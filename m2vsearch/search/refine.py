@@ -32,8 +32,8 @@ from m2vsearch.settings import DEFAULT_RERANK, RERANKERS
 
 POOL = 50  # candidates the last stage looks at
 RERANK_POOL = 50  # candidates late interaction reranks (at least k)
-FIELD_WEIGHT = 0.25
-MAXSIM_WEIGHT = 0.3
+FIELD_WEIGHT = 0.1
+MAXSIM_WEIGHT = 0.5
 _NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+|[^\W_]+")  # snake_case, camelCase, kebab-case
 
 

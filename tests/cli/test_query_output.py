@@ -65,7 +65,7 @@ def test_per_file_default_and_override(indexed: Path) -> None:
         assert result.returncode == 0, result.stderr
         return [Path(json.loads(line)["path"]).name for line in result.stdout.splitlines()]
 
-    assert files().count("many.md") == 3 and "one.md" in files()  # default --per-file 3
+    assert files().count("many.md") == 2 and "one.md" in files()  # default --per-file 2
     assert files("--per-file", "1").count("many.md") == 1
     assert files("--per-file", "0").count("many.md") >= 7
 
