@@ -167,24 +167,25 @@ def colour(choice: str) -> bool:
 
 
 def marked(text: str, spans: list[tuple[int, int]], colour: bool) -> str:
-    """`text` safe for a terminal, its `spans` in colour."""
+    """`text` safe for a terminal (escaped as one piece would be), its `spans` in colour."""
     if not colour or not spans:
         return safe(text)
+    escape = (lambda piece: "".join(map(_escape, printable(piece)))) if safe(text) != printable(text) else safe
     out, at = [], 0
     for start, end in spans:
-        out += [safe(text[at:start]), MARK, safe(text[start:end]), PLAIN]
+        out += [escape(text[at:start]), MARK, escape(text[start:end]), PLAIN]
         at = end
-    return "".join([*out, safe(text[at:])])
+    return "".join([*out, escape(text[at:])])
 
 
 def print_hits(hits: list[Hit], snippets: list[Snippet], query: str, full: bool, explain: bool, colour: bool) -> None:
     """Each hit as `rank. score  path:line` (the best-matching line: terminals and editors open it
     there) and its best lines numbered, the matching words marked; `full`: the whole chunk."""
-    from m2vsearch.search.snippet import query_stems, word_spans
+    from m2vsearch.search.snippet import has_file_lines, query_stems, word_spans
 
     stems = query_stems(query) if full else set()
     for rank, (hit, found) in enumerate(zip(hits, snippets), 1):
-        line = found.line if found.line is not None else hit.start_line
+        line = found.line
         where = shown(hit.path) + (f":{line}" if line else "")
         click.echo(f"{rank:>3}. {hit.score:.4f}  {where}")
         if explain:
@@ -193,10 +194,10 @@ def print_hits(hits: list[Hit], snippets: list[Snippet], query: str, full: bool,
             span = f"  lines {hit.start_line}-{hit.end_line}" if hit.start_line else ""
             click.echo(f"     dense cosine {dense}  bm25 {bm25}{span}")
         if full:
-            first = hit.start_line
+            first = hit.start_line if has_file_lines(hit.path) else None
             shown_lines = [
                 (first + i if first else None, text, word_spans(text, stems))
-                for i, text in enumerate(hit.text.split("\n"))
+                for i, text in enumerate(line.expandtabs(4) for line in hit.text.split("\n"))
             ]
         else:
             shown_lines = [(item.number, item.text, item.spans) for item in found.lines]

@@ -9,8 +9,8 @@
   keyword match);
 - a query with no keyword match anywhere (only punctuation, unknown words, or words in over half
   of the chunks, which FTS5 gives a near-zero weight) ranks by dense_part alone when the model
-  knows at least half of its words as whole tokens (`rank.knows_words`: letters typed at random
-  split into word pieces, whose mean reaches a chance cosine with some chunk), and keeps only
+  knows at least half of its words (`rank.knows_words`: letters typed at random split into three
+  or more word pieces, whose mean reaches a chance cosine with some chunk), and keeps only
   hits whose cosine beats 99% of unrelated pairs (`noise`: with no keyword to support it, a
   cosine a random passage often reaches is no match); hits scoring 0 are dropped, so a meaningless
   query returns nothing.

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 MAX_TEXT_TOKENS = 512  # a chunk's tokens looked at (chunks hold about 300)
+BATCH = 256  # texts scored at a time: memory stays bounded for any k
 
 
 class TokenScorer:
@@ -40,10 +41,15 @@ class TokenScorer:
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """MaxSim of the query against each text (0 for a text without known tokens). Vectorised:
         the query's tokens meet each distinct token of the texts once, then a segmented max."""
-        out = np.zeros(len(texts), dtype=np.float32)
         if self.empty or not texts:
-            return out
-        flat, lengths = self.model.token_bags(list(texts))
+            return np.zeros(len(texts), dtype=np.float32)
+        limit = MAX_TEXT_TOKENS * int(self.model.config.get("median_token_length") or 8)  # characters
+        clipped = [text[:limit] for text in texts]
+        return np.concatenate([self._scores(clipped[i : i + BATCH]) for i in range(0, len(clipped), BATCH)])
+
+    def _scores(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros(len(texts), dtype=np.float32)
+        flat, lengths = self.model.token_bags(texts)
         if (lengths > MAX_TEXT_TOKENS).any():  # the first MAX_TEXT_TOKENS of each text
             starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
             flat = flat[np.arange(len(flat)) - starts < MAX_TEXT_TOKENS]

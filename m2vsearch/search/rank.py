@@ -57,9 +57,11 @@ def combine(
 
 
 def knows_words(model: Any, query: str) -> bool:
-    """Whether at least half of the query's words (not stopwords) are whole tokens of the model
-    (WordPiece vocabularies, such as the default model's; others always pass). Letters typed at random ("zzqqxxyy", "ckqpd") split into word pieces whose mean still reaches
-    a chance cosine with some chunk; with no keyword match either, hybrid returns nothing for them."""
+    """Whether at least half of the query's words (not stopwords) are words the model knows: one or
+    two tokens of its WordPiece vocabulary (the default model's; other vocabularies always pass).
+    Letters typed at random ("zzqqxxyy", "ckqpd") split into three or more word pieces, whose mean
+    still reaches a chance cosine with some chunk; with no keyword match either, hybrid returns
+    nothing for them. Real words mostly stay whole or split in two ("regex", "stdout", "numpy")."""
     tokenizer = getattr(model, "tokenizer", None)  # a reference encoder (eval) has none
     if tokenizer is None or type(tokenizer.model).__name__ != "WordPiece":
         return True  # sentence-piece and word-by-word vocabularies split real words of many languages
@@ -67,7 +69,7 @@ def knows_words(model: Any, query: str) -> bool:
     words = [w for w in words if w not in STOPWORDS] or words
     if not words:
         return True
-    return 2 * sum(len(ids) == 1 for ids in model.tokenize(words)) >= len(words)
+    return 2 * sum(len(ids) <= 2 for ids in model.tokenize(words)) >= len(words)
 
 
 def tie_limit(k: int) -> int:

@@ -6,8 +6,9 @@ After fusion, the best `POOL` candidates are read back and:
   chunk) holds some of the query's words moves up: `score + FIELD_WEIGHT * share * (1 - score)`,
   `share` being the part of the query's words found there. And, after late interaction, a query
   that is a file's name (without extension) or its page title (its first heading) ranks that file
-  first: when some candidates are named so, their scores become `0.5 + score / 2` and the others'
-  `score / 2`. Scores stay in [0, 1]; a hit without a file keeps its score.
+  first: when some candidates are named so, their scores become `0.5 + score / 2` and all the
+  others' (texts without a file too) `score / 2`. Scores stay in [0, 1]. The title is the top
+  heading above the chunk (a page with several top-level headings has several titles).
 - **maxsim** (`rerank="maxsim"`, the default in hybrid; `rerank="none"` turns it off):
   `(1 - MAXSIM_WEIGHT) * score + MAXSIM_WEIGHT * maxsim` over the best `RERANK_POOL` (or k), with
   `maxsim.py`'s static late interaction (a negative MaxSim counts as 0).
@@ -59,6 +60,8 @@ def check_refine(rerank: object, per_file: object, mode: str) -> Refine:
         raise InvalidArgumentError(f"rerank must be one of {', '.join(RERANKERS)} or None, got {rerank!r}")
     if per_file is not None and (isinstance(per_file, bool) or not isinstance(per_file, int) or per_file < 1):
         raise InvalidArgumentError(f"per_file must be a whole number of at least 1 or None, got {per_file!r}")
+    if rerank == "maxsim" and mode == "bm25":
+        raise InvalidArgumentError("rerank='maxsim' goes with hybrid or dense (BM25 scores are not on its scale)")
     chosen = DEFAULT_RERANK.get(mode) if rerank is None else rerank
     return Refine(rerank=None if chosen == "none" else chosen, per_file=per_file)  # type: ignore[arg-type]
 
@@ -73,7 +76,7 @@ def field_match(stems: set[str], phrase: str, hit: Hit) -> tuple[bool, float]:
     of the query's words in its file name and heading path."""
     if not stems or hit.path is None:
         return False, 0.0
-    name = PurePosixPath(hit.path).name.split(".")[0]
+    name = PurePosixPath(hit.path).name.lstrip(".").split(".")[0]  # .bashrc -> bashrc
     heading = str(hit.metadata.get("heading") or "")
     title = heading.split(" > ")[0]
     named = bool(phrase) and phrase in (_phrase(name), _phrase(title))
@@ -92,7 +95,7 @@ def refine(hits: list[Hit], query: str, k: int, mode: str, how: Refine, model: A
     matches = [field_match(stems, phrase, hit) for hit in hits] if fields else []
     for hit, (_, share) in zip(hits, matches):
         hit.score += FIELD_WEIGHT * share * (1 - hit.score)
-    if how.rerank == "maxsim" and model is not None and hits:
+    if how.rerank == "maxsim" and hasattr(model, "token_bags") and hits:  # a static model (not a reference encoder)
         scorer = TokenScorer(model, query, dims)
         if not scorer.empty:
             for hit, late in zip(hits, scorer.scores([hit.text for hit in hits])):

@@ -17,6 +17,8 @@ from m2vsearch.search.maxsim import TokenScorer
 from m2vsearch.storage.fulltext import STOPWORDS
 
 MAX_LINE_CHARS = 240  # a longer line is shown as a window around its first match
+MAX_LINES = 400  # lines of a chunk looked at (a chunk added as one huge text)
+EXTRACTED = frozenset({".html", ".htm", ".xhtml", ".pdf"})  # line numbers count extracted text, not the file
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SUFFIXES = (
     "ational",
@@ -38,8 +40,12 @@ _SUFFIXES = (
 
 def stem(word: str) -> str:
     """A light English stem for matching words in snippets (not FTS5's Porter: close enough to mark
-    "archives" and "archiving" for a query saying "archive")."""
+    "archives" and "archiving" for a query saying "archive"; "process" and "processes" alike)."""
     word = word.lower()
+    if word.endswith("sses"):
+        word = word[:-2]
+    if word.endswith("ss"):
+        return word
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)]
@@ -108,11 +114,17 @@ def best_lines(lines: Sequence[str], stems: set[str], scorer: TokenScorer | None
     return [a + float(b) for a, b in zip(lexical, meaning)]
 
 
+def has_file_lines(path: str | None) -> bool:
+    """Whether a hit's line numbers are the file's own: not for texts extracted from HTML or PDF
+    (their lines count the extracted text) or texts added without a file."""
+    return path is not None and not any(path.lower().endswith(suffix) for suffix in EXTRACTED)
+
+
 def snippet(hit: Hit, query: str, scorer: TokenScorer | None = None, context: int = 1,
             width: int = MAX_LINE_CHARS) -> Snippet:  # fmt: skip
     """The best-matching line of `hit` with `context` lines either side (blank edges dropped)."""
     stems = query_stems(query)
-    lines = hit.text.split("\n")
+    lines = [line.expandtabs(4) for line in hit.text.split("\n")[:MAX_LINES]]
     scores = best_lines(lines, stems, scorer)
     candidates = [i for i, line in enumerate(lines) if line.strip()] or [0]
     best = max(candidates, key=lambda i: (scores[i], -i))
@@ -121,7 +133,7 @@ def snippet(hit: Hit, query: str, scorer: TokenScorer | None = None, context: in
         low += 1
     while high - 1 > best and not lines[high - 1].strip():
         high -= 1
-    first = hit.start_line
+    first = hit.start_line if has_file_lines(hit.path) else None
     shown = []
     for i in range(low, high):
         text, spans = _clip(lines[i].rstrip(), word_spans(lines[i].rstrip(), stems), width)

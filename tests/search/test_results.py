@@ -188,3 +188,39 @@ def test_the_random_letters_rule_is_for_wordpiece_vocabularies_only() -> None:
     assert not knows_words(english, "zzqqxxyy ckqpd") and knows_words(english, "automobile accident")
     multilingual = StaticModel.from_pretrained("multilingual")
     assert knows_words(multilingual, "Donaudampfschifffahrtsgesellschaft") and knows_words(multilingual, "zzqqxxyy")
+
+
+def test_snippet_edges_tabs_html_and_ss_words() -> None:
+    assert stem("process") == stem("processes") and stem("class") == stem("classes") == "class"
+    hit = Hit(1, 1.0, "func main() {\n\treturn archive\n}", "main.go", 10, 12)
+    shown = snippet(hit, "archive", context=0)
+    assert shown.line == 11 and shown.lines[0].text == "    return archive" and "\t" not in shown.text
+    assert [shown.lines[0].text[a:b] for a, b in shown.lines[0].spans] == ["archive"]
+    page = Hit(2, 1.0, "Title\nMagma rises", "site/page.HTML", 1, 2)
+    assert snippet(page, "magma").line is None  # extracted text: its lines are not the file's
+
+
+def test_reference_encoders_and_bm25_with_late_interaction(tmp_path: Path) -> None:
+    """An encoder without a token table (eval's reference rows) still searches in hybrid; late
+    interaction is refused for BM25, whose scores are not on its scale."""
+
+    class Reference:
+        name, dim, fingerprint = "reference", 32, "reference-encoder"
+
+        def encode(self, texts: object, dims: int | None = None) -> np.ndarray:
+            return random_model().encode(texts, dims=dims)
+
+    with Index.create(tmp_path / "idx", model=Reference()) as index:  # type: ignore[arg-type]
+        index.add_texts(["search engine index", "cat dog house"])
+        assert index.search("search engine")[0].text == "search engine index"
+        with pytest.raises(InvalidArgumentError, match="hybrid or dense"):
+            index.search("search", mode="bm25", rerank="maxsim")
+
+
+def test_real_words_split_in_two_still_count_as_known() -> None:
+    from m2vsearch.model.static import StaticModel
+    from m2vsearch.search.rank import knows_words
+
+    model = StaticModel.from_pretrained("default")
+    assert knows_words(model, "regex") and knows_words(model, "stdout numpy")
+    assert not knows_words(model, "qxvbwz")
