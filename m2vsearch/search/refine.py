@@ -9,7 +9,8 @@ After fusion, the best `POOL` candidates are read back and:
   first: when some candidates are named so, their scores become `0.5 + score / 2` and all the
   others' (texts without a file too) `score / 2`. Scores stay in [0, 1]. The title is the top
   heading above the chunk (a page with several top-level headings has several titles).
-- **maxsim** (`rerank="maxsim"`, the default in hybrid; `rerank="none"` turns it off):
+- **maxsim** (`rerank="maxsim"`, the default in hybrid; `rerank="none"` turns it off), over the
+  chunk's text after its heading path (so the page title counts in meaning, not only as words):
   `(1 - MAXSIM_WEIGHT) * score + MAXSIM_WEIGHT * maxsim` over the best `RERANK_POOL` (or k), with
   `maxsim.py`'s static late interaction (a negative MaxSim counts as 0).
 - **per file**: at most `per_file` hits of one file (texts without a file each count alone).
@@ -83,6 +84,12 @@ def field_match(stems: set[str], phrase: str, hit: Hit) -> tuple[bool, float]:
     return named, len(stems & (name_words(name) | name_words(heading))) / len(stems)
 
 
+def _headed(hit: Hit) -> str:
+    """A hit's text after its heading path (title and headings above it), when it has one."""
+    heading = str(hit.metadata.get("heading") or "")
+    return f"{heading.replace(' > ', ' ')}\n{hit.text}" if heading else hit.text
+
+
 def _phrase(text: str) -> str:
     return " ".join(word.lower() for word in _NAME_WORD.findall(text))
 
@@ -98,7 +105,8 @@ def refine(hits: list[Hit], query: str, k: int, mode: str, how: Refine, model: A
     if how.rerank == "maxsim" and hasattr(model, "token_bags") and hits:  # a static model (not a reference encoder)
         scorer = TokenScorer(model, query, dims)
         if not scorer.empty:
-            for hit, late in zip(hits, scorer.scores([hit.text for hit in hits])):
+            texts = [_headed(hit) for hit in hits]  # late interaction sees the page title and headings too
+            for hit, late in zip(hits, scorer.scores(texts)):
                 hit.score = (1 - MAXSIM_WEIGHT) * hit.score + MAXSIM_WEIGHT * max(float(late), 0.0)
     if any(is_named for is_named, _ in matches):  # last, so that nothing overtakes a named file
         for hit, (is_named, _) in zip(hits, matches):
