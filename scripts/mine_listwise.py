@@ -34,29 +34,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
 from m2vsearch.model.train.featurise import Teacher
 from m2vsearch.model.train.pairs import read_pairs
+from m2vsearch.storage.safe_files import write_atomic
 
 FORBIDDEN_PARTS = {"beir", "dev"}
-
-
-def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
-        write(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def jsonl_bytes(rows: Sequence[dict[str, object]]) -> bytes:
