@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import faiss_of, sql_rows
 
 from m2vsearch.index.index import Index
@@ -153,3 +154,14 @@ def mcp_calls(index: Path, calls: list[tuple[str, dict[str, Any]]]) -> tuple[lis
                 return tools, [await client.call_tool(name, arguments) for name, arguments in calls]
 
     return anyio.run(session)
+
+
+def tmpfs_or_skip(path: Path) -> None:
+    """Skip the test unless a 1 MB tmpfs can be mounted at `path` in a private mount namespace
+    (unshare(1), as root or with user namespaces)."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1) to mount a small tmpfs")
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {path}"],
+                           capture_output=True, text=True)  # fmt: skip
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root or user namespaces): {probe.stderr.strip()}")

@@ -4,14 +4,13 @@ never a traceback, and `--rebuild PATH` (or a plain `index` for the vectors) alw
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from reliability import CLI, built_index, cli, consistent, make_docs, one_line_error
+from reliability import CLI, built_index, cli, consistent, make_docs, one_line_error, tmpfs_or_skip
 
 
 @pytest.fixture()
@@ -210,12 +209,7 @@ print(json.dumps({"error": outcome, "files": left, "chunks": chunks, "hits": hit
 def test_disk_full(tmp_path: Path, case: str) -> None:
     """Issue case 8: a traceback and a leftover .tmp (FAISS); 'cannot rollback' and an orphan
     vectors file (SQLite commit). Run on a 24 MB tmpfs in a private mount namespace."""
-    if shutil.which("unshare") is None:
-        pytest.skip("needs unshare(1) to mount a small tmpfs")
-    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {tmp_path}"],
-                           capture_output=True, text=True)  # fmt: skip
-    if probe.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root or user namespaces): {probe.stderr.strip()}")
+    tmpfs_or_skip(tmp_path)
     script = tmp_path / "disk_full.py"
     script.write_text(DISK_FULL)
     (tmp_path / "fs").mkdir()

@@ -104,6 +104,15 @@ def test_a_foreign_shard_is_refused_by_index_too_and_an_old_manifest_still_opens
 
 # -- case 9: a damaged shard is repaired through the sharded index, never on its own -----------------
 
+
+def run_killed(tmp_path: Path, source: str, folder: Path, docs: Path) -> None:
+    """Run `source` (a script that kills itself mid-write) on `folder` and `docs`; it must die by SIGKILL."""
+    script = tmp_path / "killed.py"
+    script.write_text(source)
+    killed = subprocess.run([sys.executable, str(script), str(folder), str(docs)], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+
 KILLED_BUILD = """
 import os, signal, sys
 from pathlib import Path
@@ -141,10 +150,9 @@ def test_a_damaged_shard_is_rebuilt_from_its_own_files(tmp_path: Path, old_manif
         assert f"sharded index at {folder}" in line
     assert damaged.read_bytes() == garbage  # refused: the shard was not filled with the whole corpus
 
-    script = tmp_path / "killed.py"  # the repair killed while it fills the new shard
-    script.write_text(KILLED_BUILD.replace("IndexSettings(shards=3)", "IndexSettings()"))
-    killed = subprocess.run([sys.executable, str(script), str(folder), str(docs)], capture_output=True, text=True)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run_killed(
+        tmp_path, KILLED_BUILD.replace("IndexSettings(shards=3)", "IndexSettings()"), folder, docs
+    )  # the repair killed while it fills the new shard
     line = one_line_error(cli("query", "rivers", "--index", str(folder)))  # no answers from part of the shard
     assert "shard-001" in line and "being rebuilt" in line and fix in line
 
@@ -168,10 +176,7 @@ def test_a_damaged_shard_is_rebuilt_from_its_own_files(tmp_path: Path, old_manif
 def test_a_killed_first_sharded_build_says_what_resumes_it(tmp_path: Path) -> None:
     docs = make_docs(tmp_path / "docs", 24)
     folder = tmp_path / "SH"
-    script = tmp_path / "killed.py"
-    script.write_text(KILLED_BUILD)
-    killed = subprocess.run([sys.executable, str(script), str(folder), str(docs)], capture_output=True, text=True)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run_killed(tmp_path, KILLED_BUILD, folder, docs)
     assert not (folder / "shards.json").exists()
     for command in (["index", "--index", str(folder)], ["index", str(docs), "--index", str(folder)],
                     ["index", "--rebuild", str(docs), "--index", str(folder)]):  # fmt: skip
@@ -229,10 +234,7 @@ def test_a_killed_first_tantivy_run_resumes_on_tantivy(tmp_path: Path) -> None:
 
     docs = make_docs(tmp_path / "docs", 40)
     folder = tmp_path / "T"
-    script = tmp_path / "killed.py"
-    script.write_text(KILLED_TANTIVY)
-    killed = subprocess.run([sys.executable, str(script), str(folder), str(docs)], capture_output=True, text=True)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run_killed(tmp_path, KILLED_TANTIVY, folder, docs)
     run_index(folder, [docs], IndexSettings())  # the next run, without --bm25
     with Index.open(folder) as index:
         assert index.read(lambda snapshot: snapshot.meta.bm25_engine) == "tantivy"

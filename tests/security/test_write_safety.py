@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reliability import built_index, cli, make_docs, one_line_error
+from reliability import built_index, cli, make_docs, one_line_error, tmpfs_or_skip
 
 from m2vsearch.errors import InvalidArgumentError
 
@@ -282,12 +282,7 @@ echo "== ro index"; "$3" -m m2vsearch.cli index --index "$1/X" 2>&1 || echo "rc=
 
 def test_readers_work_on_a_full_or_read_only_disk(tmp_path: Path) -> None:
     """A query must not need to write; a writer says which file and why, in one line."""
-    if shutil.which("unshare") is None:
-        pytest.skip("needs unshare(1) to mount a small tmpfs")
-    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {tmp_path}"],
-                           capture_output=True, text=True)  # fmt: skip
-    if probe.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root or user namespaces): {probe.stderr.strip()}")
+    tmpfs_or_skip(tmp_path)
     docs = make_docs(tmp_path / "docs", 10)
     (tmp_path / "fs").mkdir()
     script = tmp_path / "run.sh"
