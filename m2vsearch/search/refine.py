@@ -97,9 +97,10 @@ def _phrase(text: str) -> str:
 def refine(hits: list[Hit], query: str, k: int, mode: str, how: Refine, model: Any = None,
            dims: int | None = None) -> list[Hit]:  # fmt: skip
     """The top k of `hits` (the fused candidates) after the stages `how` asks for."""
-    fields = how.fields and mode == "hybrid"
-    stems, phrase = query_stems(query), _phrase(query)
-    matches = [field_match(stems, phrase, hit) for hit in hits] if fields else []
+    matches: list[tuple[bool, float]] = []
+    if how.fields and mode == "hybrid":
+        stems, phrase = query_stems(query), _phrase(query)
+        matches = [field_match(stems, phrase, hit) for hit in hits]
     for hit, (_, share) in zip(hits, matches):
         hit.score += FIELD_WEIGHT * share * (1 - hit.score)
     if how.rerank == "maxsim" and hasattr(model, "token_bags") and hits:  # a static model (not a reference encoder)
