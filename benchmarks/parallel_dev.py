@@ -67,7 +67,7 @@ def ranking_metrics(sims: np.ndarray, relevant: list[np.ndarray]) -> dict[str, f
         r1 += float(hits[0])
         mrr += 1.0 / (np.argmax(hits) + 1) if hits.any() else 0.0
         ideal = (1.0 / np.log2(np.arange(2, min(len(gold), 10) + 2))).sum()
-        ndcg += float((hits / np.log2(np.arange(2, 12))).sum() / ideal)
+        ndcg += float((hits / np.log2(np.arange(2, len(row) + 2))).sum() / ideal)
     n = len(relevant)
     return {"recall@1": r1 / n, "mrr@10": mrr / n, "ndcg@10": ndcg / n}
 
