@@ -7,6 +7,13 @@ stays evaluation only): --set dev-cross (a package's short description in anothe
 its long English description), dev-mono (short -> long, same language) or holdout (held-out
 training pairs). For each language the set's positives are the corpus; prints recall@1 and
 MRR@10 per language and their mean, for each model and dims.
+
+    python benchmarks/parallel_dev.py DEV_DIR [--model NAME_OR_DIR ...] [--dims 64,256] [--json OUT]
+
+With DEV_DIR the FLORES-200 dev sets of `prepare_parallel.py OUT --v3` (OUT/dev, BEIR layout per
+task and language: cross, mono, doc-cross), scores dense retrieval per task and language - recall@1,
+MRR@10 and nDCG@10 - and prints one table per task (rows model @ dims, columns languages and their
+mean). A sentence-transformers folder (a teacher) is encoded once, without prompts, and truncated.
 """
 
 from __future__ import annotations
@@ -17,7 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from m2vsearch.eval.run import TransformerEncoder, load_encoder
 from m2vsearch.model.static import StaticModel
+
+TASKS = ("cross", "doc-cross", "mono")
 
 
 def score(model: StaticModel, pairs: list[tuple[str, str]], dims: int) -> tuple[float, float]:
@@ -32,6 +42,78 @@ def score(model: StaticModel, pairs: list[tuple[str, str]], dims: int) -> tuple[
     return float((rank == 0).mean()), float(np.where(rank < 10, 1.0 / (rank + 1), 0.0).mean())
 
 
+def read_jsonl(path: Path) -> dict[str, str]:
+    rows = map(json.loads, filter(None, path.read_text(encoding="utf-8").split("\n")))
+    return {row["_id"]: (f"{row['title']} {row['text']}" if row.get("title") else row["text"]) for row in rows}
+
+
+def read_set(folder: Path) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
+    """(queries, corpus, qrels) of one BEIR-layout folder."""
+    qrels: dict[str, set[str]] = {}
+    for line in (folder / "qrels.tsv").read_text(encoding="utf-8").split("\n")[1:]:
+        if line:
+            query, doc, grade = line.split("\t")
+            if float(grade) > 0:
+                qrels.setdefault(query, set()).add(doc)
+    return read_jsonl(folder / "queries.jsonl"), read_jsonl(folder / "corpus.jsonl"), qrels
+
+
+def ranking_metrics(sims: np.ndarray, relevant: list[np.ndarray]) -> dict[str, float]:
+    """recall@1, MRR@10 and nDCG@10 (binary) of a query x corpus similarity matrix."""
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :10]
+    r1 = mrr = ndcg = 0.0
+    for row, gold in zip(order, relevant):
+        hits = np.isin(row, gold)
+        r1 += float(hits[0])
+        mrr += 1.0 / (np.argmax(hits) + 1) if hits.any() else 0.0
+        ideal = (1.0 / np.log2(np.arange(2, min(len(gold), 10) + 2))).sum()
+        ndcg += float((hits / np.log2(np.arange(2, len(row) + 2))).sum() / ideal)
+    n = len(relevant)
+    return {"recall@1": r1 / n, "mrr@10": mrr / n, "ndcg@10": ndcg / n}
+
+
+def encoded(encoder, texts: list[str], dims: int, cache: dict) -> np.ndarray:
+    """Vectors at `dims`: a transformer is encoded once and truncated, a static model asked per dims."""
+    if not isinstance(encoder, TransformerEncoder):
+        return encoder.encode(texts, dims=dims)
+    key = tuple(texts)
+    if key not in cache:
+        cache[key] = encoder.encode(texts)
+    vectors = cache[key][:, :dims]
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def flores(args: argparse.Namespace) -> None:
+    """Score the FLORES dev sets of prepare_parallel.py --v3 (one table per task)."""
+    sets = {task: sorted(p for p in (args.pairs / task).iterdir() if p.is_dir()) for task in TASKS}
+    rows = []
+    for name in args.model or ["multilingual"]:
+        encoder, cache = load_encoder(name), {}
+        for task, folders in sets.items():
+            data = {folder.name: read_set(folder) for folder in folders}
+            for dims in [int(d) for d in args.dims.split(",")]:
+                per_lang = {}
+                for lang, (queries, corpus, qrels) in data.items():
+                    doc_ids, query_ids = list(corpus), [q for q in queries if q in qrels]
+                    where = {doc: i for i, doc in enumerate(doc_ids)}
+                    q = encoded(encoder, [queries[qid] for qid in query_ids], dims, cache)
+                    c = encoded(encoder, [corpus[did] for did in doc_ids], dims, cache)
+                    gold = [np.array([where[d] for d in qrels[qid] if d in where]) for qid in query_ids]
+                    per_lang[lang] = ranking_metrics(q @ c.T, gold)
+                mean = {m: float(np.mean([v[m] for v in per_lang.values()])) for m in ("recall@1", "mrr@10", "ndcg@10")}
+                rows.append({"set": f"flores-{task}", "model": name, "dims": dims, **mean, "per_lang": per_lang})
+                print(f"{task} {name} @{dims}: nDCG@10 {mean['ndcg@10']:.4f} R@1 {mean['recall@1']:.4f}", flush=True)
+    for task in TASKS:
+        langs = [folder.name for folder in sets[task]]
+        print(f"\n{task} (nDCG@10)\n| model | dims | " + " | ".join(langs) + " | mean |")
+        print("|---|---|" + "---|" * (len(langs) + 1))
+        for row in (row for row in rows if row["set"] == f"flores-{task}"):
+            cells = " | ".join(f"{row['per_lang'][lang]['ndcg@10']:.4f}" for lang in langs)
+            print(f"| {row['model']} | {row['dims']} | {cells} | {row['ndcg@10']:.4f} |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("pairs", type=Path)
@@ -40,6 +122,9 @@ def main() -> None:
     parser.add_argument("--set", default="dev-cross", help="holdout, dev-mono or dev-cross")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if all((args.pairs / task).is_dir() for task in TASKS):
+        flores(args)
+        return
     files = sorted(args.pairs.glob(f"{args.set}-*.jsonl"))
     rows = []
     for name in args.model or ["multilingual"]:

@@ -12,6 +12,15 @@ so no English text of a held-out pair is in training, and for languages with at 
 translated package descriptions, dev sets from descriptions held out whole: dev-mono-<lang>.jsonl
 (short description -> long description, both in <lang>) and dev-cross-<lang>.jsonl (short in <lang>
 -> long in English). Downloads are cached in OUT/download/.
+
+    python scripts/prepare_parallel.py OUT --v3 --mirrors DIR [--langs ...] [--holdout 500]
+
+Multilingual v3 (issue 26): natural parallel text from pinned GitHub snapshots (bare git mirrors
+DIR/<owner>+<name>/repo or DIR/<owner>+<name>.git; readers in parallel_sources.py) - Tatoeba and
+TICO-19 from OPUS-MT-testsets, NTREX-128, Parallel Universal Dependencies, the Python documentation
+translations - written as OUT/train-<lang>.jsonl and OUT/holdout-<lang>.jsonl ({"query": other,
+"positive": english, "source"}), the FLORES-200 dev sets OUT/dev/<task>/<lang>/ (BEIR layout; no
+FLORES dev sentence is in any pair; devtest is never read) and OUT/manifest.json.
 """
 
 from __future__ import annotations
@@ -22,12 +31,15 @@ import gettext
 import hashlib
 import json
 import lzma
+import os
 import random
 import re
 import subprocess
 import tempfile
 import urllib.request
 from pathlib import Path
+
+import parallel_sources as ps
 
 MIRROR = "http://deb.debian.org/debian/dists/bookworm/main/i18n"
 LANGS = ["ar", "de", "el", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh"]
@@ -190,6 +202,115 @@ def catalogue_pairs(download: Path) -> dict[str, list[tuple[str, str]]]:
     return {lang: [(other, english) for english, other in strings.items()] for lang, strings in by_lang.items()}
 
 
+def mirror(mirrors: Path, repo: str, commit: str) -> Path:
+    """The bare git mirror of a GitHub repository under `mirrors`, checked to hold `commit`."""
+    name = repo.replace("/", "+")
+    for git_dir in (mirrors / name / "repo", mirrors / f"{name}.git", mirrors / name):
+        if (git_dir / "HEAD").is_file():
+            if subprocess.run(["git", "--git-dir", str(git_dir), "cat-file", "-e", f"{commit}^{{commit}}"]).returncode:
+                raise SystemExit(f"{git_dir} lacks commit {commit}")
+            return git_dir
+    raise SystemExit(f"no mirror of {repo}: git clone --mirror https://github.com/{repo} {mirrors / name}.git")
+
+
+def natural_pairs(mirrors: Path, langs: list[str]) -> tuple[dict[str, list[tuple[str, str, str]]], list[dict]]:
+    """lang -> (other, english, source) pairs of every v3 source, and the manifest's source records."""
+    opus = ps.GitTree(mirror(mirrors, *ps.OPUS_REPO), ps.OPUS_REPO[1])
+    ntrex = ps.GitTree(mirror(mirrors, *ps.NTREX_REPO), ps.NTREX_REPO[1])
+    pud_en = ps.GitTree(
+        mirror(mirrors, "UniversalDependencies/UD_English-PUD", ps.PUD_COMMITS["en"]), ps.PUD_COMMITS["en"]
+    )
+    english_pud = pud_en.read("en_pud-ud-test.conllu")
+    sources = [{"name": name, "repo": ps.OPUS_REPO[0], "commit": ps.OPUS_REPO[1], "licence": ps.LICENCES[name],
+                "files": f"testsets/{{xxx-eng,eng-xxx}}/{pattern} (symlinks resolved in the tree)"}
+               for name, pattern in (("tatoeba", "tatoeba-test-v*"), ("tico19", "tico19-test.*"))]  # fmt: skip
+    sources.append({"name": "ntrex", "repo": ps.NTREX_REPO[0], "commit": ps.NTREX_REPO[1],
+                    "licence": ps.LICENCES["ntrex"], "files": "NTREX-128/newstest2019-{src.eng,ref.xxx}.txt"})  # fmt: skip
+    sources.append({"name": "pud", "repo": "UniversalDependencies/UD_English-PUD", "commit": ps.PUD_COMMITS["en"],
+                    "licence": ps.LICENCES["pud"], "files": "en_pud-ud-test.conllu (the English side)"})  # fmt: skip
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for lang in langs:
+        rows = [(o, e, name) for name, pairs in ps.opus_testsets(opus, lang).items() for o, e in pairs]
+        rows += [(o, e, "ntrex") for o, e in ps.ntrex(ntrex, lang)]
+        if lang in ps.PUD:
+            repo = f"UniversalDependencies/UD_{ps.PUD[lang]}-PUD"
+            tree = ps.GitTree(mirror(mirrors, repo, ps.PUD_COMMITS[lang]), ps.PUD_COMMITS[lang])
+            rows += [(o, e, "pud") for o, e in ps.pud_pairs(tree.read(f"{lang}_pud-ud-test.conllu"), english_pud)]
+            sources.append({"name": "pud", "lang": lang, "repo": repo, "commit": ps.PUD_COMMITS[lang],
+                            "licence": ps.LICENCES["pud"], "files": f"{lang}_pud-ud-test.conllu"})  # fmt: skip
+        if lang in ps.PYDOCS:
+            repo, commit = f"python/python-docs-{ps.PYDOCS[lang]}", ps.PYDOCS_COMMITS[lang]
+            tree = ps.GitTree(mirror(mirrors, repo, commit), commit)
+            for path in (path for path in tree.files("") if path.endswith(".po")):
+                rows += [(o, e, "pydocs") for o, e in ps.po_pairs(tree.read(path))]
+            sources.append({"name": "pydocs", "lang": lang, "repo": repo, "commit": commit,
+                            "licence": ps.LICENCES["pydocs"], "files": "**/*.po (msgid -> msgstr, reST removed)"})  # fmt: skip
+        out[lang] = rows
+    return out, sources
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def write_dev(folder: Path, queries: dict[str, str], corpus: dict[str, str], qrels: dict[str, list[str]]) -> None:
+    """One BEIR-layout set (corpus.jsonl, queries.jsonl, qrels.tsv)."""
+    write_jsonl(folder / "queries.jsonl", [{"_id": qid, "text": text} for qid, text in queries.items()])
+    write_jsonl(folder / "corpus.jsonl", [{"_id": did, "title": "", "text": text} for did, text in corpus.items()])
+    lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t1" for q, docs in qrels.items() for d in docs]
+    (folder / "qrels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def split_pairs(rows, blocked: set[str], holdout: int, seed: str) -> tuple[list[tuple], list[tuple], int]:
+    """(train, held out, dropped for the dev set): unique pairs (first source wins), none with a dev
+    text; a seeded `holdout` of them held out, and no train pair shares a text with a held-out one."""
+    first: dict[tuple[str, str], str] = {}
+    dropped = 0
+    for other, english, source in rows:
+        if other in blocked or english in blocked:
+            dropped += 1
+        elif other != english:
+            first.setdefault((other, english), source)
+    unique = sorted((o, e, s) for (o, e), s in first.items())
+    random.Random(seed).shuffle(unique)
+    held = unique[:holdout]
+    held_texts = {text for o, e, _ in held for text in (o, e)}
+    train = [row for row in unique[holdout:] if row[0] not in held_texts and row[1] not in held_texts]
+    return train, held, dropped
+
+
+def build_v3(out: Path, mirrors: Path, langs: list[str], holdout: int) -> dict:
+    """Write the v3 pairs, the FLORES dev sets and OUT/manifest.json; return the manifest."""
+    flores = ps.GitTree(mirror(mirrors, *ps.FLORES_REPO), ps.FLORES_REPO[1])
+    sentences = {lang: ps.flores_dev(flores, lang) for lang in ["en", *langs]}
+    blocked = {text for texts in sentences.values() for text in texts}
+    dev = ps.flores_dev_sets(sentences, ps.flores_documents(flores))
+    dev_sizes: dict[str, dict] = {}
+    for task, per_lang in dev.items():
+        for lang, (queries, corpus, qrels) in per_lang.items():
+            write_dev(out / "dev" / task / lang, queries, corpus, qrels)
+            dev_sizes.setdefault(task, {})[lang] = {"queries": len(queries), "corpus": len(corpus)}
+    pairs, sources = natural_pairs(mirrors, langs)
+    sources.append({"name": "flores-dev", "repo": ps.FLORES_REPO[0], "commit": ps.FLORES_REPO[1],
+                    "licence": ps.LICENCES["flores"], "files": "testsets/flores200_dataset/{dev/*.dev,metadata_dev.tsv}",
+                    "use": "development only (devtest untouched)"})  # fmt: skip
+    counts, held_counts, dropped = {}, {}, {}
+    for lang in langs:
+        train, held, dropped[lang] = split_pairs(pairs[lang], blocked, holdout, f"v3-{lang}")
+        for name, rows in (("train", train), ("holdout", held)):
+            write_jsonl(out / f"{name}-{lang}.jsonl", [{"query": o, "positive": e, "source": s} for o, e, s in rows])
+        counts[lang] = {src: sum(1 for row in train if row[2] == src) for src in sorted({r[2] for r in train})}
+        held_counts[lang] = len(held)
+        print(f"{lang}: {len(train)} train {counts[lang]}, {len(held)} held out, {dropped[lang]} dropped (dev text)")
+    manifest = {"sources": sources, "train_pairs": counts, "holdout_pairs": held_counts, "dropped_dev_text": dropped,
+                "dev": dev_sizes, "holdout": holdout, "langs": langs}  # fmt: skip
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return manifest
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path)
@@ -197,7 +318,13 @@ def main() -> None:
     parser.add_argument("--holdout", type=int, default=500, help="held-out pairs per language")
     parser.add_argument("--dev", type=int, default=300, help="package descriptions held out per language as dev")
     parser.add_argument("--download", type=Path, help="download cache (default: OUT/download)")
+    parser.add_argument("--v3", action="store_true", help="natural parallel text and FLORES dev sets (issue 26)")
+    parser.add_argument("--mirrors", type=Path, default=Path(os.environ.get("M2VSEARCH_MIRRORS", "/work/.mirror")))
     args = parser.parse_args()
+    if args.v3:
+        args.out.mkdir(parents=True, exist_ok=True)
+        build_v3(args.out, args.mirrors, [lang for lang in args.langs.split(",") if lang], args.holdout)
+        return
     download = args.download or args.out / "download"
     download.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
