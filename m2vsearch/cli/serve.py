@@ -32,7 +32,7 @@ def serve(index_dir: Path | None, host: str, port: int, token: str | None, allow
     """Serve the index over HTTP: a JSON API (/openapi.json) and a search page at /."""
     try:
         from m2vsearch.integrations.http_guard import bind, check_bind
-        from m2vsearch.integrations.http_server import ServeOptions
+        from m2vsearch.integrations.http_server import ServeOptions, open_served
         from m2vsearch.integrations.http_server import serve as run_server
     except ImportError as exc:
         raise M2VSearchError(str(exc)) from None
@@ -42,9 +42,10 @@ def serve(index_dir: Path | None, host: str, port: int, token: str | None, allow
     folder = _index_folder(index_dir)
     options = ServeOptions(index_dir=folder.resolve(), allow_writes=allow_writes, token=token or None, cors=cors,
                            wait=wait, editor_url=editor_url, host=host)  # fmt: skip
+    searchable = open_served(options)
     sock = bind(host, port)
     name, bound = sock.getsockname()[:2]
     url = f"http://{f'[{name}]' if ':' in name else name}:{bound}/"
     click.echo(f"serving {shown(str(folder))} at {url} ({'writes on' if allow_writes else 'read-only'}; "
                "Ctrl-C stops)", err=True)  # fmt: skip
-    run_server(options, sock)
+    run_server(options, sock, searchable)

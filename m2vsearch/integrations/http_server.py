@@ -103,7 +103,8 @@ def _error(status: int, message: str) -> JSONResponse:
 def _validation_message(exc: RequestValidationError) -> str:
     """The first problem of a request as one line: where, then what."""
     first = exc.errors()[0] if exc.errors() else {}
-    where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "query"))
+    loc = list(first.get("loc", ()))
+    where = ".".join(str(part) for part in (loc[1:] if loc[:1] in (["body"], ["query"]) else loc))
     return f"{where or 'request'}: {first.get('msg', 'invalid request')}"
 
 
@@ -231,12 +232,16 @@ def build_app(options: ServeOptions, searchable: Searchable | None = None) -> An
     return Guard(guarded, options.token, options.host, options.max_body)
 
 
-def serve(options: ServeOptions, sock: socket.socket) -> None:
-    """Answer on `sock` (from `http_guard.bind`) until interrupted; the index is opened first, so a
-    missing or damaged one is a one-line error before anything listens."""
-    app = build_app(options, open_index(options.index_dir, lock_wait=options.wait))
+def open_served(options: ServeOptions) -> Searchable:
+    """The index to serve, opened before anything listens (a missing one is a one-line error)."""
+    return open_index(options.index_dir, lock_wait=options.wait)
+
+
+def serve(options: ServeOptions, sock: socket.socket, searchable: Searchable | None = None) -> None:
+    """Answer on `sock` (from `http_guard.bind`) until interrupted."""
+    app = build_app(options, searchable)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
     uvicorn.Server(config).run(sockets=[sock])
 
 
-__all__ = ["MAX_K", "ServeOptions", "build_app", "error_body", "serve"]
+__all__ = ["MAX_K", "ServeOptions", "build_app", "error_body", "open_served", "serve"]
