@@ -46,6 +46,7 @@ from m2vsearch.integrations.http_guard import MAX_BODY_BYTES, Guard, error_body
 from m2vsearch.integrations.reads import read_chunk, read_lines, refresh_folders
 from m2vsearch.search.searchable import Searchable
 from m2vsearch.search.snippet import hit_document, hit_snippets
+from m2vsearch.settings import DEFAULT_PER_FILE
 
 MAX_K = 100  # a search returns at most this many hits
 MAX_TEXTS = 1000  # texts added in one request
@@ -77,7 +78,7 @@ class SearchRequest(BaseModel):
     mode: Mode = "hybrid"
     filter: str | None = None
     dims: Annotated[int, Field(ge=1)] | None = None
-    per_file: Annotated[int, Field(ge=1, le=MAX_K)] | None = None
+    per_file: Annotated[int, Field(ge=0, le=MAX_K)] = DEFAULT_PER_FILE  # 0: no limit
     rerank: Literal["maxsim", "none"] | None = None
     context: Annotated[int, Field(ge=0, le=50)] = 1
     min_score: float | None = None
@@ -167,7 +168,7 @@ def build_app(options: ServeOptions, searchable: Searchable | None = None) -> An
         if request.dims is not None and request.dims != searched.dims:
             raise InvalidArgumentError(f"this index keeps {searched.dims} dims, not {request.dims}")
         hits = searched.search(request.query, k=request.k, mode=request.mode, filter=request.filter,
-                               rerank=request.rerank, per_file=request.per_file)  # fmt: skip
+                               rerank=request.rerank, per_file=request.per_file or None)  # fmt: skip
         hits = [hit for hit in hits if request.min_score is None or hit.score >= request.min_score]
         shown = hit_snippets(searched, request.query, hits, request.mode, request.context)
         return JSONResponse({
@@ -179,7 +180,7 @@ def build_app(options: ServeOptions, searchable: Searchable | None = None) -> An
     @app.get("/api/search", summary="Search (GET; the query in q)")
     def search_get(q: str, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10, mode: Mode = "hybrid",
                    filter: str | None = None, dims: Annotated[int | None, Query(ge=1)] = None,
-                   per_file: Annotated[int | None, Query(ge=1, le=MAX_K)] = None,
+                   per_file: Annotated[int, Query(ge=0, le=MAX_K)] = DEFAULT_PER_FILE,
                    rerank: Literal["maxsim", "none"] | None = None, context: Annotated[int, Query(ge=0, le=50)] = 1,
                    min_score: float | None = None) -> JSONResponse:  # fmt: skip
         """Top-k hits for `q`, each with its best-matching lines (`snippet`), as `query --json`."""
@@ -233,8 +234,11 @@ def build_app(options: ServeOptions, searchable: Searchable | None = None) -> An
 
 
 def open_served(options: ServeOptions) -> Searchable:
-    """The index to serve, opened before anything listens (a missing one is a one-line error)."""
-    return open_index(options.index_dir, lock_wait=options.wait)
+    """The index to serve, opened before anything listens (a missing one is a one-line error) and
+    searched once, so the first request does not pay for loading the model and vectors."""
+    searchable = open_index(options.index_dir, lock_wait=options.wait)
+    hit_snippets(searchable, "warm up", searchable.search("warm up", k=1), "hybrid")
+    return searchable
 
 
 def serve(options: ServeOptions, sock: socket.socket, searchable: Searchable | None = None) -> None:
