@@ -51,6 +51,7 @@ from m2vsearch.settings import DEFAULT_PER_FILE
 MAX_K = 100  # a search returns at most this many hits
 MAX_TEXTS = 1000  # texts added in one request
 MAX_IDS = 10_000  # chunk ids deleted in one request
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a chunk id above it cannot exist (nor be bound)
 STATUS = {NotFoundError: 404, NotServedError: 403, IndexLockedError: 409, IndexFolderError: 503,
           InvalidArgumentError: 400}  # fmt: skip
 logger = logging.getLogger("m2vsearch")
@@ -90,7 +91,7 @@ class AddTexts(BaseModel):
 
 
 class DeleteIds(BaseModel):
-    ids: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=MAX_IDS)]
+    ids: Annotated[list[Annotated[int, Field(ge=0, le=MAX_ID)]], Field(min_length=1, max_length=MAX_IDS)]
 
 
 def _status(exc: M2VSearchError) -> int:
@@ -193,7 +194,7 @@ def build_app(options: ServeOptions, searchable: Searchable | None = None) -> An
         return run_search(request)
 
     @app.get("/api/get", summary="A chunk, or lines of an indexed file")
-    def get(chunk_id: Annotated[int | None, Query(ge=0)] = None, shard: str | None = None, path: str | None = None,
+    def get(chunk_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None, shard: str | None = None, path: str | None = None,
             start_line: Annotated[int | None, Query(ge=1)] = None,
             end_line: Annotated[int | None, Query(ge=1)] = None) -> JSONResponse:  # fmt: skip
         """A chunk by `chunk_id` (with the `shard` its hit named in a sharded index), or lines

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from m2vsearch.errors import M2VSearchError, NotFoundError, NotServedError
+from m2vsearch.errors import InvalidArgumentError, M2VSearchError, NotFoundError, NotServedError
 from m2vsearch.folder.layout import is_sharded
 from m2vsearch.safe_io import open_no_follow
 from m2vsearch.search.searchable import Searchable
@@ -47,6 +47,8 @@ def read_chunk(index: Searchable, index_dir: Path, chunk_id: int, shard: str | N
 
 def read_lines(index: Searchable, path: str, start_line: int | None, end_line: int | None) -> Passage:
     """Lines of a file the index holds (resolved as the index stores paths), read from disk now."""
+    if "\x00" in path:  # no file name holds one (and resolving it would raise ValueError)
+        raise InvalidArgumentError(f"path {path[:200]!r} holds a NUL character")
     wanted = str(Path(path).expanduser().resolve()) if Path(path).is_absolute() else path
     known = index.file_paths(wanted)
     if not known:

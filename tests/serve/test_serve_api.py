@@ -90,6 +90,8 @@ def test_bad_input_is_a_json_error_with_the_right_status(tmp_path: Path) -> None
             ("GET", "api/get", {"params": {"chunk_id": 987654}}, 404, "no chunk 987654"),
             ("GET", "api/get", {"params": {"chunk_id": "abc"}}, 422, "chunk_id:"),
             ("GET", "api/get", {"params": {"path": "/etc/passwd"}}, 404, "not a file in the index"),
+            ("GET", "api/get", {"params": {"path": "/a\x00b"}}, 400, "NUL character"),
+            ("GET", "api/get", {"params": {"chunk_id": 2**63}}, 422, "chunk_id:"),
             ("GET", "api/get", {"params": {"path": "volcano.md", "start_line": 99}}, 404, "has 5 lines"),
             ("GET", "api/get", {}, 400, "give chunk_id, or path"),
             ("POST", "api/texts", {"json": {"texts": "one text"}}, 422, "texts:"),
@@ -97,6 +99,7 @@ def test_bad_input_is_a_json_error_with_the_right_status(tmp_path: Path) -> None
             ("POST", "api/texts", {"json": {"texts": ["a"], "metadatas": [{}, {}]}}, 400, ""),
             ("POST", "api/delete", {"json": {"ids": ["x"]}}, 422, "ids.0:"),
             ("POST", "api/delete", {"json": {"ids": [-1]}}, 422, "ids.0:"),
+            ("POST", "api/delete", {"json": {"ids": [2**63]}}, 422, "ids.0:"),  # beyond SQLite's integers
             ("GET", "api/nothing", {}, 404, "Not Found"),
             ("DELETE", "api/search", {}, 405, "Method Not Allowed"),
         ]
