@@ -31,13 +31,14 @@ def serve(index_dir: Path | None, host: str, port: int, token: str | None, allow
           editor_url: str, wait: float) -> None:  # fmt: skip
     """Serve the index over HTTP: a JSON API (/openapi.json) and a search page at /."""
     try:
-        from m2vsearch.integrations.http_guard import bind, check_bind
+        from m2vsearch.integrations.http_guard import bind, check_bind, check_editor_url
         from m2vsearch.integrations.http_server import ServeOptions, open_served
         from m2vsearch.integrations.http_server import serve as run_server
     except ImportError as exc:
         raise M2VSearchError(str(exc)) from None
     check_bind(host, token or None)
-    if "*" in cors and token is None:
+    check_editor_url(editor_url)
+    if "*" in cors and not token:
         raise M2VSearchError("--cors '*' lets any web page read the index: give --token too")
     folder = _index_folder(index_dir)
     options = ServeOptions(index_dir=folder.resolve(), allow_writes=allow_writes, token=token or None, cors=cors,

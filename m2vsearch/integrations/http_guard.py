@@ -1,6 +1,7 @@
 """The HTTP server's guard (docs/security.md): which addresses it may bind, the bearer token
 (compared in constant time), the Host header of a loopback server without a token (against DNS
-rebinding), and the size of a request body, all before a request reaches the app. Plain ASGI."""
+rebinding), the Origin of a write (against cross-site requests from a browser) and the size of a
+request body, all before a request reaches the app. Plain ASGI."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_BODY_BYTES = 2 * 1024 * 1024  # a request body (texts to add, a query) is refused above this
 PUBLIC_PATHS = frozenset({"/", "/health", "/openapi.json"})  # no index data: served without the token
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+UNSAFE_SCHEMES = frozenset({"javascript", "data", "vbscript"})  # never the scheme of a page's link
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # read only: a body is neither read nor needed
 
 
 def is_loopback(host: str) -> bool:
@@ -41,6 +44,14 @@ def check_bind(host: str, token: str | None) -> None:
     if not is_loopback(host) and token is None:
         raise InvalidArgumentError(f"--host {host} listens beyond this machine: give --token TOKEN (or set "
                                    "M2VSEARCH_TOKEN) so only clients that send it are answered")  # fmt: skip
+
+
+def check_editor_url(template: str) -> None:
+    """Refuse an --editor-url whose links would run code in the page (javascript:, data:, vbscript:)."""
+    scheme = "".join(ch for ch in template.split(":", 1)[0] if ch.isprintable() and not ch.isspace()).lower()
+    if ":" in template and scheme in UNSAFE_SCHEMES:
+        raise InvalidArgumentError(f"--editor-url {template[:80]!r}: a {scheme}: link would run code in the page; "
+                                   "give your editor's scheme, e.g. 'vscode://file{path}:{line}'")  # fmt: skip
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -87,11 +98,13 @@ async def send_error(send: Send, status: int, message: str, headers: list[tuple[
 class Guard:
     """ASGI middleware: the token, the Host rule and the body limit (each refusal is a JSON error)."""
 
-    def __init__(self, app: App, token: str | None, host: str, max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: App, token: str | None, host: str, max_body: int = MAX_BODY_BYTES,
+                 origins: tuple[str, ...] = ()) -> None:  # fmt: skip
         self.app = app
         self.token = None if token is None else f"Bearer {token}".encode()
         self.hosts = None if token is not None else LOOPBACK_NAMES | {host.lower()}
         self.max_body = max_body
+        self.origins = frozenset(origin.rstrip("/").lower() for origin in origins)  # --cors: may write too
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,7 +121,7 @@ class Guard:
         if not length.isdigit() or int(length) > self.max_body:
             await send_error(send, 413, f"the request body is over {self.max_body:,} bytes")
             return
-        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["method"] in SAFE_METHODS:
             await self.app(scope, receive, send)
             return
         body, size = [], 0
@@ -139,8 +152,21 @@ class Guard:
         if self.hosts is not None:
             if host_name(headers.get(b"host", b"").decode("latin-1")) not in self.hosts:
                 return 421, "this server answers only requests addressed to localhost (start it with --token to allow others)"  # fmt: skip
+        if scope["method"] not in SAFE_METHODS and not self._origin_allowed(headers):
+            return 403, "a request from another web page's origin may not write here (start the server with --cors ORIGIN to allow one)"  # fmt: skip
         if self.token is None or scope["path"] in PUBLIC_PATHS or scope["method"] == "OPTIONS":
             return None
         if not hmac.compare_digest(headers.get(b"authorization", b""), self.token):
             return 401, "missing or wrong token: send the header 'Authorization: Bearer TOKEN'"
         return None
+
+    def _origin_allowed(self, headers: dict[bytes, bytes]) -> bool:
+        """Whether a write may go on: no Origin (not a browser), this server's own page, or a --cors
+        origin. A browser sends any page's POST here without asking (a "simple" request: no
+        preflight), so without this a web page could add, delete or refresh on a loopback server."""
+        origin = headers.get(b"origin")
+        if origin is None:
+            return True
+        seen = origin.decode("latin-1").strip().rstrip("/").lower()
+        own = headers.get(b"host", b"").decode("latin-1").strip().lower()
+        return "*" in self.origins or seen in self.origins or seen in (f"http://{own}", f"https://{own}")

@@ -231,7 +231,7 @@ def build_app(options: ServeOptions, searchable: Searchable | None = None) -> An
     if options.cors:
         guarded = CORSMiddleware(guarded, allow_origins=list(options.cors), allow_methods=["GET", "POST"],
                                  allow_headers=["Authorization", "Content-Type"])  # fmt: skip
-    return Guard(guarded, options.token, options.host, options.max_body)
+    return Guard(guarded, options.token, options.host, options.max_body, options.cors)
 
 
 def open_served(options: ServeOptions) -> Searchable:

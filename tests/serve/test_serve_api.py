@@ -130,6 +130,9 @@ def test_token_rule_host_rule_and_cors(tmp_path: Path) -> None:
     index, _ = volcano_index(tmp_path)
     assert "--token" in one_line_error(cli("serve", "--index", str(index), "--host", "0.0.0.0"))
     assert "at least 16" in one_line_error(cli("serve", "--index", str(index), "--token", "short"))
+    assert "give --token too" in one_line_error(cli("serve", "--index", str(index), "--token", "", "--cors", "*"))
+    for template in ("javascript:alert(1)//{path}", " JavaScript:alert(1)", "java\tscript:x", "DATA:text/html,x"):
+        assert "would run code" in one_line_error(cli("serve", "--index", str(index), "--editor-url", template))
     with serving(index, "--token", TOKEN, "--cors", "http://app.example") as server:
         assert server.call("GET", "health")[0] == 200 and server.call("GET", "")[0] == 200
         assert server.call("GET", "api/info")[0] == 401
@@ -146,6 +149,26 @@ def test_token_rule_host_rule_and_cors(tmp_path: Path) -> None:
         status, _ = server.call("OPTIONS", "api/search", headers={"Origin": "http://app.example",
                                                                    "Access-Control-Request-Method": "GET"})  # fmt: skip
         assert status == 405  # no CORS unless --cors
+
+
+def test_a_page_from_another_origin_cannot_write(tmp_path: Path) -> None:
+    """A browser sends a cross-site POST without a preflight when it looks like a form (no body,
+    or a body without a JSON content type): the server itself must refuse the write."""
+    index, docs = volcano_index(tmp_path)
+    (docs / "geyser.md").write_text("# Geyser\n\nHot water spouts from the ground.\n")
+    with serving(index, "--allow-writes", "--cors", "http://app.example") as server:
+        for origin in ("http://evil.example", "null", server.url.rstrip("/") + ".evil.example"):
+            for path, kwargs in (("api/refresh", {}), ("api/texts", {"content": b'{"texts": ["planted"]}'}),
+                                 ("api/delete", {"content": b'{"ids": [1, 2, 3]}'})):  # fmt: skip
+                status, error = server.call("POST", path, headers={"Origin": origin}, **kwargs)
+                assert status == 403 and "another web page" in error["error"], (origin, path, status, error)
+        assert server.call("GET", "api/info")[1]["chunks"] == 6  # nothing was written
+        own = {"Origin": server.url.rstrip("/")}  # the search page of this server itself
+        assert server.call("POST", "api/texts", json={"texts": ["mine"]}, headers=own)[0] == 201
+        allowed = {"Origin": "http://app.example"}
+        assert server.call("POST", "api/refresh", headers=allowed)[1]["added"] == 1
+        assert server.call("POST", "api/texts", json={"texts": ["a script's"]})[0] == 201  # no Origin: not a browser
+        assert server.call("GET", "api/search", params={"q": "x"}, headers={"Origin": "http://evil.example"})[0] == 200
 
 
 def test_writes_are_refused_without_allow_writes(tmp_path: Path) -> None:
