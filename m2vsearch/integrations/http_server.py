@@ -245,7 +245,8 @@ def open_served(options: ServeOptions) -> Searchable:
 def serve(options: ServeOptions, sock: socket.socket, searchable: Searchable | None = None) -> None:
     """Answer on `sock` (from `http_guard.bind`) until interrupted."""
     app = build_app(options, searchable)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    # h11 always: its 16 KiB limit on the request line and headers holds even where httptools is installed
+    config = uvicorn.Config(app, http="h11", log_level="warning", access_log=False, timeout_graceful_shutdown=5)
     uvicorn.Server(config).run(sockets=[sock])
 
 
