@@ -19,6 +19,15 @@ class InvalidArgumentError(M2VSearchError, ValueError):
     """An argument is out of range or of the wrong kind (a mode, a query, k, a filter, a text)."""
 
 
+class NotFoundError(M2VSearchError, LookupError):
+    """A chunk id, a file or lines that the index does not hold."""
+
+
+class NotServedError(M2VSearchError):
+    """A file the index holds that may not be read now (it leads outside the roots, is a link to a
+    file the index does not hold, or cannot be opened safely)."""
+
+
 class IndexFolderError(M2VSearchError):
     """An index is missing, incomplete, or does not fit the model or dims asked for."""
 
@@ -32,4 +41,4 @@ class IndexLockedError(IndexFolderError):
 
 
 __all__ = ["IndexDamagedError", "IndexFolderError", "IndexLockedError", "InvalidArgumentError", "M2VSearchError",
-           "ModelError"]  # fmt: skip
+           "ModelError", "NotFoundError", "NotServedError"]  # fmt: skip

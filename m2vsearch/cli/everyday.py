@@ -215,8 +215,7 @@ def query(ctx: click.Context, text: str, index_dir: Path | None, k: int, mode: s
     as grep does."""
     from m2vsearch.distributed import open_index
     from m2vsearch.ingest.patterns import pattern_error
-    from m2vsearch.search.maxsim import TokenScorer
-    from m2vsearch.search.snippet import snippet
+    from m2vsearch.search.snippet import hit_document, hit_snippets
     from m2vsearch.text import is_utf8
 
     if text == "-":
@@ -236,20 +235,19 @@ def query(ctx: click.Context, text: str, index_dir: Path | None, k: int, mode: s
     with open_index(folder, dims=dims) as index:
         hits = index.search(text, k=k, mode=mode, filter=path_glob, rerank=rerank, per_file=per_file or None)
         hits = [hit for hit in hits if min_score is None or hit.score >= min_score]
-        scorer = TokenScorer(index.model, text, index.dims) if hits and not files_only and mode != "bm25" else None
-    snippets = [snippet(hit, text, scorer, context) for hit in hits] if not files_only else []
+        snippets = hit_snippets(index, text, hits, mode, context) if not files_only else []
     if as_json:
         document = {
             "query": text,
             "mode": mode,
             "k": k,
             "index": str(folder.resolve()),
-            "hits": [{**h.to_dict(), "snippet": s.to_dict()} for h, s in zip(hits, snippets)],
+            "hits": [hit_document(h, s) for h, s in zip(hits, snippets)],
         }
         click.echo(json.dumps(document, ensure_ascii=False))
     elif as_jsonl:
         for rank, (hit, found) in enumerate(zip(hits, snippets), 1):
-            click.echo(json.dumps({"rank": rank, **hit.to_dict(), "snippet": found.to_dict()}, ensure_ascii=False))
+            click.echo(json.dumps({"rank": rank, **hit_document(hit, found)}, ensure_ascii=False))
     elif files_only:
         for path in dict.fromkeys(hit.path for hit in hits if hit.path is not None):
             click.echo(shown(path))

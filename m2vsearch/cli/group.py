@@ -13,6 +13,7 @@ SECTIONS = {"search": "Search your files", "models": "Build and measure models"}
 # Which module defines each command (importing it registers its commands on `cli`).
 COMMAND_MODULES = {
     **dict.fromkeys(("index", "query", "info", "patterns", "mcp"), "m2vsearch.cli.everyday"),
+    "serve": "m2vsearch.cli.serve",
     **dict.fromkeys(("distill", "train", "soup", "rotate", "calibrate", "featurise", "eval"), "m2vsearch.cli.models"),
 }
 

@@ -1,2 +1,3 @@
-"""Adapters for RAG frameworks and agents (each needs its own extra): `langchain`, `llamaindex`,
-`mcp_server`. Shared helpers live in `common`."""
+"""Adapters for RAG frameworks, agents and other programs (each needs its own extra): `langchain`,
+`llamaindex`, `mcp_server`, `http_server` (`m2vsearch serve`). Shared helpers live in `common`
+and, for the two servers, `reads`."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from m2vsearch.search.hit import Hit
 from m2vsearch.search.maxsim import TokenScorer
+from m2vsearch.search.searchable import Searchable
 from m2vsearch.storage.fulltext import STOPWORDS
 
 MAX_LINE_CHARS = 240  # a longer line is shown as a window around its first match
@@ -139,3 +141,15 @@ def snippet(hit: Hit, query: str, scorer: TokenScorer | None = None, context: in
         text, spans = _clip(lines[i].rstrip(), word_spans(lines[i].rstrip(), stems), width)
         shown.append(SnippetLine(None if first is None else first + i, text, spans))
     return Snippet(None if first is None else first + best, shown)
+
+
+def hit_snippets(index: Searchable, query: str, hits: Sequence[Hit], mode: str, context: int = 1) -> list[Snippet]:
+    """Each hit's snippet, its lines scored with the index's model too unless in bm25 mode (what
+    `query`, the MCP server and the HTTP server show)."""
+    scorer = TokenScorer(index.model, query, index.dims) if hits and mode != "bm25" else None
+    return [snippet(hit, query, scorer, context) for hit in hits]
+
+
+def hit_document(hit: Hit, found: Snippet) -> dict[str, Any]:
+    """A hit as `query --json` shows it: `Hit.to_dict()` and its snippet."""
+    return {**hit.to_dict(), "snippet": found.to_dict()}
