@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 from pathlib import Path
 
 import click
@@ -26,6 +28,16 @@ def _index_folder(given: Path | None) -> Path:
     if above:
         click.echo(f"(index: {os.path.relpath(folder)})", err=True)
     return folder
+
+
+def _stoppable_by_ctrl_c() -> None:
+    """Make SIGINT raise KeyboardInterrupt even when this process was started with it ignored.
+
+    A shell without job control (a script, `bash -c`, CI steps) starts `cmd &` with SIGINT ignored,
+    and Python then installs no KeyboardInterrupt handler: `--watch`, which only ends when
+    interrupted, would ignore Ctrl-C (or `kill -INT`) and run for ever."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _as_utf8(argument: str) -> str:
@@ -162,6 +174,8 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
         if not again:
             click.echo(f"index: {shown(str(folder))}")
 
+    if watch:
+        _stoppable_by_ctrl_c()  # before the first run: one Ctrl-C stops --watch at any moment
     run_once(list(paths), again=False)
     if watch:
         from m2vsearch.index.index import Index

@@ -128,6 +128,32 @@ def test_watch_follows_edits_adds_renames_and_deletes(tmp_path: Path) -> None:
     assert len(consistent(folder)) == 3
 
 
+def test_watch_stops_on_one_ctrl_c_when_started_with_sigint_ignored(tmp_path: Path) -> None:
+    """A shell without job control (a script, `bash -c`, a CI step) starts `cmd &` with SIGINT
+    ignored; --watch must still stop on one SIGINT (exit 130, index consistent), not run for ever."""
+    pytest.importorskip("watchfiles", reason="the watch extra is not installed (pip install 'm2vsearch[watch]')")
+    docs = make_docs(tmp_path / "docs", 3)
+    folder = tmp_path / "X"
+    proc = subprocess.Popen([*CLI, "index", str(docs), "--index", str(folder), "--watch"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        lines = iter(proc.stderr.readline, "")  # "watching ... (Ctrl-C stops)" once the first run is done
+        assert any("(Ctrl-C stops)" in line for line in lines)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise AssertionError("--watch did not stop on SIGINT") from None
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "aborted" in err
+    assert len(consistent(folder)) == 3
+
+
 def test_query_is_script_friendly(tmp_path: Path) -> None:
     """Exit 1 when nothing matches (as grep), `-` reads the query from stdin, --min-score cuts,
     an invalid --filter is a usage error (exit 2), and a missing index names --index and the variable."""
