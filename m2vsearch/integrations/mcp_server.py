@@ -29,7 +29,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from m2vsearch.distributed import open_index
 from m2vsearch.errors import M2VSearchError
-from m2vsearch.integrations.reads import MAX_LINES, read_chunk, read_lines, refresh_folders
+from m2vsearch.integrations.reads import MAX_LINES, Passage, read_chunk, read_lines, refresh_folders
 from m2vsearch.search.searchable import Searchable
 from m2vsearch.search.snippet import hit_snippets
 
@@ -67,16 +67,6 @@ class SearchResult(BaseModel):
     query: str
     mode: str
     hits: list[SearchHit]
-
-
-class GetResult(BaseModel):
-    path: str | None
-    start_line: int | None
-    end_line: int | None
-    text: str
-    chunk_id: int | None = None
-    shard: str | None = None
-    total_lines: int | None = None
 
 
 class IndexResult(BaseModel):
@@ -132,14 +122,14 @@ def build_server(index_dir: Path) -> MCPServer:
     @server.tool(annotations=ToolAnnotations(readOnlyHint=True))
     @_user_errors
     def get(chunk_id: int | None = None, path: str | None = None, start_line: int | None = None,
-            end_line: int | None = None, shard: str | None = None) -> GetResult:  # fmt: skip
+            end_line: int | None = None, shard: str | None = None) -> Passage:  # fmt: skip
         """Read a chunk by id (and, in a sharded index, the shard its hit named), or lines
         start_line..end_line (1-based, inclusive) of an indexed file."""
         if chunk_id is not None:
-            return GetResult(**read_chunk(index(), index_dir, chunk_id, shard).to_dict())
+            return read_chunk(index(), index_dir, chunk_id, shard)
         if path is None:
             raise M2VSearchError("give chunk_id, or path with optional start_line and end_line")
-        return GetResult(**read_lines(index(), path, start_line, end_line).to_dict())
+        return read_lines(index(), path, start_line, end_line)
 
     @_user_errors
     def index_folders() -> IndexResult:
