@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from pathlib import Path
 
 from latency import p50_p95, time_each  # benchmarks/latency.py
-from scale import build, write_corpus  # benchmarks/scale.py
+from scale import debian_queries, prepared_index  # benchmarks/scale.py
 
-from m2vsearch import jsonl
-from m2vsearch.errors import M2VSearchError
 from m2vsearch.index.index import Index
 from m2vsearch.search.fusion import Fusion
 from m2vsearch.search.maxsim import TokenScorer
@@ -40,14 +37,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    docs, folder = args.work / "docs", args.work / "index"
-    if not docs.is_dir():
-        write_corpus(args.data, docs, args.chunks)
-    if not (folder / "index.sqlite").is_file():
-        print(json.dumps(build(folder, docs, 256), indent=1))
-    rows = jsonl.read_jsonl(args.data / "train" / "debian_descriptions" / "pairs.jsonl", M2VSearchError, "")
-    queries = [str(row["query"]) for _, row in rows]
-    queries = random.Random(0).sample(queries, args.queries)
+    folder = prepared_index(args.data, args.work, args.chunks)
+    queries = debian_queries(args.data, args.queries)
     index = Index.open(folder)
     model, dims = index.model, index.dims
     fusion = Fusion.from_config(model.config, dims)

@@ -111,6 +111,22 @@ def build(folder: Path, docs: Path, dims: int, index_type: str = "auto") -> dict
     }  # fmt: skip
 
 
+def prepared_index(data: Path, work: Path, chunks: int, dims: int = 256) -> Path:
+    """WORK/index over the corpus WORK/docs of `chunks` sections, each written only when missing."""
+    docs, folder = work / "docs", work / "index"
+    if not docs.is_dir():
+        write_corpus(data, docs, chunks)
+    if not (folder / "index.sqlite").is_file():
+        print(json.dumps(build(folder, docs, dims), indent=1))
+    return folder
+
+
+def debian_queries(data: Path, count: int) -> list[str]:
+    """`count` Debian package descriptions (seeded sample): the queries of the scale benchmarks."""
+    rows = jsonl.read_jsonl(data / "train" / "debian_descriptions" / "pairs.jsonl", M2VSearchError, "")
+    return random.Random(0).sample([str(row["query"]) for _, row in rows], count)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -134,12 +150,7 @@ def main() -> None:
     if not (args.keep_index and (folder / "index.sqlite").is_file()):
         result["build"] = build(folder, docs, args.dims, args.index_type)
         print(json.dumps(result["build"], indent=1))
-    rng = random.Random(0)
-    pairs = [
-        row
-        for _, row in jsonl.read_jsonl(args.data / "train" / "debian_descriptions" / "pairs.jsonl", M2VSearchError, "")
-    ]
-    queries = [p["query"] for p in rng.sample(pairs, args.queries)]
+    queries = debian_queries(args.data, args.queries)
     latency: dict[str, dict[str, float]] = {}
     with Index.open(folder) as index:
         if index.meta.bm25_engine != "fts5":

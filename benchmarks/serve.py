@@ -30,10 +30,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from scale import build, write_corpus  # benchmarks/scale.py
+from scale import debian_queries, prepared_index  # benchmarks/scale.py
 
-from m2vsearch import jsonl
-from m2vsearch.errors import M2VSearchError
 from m2vsearch.index.index import Index
 
 CLI = [sys.executable, "-m", "m2vsearch.cli"]
@@ -123,13 +121,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    docs, folder = args.work / "docs", args.work / "index"
-    if not docs.is_dir():
-        write_corpus(args.data, docs, args.chunks)
-    if not (folder / "index.sqlite").is_file():
-        print(json.dumps(build(folder, docs, 256), indent=1))
-    rows = jsonl.read_jsonl(args.data / "train" / "debian_descriptions" / "pairs.jsonl", M2VSearchError, "")
-    queries = random.Random(0).sample([str(row["query"]) for _, row in rows], args.queries)
+    folder = prepared_index(args.data, args.work, args.chunks)
+    queries = debian_queries(args.data, args.queries)
     scratch = Path(tempfile.mkdtemp(prefix="m2v-serve-bench-"))
     copy, folders = scratch / "index", scratch / "extra"
     shutil.copytree(folder, copy)
