@@ -26,7 +26,7 @@ try:
     from fastapi import Depends, FastAPI, Query, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.middleware.cors import CORSMiddleware
-    from fastapi.responses import HTMLResponse, JSONResponse
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
     from pydantic import BaseModel, Field
     from starlette.exceptions import HTTPException
 except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -43,12 +43,11 @@ from m2vsearch.errors import (
 )
 from m2vsearch.integrations.common import writable
 from m2vsearch.integrations.http_guard import MAX_BODY_BYTES, Guard, error_body
-from m2vsearch.integrations.reads import read_chunk, read_lines, refresh_folders
+from m2vsearch.integrations.reads import MAX_K, read_chunk, read_lines, refresh_folders
 from m2vsearch.search.searchable import Searchable
 from m2vsearch.search.snippet import hit_document, hit_snippets
 from m2vsearch.settings import DEFAULT_PER_FILE
 
-MAX_K = 100  # a search returns at most this many hits
 MAX_TEXTS = 1000  # texts added in one request
 MAX_IDS = 10_000  # chunk ids deleted in one request
 MAX_ID = 2**63 - 1  # SQLite's largest integer: a chunk id above it cannot exist (nor be bound)
@@ -98,8 +97,8 @@ def _status(exc: M2VSearchError) -> int:
     return next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": message, "status": status})
+def _error(status: int, message: str) -> Response:
+    return Response(error_body(status, message), status_code=status, media_type="application/json")
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -127,19 +126,19 @@ def build_app(options: ServeOptions, searchable: Searchable | None = None) -> An
             raise NotServedError("writes are off: start the server with --allow-writes to add, delete or refresh")
 
     @app.exception_handler(M2VSearchError)
-    async def user_error(request: Request, exc: M2VSearchError) -> JSONResponse:
+    async def user_error(request: Request, exc: M2VSearchError) -> Response:
         return _error(_status(exc), str(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
         return _error(422, _validation_message(exc))
 
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         return _error(exc.status_code, str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return _error(500, f"internal error ({type(exc).__name__}); the server log has the details")
 

@@ -29,12 +29,11 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from m2vsearch.distributed import open_index
 from m2vsearch.errors import M2VSearchError
-from m2vsearch.integrations.reads import MAX_LINES, Passage, read_chunk, read_lines, refresh_folders
+from m2vsearch.integrations.reads import MAX_K, MAX_LINES, Passage, read_chunk, read_lines, refresh_folders
 from m2vsearch.search.searchable import Searchable
 from m2vsearch.search.snippet import hit_snippets
 
 __all__ = ["MAX_K", "MAX_LINES", "build_server", "serve"]
-MAX_K = 100  # `search` returns at most this many hits
 _Tool = TypeVar("_Tool", bound=Callable[..., Any])
 
 

@@ -15,6 +15,7 @@ from m2vsearch.search.searchable import Searchable
 from m2vsearch.settings import DEFAULT_WAIT_SECONDS
 from m2vsearch.text import printable
 
+MAX_K = 100  # a search through a server returns at most this many hits
 MAX_LINES = 2000  # `get` returns at most this many lines of a file
 
 
