@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from m2vsearch.eval.datasets import load_beir
+from m2vsearch.eval.metrics import mean_metrics
 from m2vsearch.eval.run import TransformerEncoder, load_encoder
 from m2vsearch.model.static import StaticModel
 
@@ -42,34 +44,10 @@ def score(model: StaticModel, pairs: list[tuple[str, str]], dims: int) -> tuple[
     return float((rank == 0).mean()), float(np.where(rank < 10, 1.0 / (rank + 1), 0.0).mean())
 
 
-def read_jsonl(path: Path) -> dict[str, str]:
-    rows = map(json.loads, filter(None, path.read_text(encoding="utf-8").split("\n")))
-    return {row["_id"]: (f"{row['title']} {row['text']}" if row.get("title") else row["text"]) for row in rows}
-
-
-def read_set(folder: Path) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
-    """(queries, corpus, qrels) of one BEIR-layout folder."""
-    qrels: dict[str, set[str]] = {}
-    for line in (folder / "qrels.tsv").read_text(encoding="utf-8").split("\n")[1:]:
-        if line:
-            query, doc, grade = line.split("\t")
-            if float(grade) > 0:
-                qrels.setdefault(query, set()).add(doc)
-    return read_jsonl(folder / "queries.jsonl"), read_jsonl(folder / "corpus.jsonl"), qrels
-
-
-def ranking_metrics(sims: np.ndarray, relevant: list[np.ndarray]) -> dict[str, float]:
-    """recall@1, MRR@10 and nDCG@10 (binary) of a query x corpus similarity matrix."""
-    order = np.argsort(-sims, axis=1, kind="stable")[:, :10]
-    r1 = mrr = ndcg = 0.0
-    for row, gold in zip(order, relevant):
-        hits = np.isin(row, gold)
-        r1 += float(hits[0])
-        mrr += 1.0 / (np.argmax(hits) + 1) if hits.any() else 0.0
-        ideal = (1.0 / np.log2(np.arange(2, min(len(gold), 10) + 2))).sum()
-        ndcg += float((hits / np.log2(np.arange(2, len(row) + 2))).sum() / ideal)
-    n = len(relevant)
-    return {"recall@1": r1 / n, "mrr@10": mrr / n, "ndcg@10": ndcg / n}
+def ranked_ids(sims: np.ndarray, doc_ids: list[str], query_ids: list[str], k: int = 10) -> dict[str, list[str]]:
+    """Each query's top-k doc ids from a query x corpus similarity matrix (ties: corpus order)."""
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return {qid: [doc_ids[i] for i in row] for qid, row in zip(query_ids, order)}
 
 
 def encoded(encoder, texts: list[str], dims: int, cache: dict) -> np.ndarray:
@@ -90,16 +68,15 @@ def flores(args: argparse.Namespace) -> None:
     for name in args.model or ["multilingual"]:
         encoder, cache = load_encoder(name), {}
         for task, folders in sets.items():
-            data = {folder.name: read_set(folder) for folder in folders}
+            data = {folder.name: load_beir(folder) for folder in folders}
             for dims in [int(d) for d in args.dims.split(",")]:
                 per_lang = {}
-                for lang, (queries, corpus, qrels) in data.items():
-                    doc_ids, query_ids = list(corpus), [q for q in queries if q in qrels]
-                    where = {doc: i for i, doc in enumerate(doc_ids)}
-                    q = encoded(encoder, [queries[qid] for qid in query_ids], dims, cache)
-                    c = encoded(encoder, [corpus[did] for did in doc_ids], dims, cache)
-                    gold = [np.array([where[d] for d in qrels[qid] if d in where]) for qid in query_ids]
-                    per_lang[lang] = ranking_metrics(q @ c.T, gold)
+                for lang, found in data.items():
+                    doc_ids, query_ids = list(found.corpus), list(found.queries)
+                    q = encoded(encoder, [found.queries[qid] for qid in query_ids], dims, cache)
+                    c = encoded(encoder, [found.corpus[did] for did in doc_ids], dims, cache)
+                    metrics = mean_metrics(ranked_ids(q @ c.T, doc_ids, query_ids), found.relevant)
+                    per_lang[lang] = {m: metrics[m] for m in ("recall@1", "mrr@10", "ndcg@10")}
                 mean = {m: float(np.mean([v[m] for v in per_lang.values()])) for m in ("recall@1", "mrr@10", "ndcg@10")}
                 rows.append({"set": f"flores-{task}", "model": name, "dims": dims, **mean, "per_lang": per_lang})
                 print(f"{task} {name} @{dims}: nDCG@10 {mean['ndcg@10']:.4f} R@1 {mean['recall@1']:.4f}", flush=True)

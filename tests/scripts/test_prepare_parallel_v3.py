@@ -18,6 +18,9 @@ import parallel_dev  # noqa: E402
 import parallel_sources as ps  # noqa: E402
 import prepare_parallel as pp  # noqa: E402
 
+from m2vsearch.eval.datasets import load_beir  # noqa: E402
+from m2vsearch.eval.metrics import mean_metrics  # noqa: E402
+
 
 class FakeTree:
     """GitTree's read/entries on a dict; a value starting with 'LINK:' is a symlink."""
@@ -168,13 +171,15 @@ def test_flores_dev_sets_and_their_scores(tmp_path):
     for task, per_lang in dev.items():
         for lang, parts in per_lang.items():
             pp.write_dev(tmp_path / task / lang, *parts)
-    read_q, read_c, read_qrels = parallel_dev.read_set(tmp_path / "mono" / "de")
-    assert read_q == queries and read_c == corpus and read_qrels == {q: set(d) for q, d in qrels.items()}
+    read = load_beir(tmp_path / "mono" / "de")  # what parallel_dev.py scores
+    assert read.queries == queries and read.corpus == corpus and read.relevant == {q: set(d) for q, d in qrels.items()}
     assert json.loads((tmp_path / "cross" / "de" / "corpus.jsonl").read_text().split("\n")[0])["_id"] == "s000"
 
 
-def test_ranking_metrics():
+def test_ranked_ids_and_their_metrics():
     sims = np.array([[0.9, 0.1, 0.5], [0.9, 0.1, 0.5]])
-    metrics = parallel_dev.ranking_metrics(sims, [np.array([0]), np.array([2])])
+    ranked = parallel_dev.ranked_ids(sims, ["a", "b", "c"], ["q1", "q2"])
+    assert ranked == {"q1": ["a", "c", "b"], "q2": ["a", "c", "b"]}
+    metrics = mean_metrics(ranked, {"q1": {"a"}, "q2": {"c"}})
     assert metrics["recall@1"] == 0.5 and metrics["mrr@10"] == pytest.approx(0.75)
     assert metrics["ndcg@10"] == pytest.approx((1 + 1 / np.log2(3)) / 2)
