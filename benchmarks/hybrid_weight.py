@@ -9,6 +9,11 @@ rank fusion (k=60), and for each weight its margin against the better half on th
 extra columns to report, not to choose on.
 
     python benchmarks/hybrid_weight.py --data ../shared/data [--model default] [--dims 64] [--test] [--json OUT]
+    python benchmarks/hybrid_weight.py --sets DIR [DIR ...] --model multilingual
+
+`--sets` sweeps the given BEIR folders instead of the English dev sets (e.g. the FLORES-200 mono
+dev sets of `scripts/prepare_parallel.py --v3`, one per language, to see whether a language group
+wants another weight); zh, th and ja corpora get the trigram tokenizer, as in `m2vsearch eval`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from m2vsearch.folder.snapshot import Snapshot
 from m2vsearch.index.index import Index
 from m2vsearch.search.fusion import Fusion
 from m2vsearch.search.rank import CANDIDATES, bm25_search, dense_search
+from m2vsearch.storage.fulltext import suggested_tokenizer
 from m2vsearch.storage.sqlite import has_content_words
 
 WEIGHTS = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
@@ -46,9 +52,10 @@ def rrf(dense: dict[int, float], sparse: dict[int, float], k: int = 60) -> dict[
 
 def sweep(folder: Path, model: object, fusion: Fusion, dims: int | None) -> dict[str, float]:
     data = load_beir(folder)
+    doc_ids = list(data.corpus)
+    tokenizer = suggested_tokenizer(data.corpus[d] for d in doc_ids[:2000])  # trigram for zh, th, ja
     with tempfile.TemporaryDirectory() as tmp:
-        with Index.create(Path(tmp) / "idx", model=model, dims=dims) as index:  # type: ignore[arg-type]
-            doc_ids = list(data.corpus)
+        with Index.create(Path(tmp) / "idx", model=model, dims=dims, fts_tokenizer=tokenizer) as index:  # type: ignore[arg-type]
             to_doc = dict(zip(index.add_texts([data.corpus[d] for d in doc_ids]), doc_ids))
             query_ids = list(data.queries)
             query_vectors = index.embed([data.queries[q] for q in query_ids])
@@ -83,12 +90,14 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--dims", type=int, help="Index dims (Matryoshka truncation; default: the model's).")
     parser.add_argument("--test", action="store_true", help="Also report the BEIR test sets (not used to choose).")
+    parser.add_argument("--sets", type=Path, nargs="+", help="BEIR folders to sweep instead of the English dev sets.")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "hybrid_weight.json")
     args = parser.parse_args()
+    dev_sets = [str(path) for path in args.sets] if args.sets else DEV_SETS
     encoder = load_encoder(args.model)
     fusion = Fusion.from_config(getattr(encoder, "config", None), args.dims)
     table = {}
-    for name in DEV_SETS + (TEST_SETS if args.test else []):
+    for name in dev_sets + (TEST_SETS if args.test else []):
         folder = args.data / name
         if not folder.is_dir():
             sys.exit(f"error: no BEIR folder at {folder} (pass --data)")
@@ -101,7 +110,7 @@ def main() -> None:
     print("|---|" + "---|" * len(columns))
     for name, row in table.items():
         print(f"| {name} | " + " | ".join(f"{row[c]:.4f}" for c in columns) + " |")
-    dev = [table[n] for n in DEV_SETS]
+    dev = [table[n] for n in dev_sets]
     means = {c: float(np.mean([row[c] for row in dev])) for c in columns}
     print("| dev mean | " + " | ".join(f"{means[c]:.4f}" for c in columns) + " |")
     margins = {c: min(row[c] - max(row["dense"], row["bm25"]) for row in dev) for c in columns}
