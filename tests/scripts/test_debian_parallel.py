@@ -1,4 +1,4 @@
-"""The Debian-manual readers of scripts/debian_parallel.py on tiny made-up pages."""
+"""The Debian-manual readers of scripts/debian_parallel.py (prepare_parallel.py --debian-docs) on tiny made-up pages."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import debian_parallel as dp  # noqa: E402
+import prepare_parallel as pp  # noqa: E402
 
 LONG = "word " * 450  # over 2,000 characters
 
@@ -157,3 +158,17 @@ def test_fetch_deb_checks_the_pinned_sha256(tmp_path, monkeypatch):
         dp.fetch_deb("fake-help", tmp_path)
     record = dp.record("libreoffice", "fake-help", "files", "de")
     assert record["version"] == "2:1.0" and record["lang"] == "de" and record["licence"].startswith("MPL-2.0")
+
+
+def test_split_pairs_keeps_doc_and_pos_of_the_first_source_and_row_json_writes_them():
+    rows = [(f"x{i}", f"e{i}", "tatoeba") for i in range(10)]
+    rows += [("x0", "e0", "libreoffice", "text/a.html", 3), ("y1", "f1", "libreoffice", "text/a.html", 4)]
+    rows += [("y1", "f1", "debian-handbook", "apt.html", 0), ("z2", "g2", "debian-handbook", "apt.html", 1)]
+    train, held, _ = pp.split_pairs(rows, set(), holdout=2, seed="t")
+    kept = {row[:2]: row for row in train + held}
+    assert kept[("x0", "e0")] == ("x0", "e0", "tatoeba")  # the first source wins, with its own fields
+    assert kept[("y1", "f1")] == ("y1", "f1", "libreoffice", "text/a.html", 4)
+    assert pp.row_json(kept[("z2", "g2")]) == {
+        "query": "z2", "positive": "g2", "source": "debian-handbook", "doc": "apt.html", "pos": 1,
+    }  # fmt: skip
+    assert pp.row_json(kept[("x0", "e0")]) == {"query": "x0", "positive": "e0", "source": "tatoeba"}
