@@ -20,7 +20,9 @@ DIR/<owner>+<name>/repo or DIR/<owner>+<name>.git; readers in parallel_sources.p
 TICO-19 from OPUS-MT-testsets, NTREX-128, Parallel Universal Dependencies, the Python documentation
 translations - written as OUT/train-<lang>.jsonl and OUT/holdout-<lang>.jsonl ({"query": other,
 "positive": english, "source"}), the FLORES-200 dev sets OUT/dev/<task>/<lang>/ (BEIR layout; no
-FLORES dev sentence is in any pair; devtest is never read) and OUT/manifest.json.
+FLORES dev sentence is in any pair; devtest is never read) and OUT/manifest.json. With --debian-docs,
+also LibreOffice help and the Debian Administrator's Handbook (pinned Debian packages, cached in
+--debs; readers in debian_parallel.py): their rows add "doc" (help file / chapter) and "pos" (paragraph).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+import debian_parallel as dp
 import parallel_sources as ps
 
 MIRROR = "http://deb.debian.org/debian/dists/bookworm/main/i18n"
@@ -265,25 +268,35 @@ def write_dev(folder: Path, queries: dict[str, str], corpus: dict[str, str], qre
 
 
 def split_pairs(rows, blocked: set[str], holdout: int, seed: str) -> tuple[list[tuple], list[tuple], int]:
-    """(train, held out, dropped for the dev set): unique pairs (first source wins), none with a dev
-    text; a seeded `holdout` of them held out, and no train pair shares a text with a held-out one."""
-    first: dict[tuple[str, str], str] = {}
+    """(train, held out, dropped for the dev set): unique pairs (first source wins, with whatever follows
+    its source in its row), none with a dev text; a seeded `holdout` of them held out, and no train pair
+    shares a text with a held-out one."""
+    first: dict[tuple[str, str], tuple] = {}
     dropped = 0
-    for other, english, source in rows:
+    for other, english, *rest in rows:
         if other in blocked or english in blocked:
             dropped += 1
         elif other != english:
-            first.setdefault((other, english), source)
-    unique = sorted((o, e, s) for (o, e), s in first.items())
+            first.setdefault((other, english), tuple(rest))
+    unique = sorted((o, e, *rest) for (o, e), rest in first.items())  # (o, e) unique: rest never compared
     random.Random(seed).shuffle(unique)
     held = unique[:holdout]
-    held_texts = {text for o, e, _ in held for text in (o, e)}
+    held_texts = {text for o, e, *_ in held for text in (o, e)}
     train = [row for row in unique[holdout:] if row[0] not in held_texts and row[1] not in held_texts]
     return train, held, dropped
 
 
-def build_v3(out: Path, mirrors: Path, langs: list[str], holdout: int) -> dict:
-    """Write the v3 pairs, the FLORES dev sets and OUT/manifest.json; return the manifest."""
+def row_json(row: tuple) -> dict:
+    """One output line: query, positive, source, and doc/pos where the source gives them."""
+    out = {"query": row[0], "positive": row[1], "source": row[2]}
+    if len(row) > 3:
+        out.update(doc=row[3], pos=row[4])
+    return out
+
+
+def build_v3(out: Path, mirrors: Path, langs: list[str], holdout: int, debs: Path | None = None) -> dict:
+    """Write the v3 pairs (plus the Debian manuals' with `debs`, their package cache), the FLORES dev
+    sets and OUT/manifest.json; return the manifest."""
     flores = ps.GitTree(mirror(mirrors, *ps.FLORES_REPO), ps.FLORES_REPO[1])
     sentences = {lang: ps.flores_dev(flores, lang) for lang in ["en", *langs]}
     blocked = {text for texts in sentences.values() for text in texts}
@@ -294,6 +307,11 @@ def build_v3(out: Path, mirrors: Path, langs: list[str], holdout: int) -> dict:
             write_dev(out / "dev" / task / lang, queries, corpus, qrels)
             dev_sizes.setdefault(task, {})[lang] = {"queries": len(queries), "corpus": len(corpus)}
     pairs, sources = natural_pairs(mirrors, langs)
+    if debs is not None:
+        manuals, records = dp.debian_docs(langs, debs)
+        for lang in langs:
+            pairs[lang] += manuals[lang]
+        sources += records
     sources.append({"name": "flores-dev", "repo": ps.FLORES_REPO[0], "commit": ps.FLORES_REPO[1],
                     "licence": ps.LICENCES["flores"], "files": "testsets/flores200_dataset/{dev/*.dev,metadata_dev.tsv}",
                     "use": "development only (devtest untouched)"})  # fmt: skip
@@ -301,7 +319,7 @@ def build_v3(out: Path, mirrors: Path, langs: list[str], holdout: int) -> dict:
     for lang in langs:
         train, held, dropped[lang] = split_pairs(pairs[lang], blocked, holdout, f"v3-{lang}")
         for name, rows in (("train", train), ("holdout", held)):
-            write_jsonl(out / f"{name}-{lang}.jsonl", [{"query": o, "positive": e, "source": s} for o, e, s in rows])
+            write_jsonl(out / f"{name}-{lang}.jsonl", [row_json(row) for row in rows])
         counts[lang] = {src: sum(1 for row in train if row[2] == src) for src in sorted({r[2] for r in train})}
         held_counts[lang] = len(held)
         print(f"{lang}: {len(train)} train {counts[lang]}, {len(held)} held out, {dropped[lang]} dropped (dev text)")
@@ -320,10 +338,15 @@ def main() -> None:
     parser.add_argument("--download", type=Path, help="download cache (default: OUT/download)")
     parser.add_argument("--v3", action="store_true", help="natural parallel text and FLORES dev sets (issue 26)")
     parser.add_argument("--mirrors", type=Path, default=Path(os.environ.get("M2VSEARCH_MIRRORS", "/work/.mirror")))
+    parser.add_argument("--debian-docs", action="store_true", help="with --v3: add LibreOffice help and the Handbook")
+    parser.add_argument("--debs", type=Path, default=dp.CACHE, help="cache of the .deb packages of --debian-docs")
     args = parser.parse_args()
+    if args.debian_docs and not args.v3:
+        parser.error("--debian-docs needs --v3")
     if args.v3:
         args.out.mkdir(parents=True, exist_ok=True)
-        build_v3(args.out, args.mirrors, [lang for lang in args.langs.split(",") if lang], args.holdout)
+        langs = [lang for lang in args.langs.split(",") if lang]
+        build_v3(args.out, args.mirrors, langs, args.holdout, args.debs if args.debian_docs else None)
         return
     download = args.download or args.out / "download"
     download.mkdir(parents=True, exist_ok=True)
