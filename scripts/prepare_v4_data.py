@@ -12,6 +12,8 @@ Steps (each skips an output that exists, so an interrupted run resumes; files ap
   aws      aws/botocore-operations, aws/botocore-fields (a capped sample), aws/awscli-examples
   selfsup  selfsup/<kind>-<source>.jsonl.gz: ict and crop from train/*/text.jsonl*, and
            title-wikipedia (article title -> a later paragraph), capped per source
+  more-code  only when named: code-more/ from 239 more pinned wheels (prepare_code_more.py), then
+           the manifest
 Then manifest.json (files, pair counts, settings, sources). Every pair file is gzip JSONL of
 {"query", "positive"} written with mtime 0, so a rerun is byte-identical. Never reads beir/,
 dev/ or multilingual/; skips paragraphs that share a sentence with prepare_pairs.py's holdout.
@@ -298,6 +300,7 @@ def count_lines(path: Path) -> int:
 
 def write_manifest(out: Path) -> None:
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.suffix in (".gz", ".jsonl", ".tsv"))
+    files = [p for p in files if p.relative_to(out).parts[0] != "code-more"]  # under its own key
     counts = {p.relative_to(out).as_posix(): count_lines(p) - (p.suffix == ".tsv") for p in files}
     sources = json.loads((out / "sources.json").read_text()) if (out / "sources.json").exists() else []
     settings = {"held_out": HELD_OUT, "dev_queries": DEV_QUERIES, "package_cap": PACKAGE_CAP, "field_cap": FIELD_CAP,
@@ -306,6 +309,11 @@ def write_manifest(out: Path) -> None:
     per_package = out / "code/per-package.json"
     code_pairs = json.loads(per_package.read_text()) if per_package.exists() else {}
     manifest = {"files": counts, "code_pairs_per_package": code_pairs, "settings": settings, "sources": sources}
+    import prepare_code_more  # here: it imports this module
+
+    more = prepare_code_more.manifest_entry(out)
+    if more is not None:
+        manifest["code_more"] = more
     write_text(out / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
 
 
@@ -314,7 +322,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("~/.cache/m2vsearch/v4-data"))
     parser.add_argument("--cache", type=Path, default=Path("~/.cache/m2vsearch/wheels"), help="downloaded wheels")
-    parser.add_argument("--only", choices=["wheels", "code", "aws", "selfsup", "manifest"])
+    parser.add_argument("--only", choices=["wheels", "code", "aws", "selfsup", "manifest", "more-code"])
     args = parser.parse_args()
     out, cache, data = args.out.expanduser(), args.cache.expanduser(), args.data.expanduser()
     steps = {
@@ -324,6 +332,14 @@ def main() -> None:
         "selfsup": lambda: step_selfsup(out, data),
         "manifest": lambda: write_manifest(out),
     }
+    if args.only == "more-code":  # needs the dev set and code/ (built first if missing)
+        import prepare_code_more
+
+        step_wheels(out, cache)
+        step_code(out, cache)
+        log("step more-code")
+        prepare_code_more.step_more_code(out, cache)
+        args.only = "manifest"
     for name, step in steps.items():
         if args.only in (None, name):
             if name in ("code", "aws") and not (out / "sources.json").exists():
