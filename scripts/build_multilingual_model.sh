@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild the multilingual model shipped in m2vsearch/models/multilingual/ (the exact recipe, v3).
+# Rebuild the multilingual model shipped in m2vsearch/models/multilingual/ (the exact recipe, v3.1).
 #   scripts/build_multilingual_model.sh [DATA]     DATA defaults to ../shared/data
 # Needs the train extra (CPU torch first: see README) and bare git mirrors of the pinned GitHub
 # sources in $M2VSEARCH_MIRRORS (default /work/.mirror; scripts/README.md, prepare_parallel.py --v3,
@@ -8,7 +8,8 @@
 #   1. start: multilingual v2 as shipped (git, commit $V2_COMMIT;
 #      scripts/build_multilingual_model_v2.sh rebuilds it byte-identically);
 #   2. natural parallel pairs in 11 languages (Tatoeba, TICO-19, NTREX-128, PUD, Python docs
-#      translations: prepare_parallel.py --v3) with the English retrieval pairs
+#      translations: prepare_parallel.py --v3; LibreOffice help and the Debian Handbook from pinned
+#      Debian packages: --debian-docs) with the English retrieval pairs
 #      (prepare_pairs.py), at most $LIMIT pairs per file;
 #   3. $EPOCHS epochs of pair training from v2 (in-batch contrastive loss at 32/64/128/256 dims,
 #      batch $BATCH, SparseAdam lr $LR);
@@ -18,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${1:-../shared/data}"
 V2_COMMIT=9d07e23     # the last commit that ships v2
-LIMIT=20000           # pairs per file (dev: 20k and 40k measured)
+LIMIT=40000           # pairs per file (dev: 20k and 40k measured; v3 used 20k without --debian-docs)
 LR=0.002              # dev: 0.002, 0.005, 0.01 measured
 EPOCHS=3              # dev: 1, 2 and 3 measured
 BATCH=1024
@@ -33,7 +34,7 @@ mkdir -p "$work/v2"
 for file in config.json model.safetensors modules.json tokenizer.json; do
     git show "$V2_COMMIT:$out/$file" > "$work/v2/$file"
 done
-python scripts/prepare_parallel.py "$work/parallel" --v3
+python scripts/prepare_parallel.py "$work/parallel" --v3 --debian-docs
 python scripts/prepare_pairs.py "$data" "$work/pairs"
 pairs=("$work"/parallel/train-*.jsonl "$work"/pairs/train-*.jsonl)
 m2vsearch train "${pairs[@]}" --limit "$LIMIT" --lr "$LR" --epochs "$EPOCHS" --batch-size "$BATCH" \
