@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild the multilingual model shipped in m2vsearch/models/multilingual/ (the exact recipe, v3.1).
-#   scripts/build_multilingual_model.sh [DATA]     DATA defaults to ../shared/data
+#   scripts/build_multilingual_model.sh [DATA [OUT]]     DATA defaults to ../shared/data
+# RECIPE=v3 builds v3 instead (no --debian-docs, at most 20,000 pairs per file; what
+# scripts/build_multilingual_model_v3.sh runs).
 # Needs the train extra (CPU torch first: see README) and bare git mirrors of the pinned GitHub
 # sources in $M2VSEARCH_MIRRORS (default /work/.mirror; scripts/README.md, prepare_parallel.py --v3,
 # says which repositories and commits, and how to clone them). Every setting was chosen on the
@@ -19,7 +21,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${1:-../shared/data}"
 V2_COMMIT=9d07e23     # the last commit that ships v2
-LIMIT=40000           # pairs per file (dev: 20k and 40k measured; v3 used 20k without --debian-docs)
+case "${RECIPE:-v3.1}" in
+    v3.1) LIMIT=40000; SOURCES=(--debian-docs) ;;  # pairs per file (dev: 20k and 40k measured)
+    v3) LIMIT=20000; SOURCES=() ;;
+    *) echo "error: RECIPE must be v3.1 or v3" >&2; exit 1 ;;
+esac
 LR=0.002              # dev: 0.002, 0.005, 0.01 measured
 EPOCHS=3              # dev: 1, 2 and 3 measured
 BATCH=1024
@@ -29,12 +35,12 @@ WEIGHTS_AT=(--dense-weight-at 32=0.1 --dense-weight-at 64=0.2 --dense-weight-at 
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1  # one thread: the same floating-point order every run
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-out=m2vsearch/models/multilingual
+out="${2:-m2vsearch/models/multilingual}"
 mkdir -p "$work/v2"
 for file in config.json model.safetensors modules.json tokenizer.json; do
-    git show "$V2_COMMIT:$out/$file" > "$work/v2/$file"
+    git show "$V2_COMMIT:m2vsearch/models/multilingual/$file" > "$work/v2/$file"
 done
-python scripts/prepare_parallel.py "$work/parallel" --v3 --debian-docs
+python scripts/prepare_parallel.py "$work/parallel" --v3 "${SOURCES[@]}"
 python scripts/prepare_pairs.py "$data" "$work/pairs"
 pairs=("$work"/parallel/train-*.jsonl "$work"/pairs/train-*.jsonl)
 m2vsearch train "${pairs[@]}" --limit "$LIMIT" --lr "$LR" --epochs "$EPOCHS" --batch-size "$BATCH" \
