@@ -94,6 +94,14 @@ def distill(
 @click.option("--dims", default="32,64,128,256", show_default=True, help="Matryoshka dims in the loss.")
 @click.option("--limit", type=click.IntRange(1), help="At most this many pairs from each file.")
 @click.option(
+    "--fixed-queries",
+    "fixed_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A pairs file trained with its query side held fixed: only the positives' tokens move "
+    "(e.g. docstring -> code); read after PAIRS, with --limit; repeatable.",
+)
+@click.option(
     "--pair-weight",
     default=1.0,
     show_default=True,
@@ -122,8 +130,8 @@ def distill(
 @click.option("--dtype", default="int8", show_default=True, type=click.Choice(STORAGE_DTYPES))
 def train(
     pairs: tuple[Path, ...], cache: Path | None, model: str, out_dir: Path, epochs: int, batch_size: int, lr: float | None,
-    dims: str, limit: int | None, pair_weight: float, text_limit: int | None, exclude_files: tuple[Path, ...],
-    align: bool, dtype: str,
+    dims: str, limit: int | None, fixed_files: tuple[Path, ...], pair_weight: float, text_limit: int | None,
+    exclude_files: tuple[Path, ...], align: bool, dtype: str,
 ) -> None:  # fmt: skip
     """Train a static model for retrieval: on (query, positive) PAIRS files (pairs.jsonl), and/or by
     distilling the teacher's embeddings of a featurised corpus (--featurised)."""
@@ -133,12 +141,15 @@ def train(
         raise M2VSearchError(f"training needs the train extra (pip install 'm2vsearch[train]'): {exc}") from None
     from m2vsearch.model.static import StaticModel
 
-    if not pairs and cache is None:
+    if not pairs and not fixed_files and cache is None:
         raise click.UsageError("give PAIRS files, --featurised CACHE, or both")
+    if fixed_files and cache is not None:
+        raise click.UsageError("--fixed-queries trains on pairs alone; it does not combine with --featurised")
     if lr is None:
         lr = 0.01 if cache is None else 0.0003
     started = time.perf_counter()
     rows = training.read_pairs(list(pairs), limit)
+    fixed_rows = training.read_pairs(list(fixed_files), limit)
     try:
         dim_list = [int(d) for d in dims.split(",") if d.strip()]
     except ValueError:
@@ -146,9 +157,12 @@ def train(
     base = StaticModel.from_pretrained(model)
     if cache is None:
         trained, losses = training.train_pairs(
-            base, rows, epochs=epochs, batch_size=batch_size, learning_rate=lr, dims=dim_list, progress=progress
+            base, rows + fixed_rows, epochs=epochs, batch_size=batch_size, learning_rate=lr, dims=dim_list,
+            progress=progress, fixed_queries=[False] * len(rows) + [True] * len(fixed_rows) if fixed_rows else None,
+        )  # fmt: skip
+        what = f"{len(rows) + len(fixed_rows)} pairs" + (
+            f" ({len(fixed_rows)} with fixed queries)" if fixed_rows else ""
         )
-        what = f"{len(rows)} pairs"
     else:
         from m2vsearch.model.train import corpus, featurise
 

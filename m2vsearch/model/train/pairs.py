@@ -100,12 +100,19 @@ def train_pairs(
     scale: float = 20.0,
     seed: int = 0,
     progress: Progress = no_progress,
+    fixed_queries: Sequence[bool] | None = None,
 ) -> tuple[StaticModel, list[float]]:
-    """A copy of `model` trained on the pairs, and the loss of every step."""
+    """A copy of `model` trained on the pairs, and the loss of every step. `fixed_queries` (one
+    flag per pair): where True, the query side is encoded but gets no gradient, so only the tokens
+    of the positive move (docstring -> code pairs: the code's tokens learn the docstring's meaning
+    without pulling the docstring's English words away from where other text needs them)."""
     import torch
 
     if len(pairs) < 2:
         raise ModelError("pair training needs at least two pairs")
+    if fixed_queries is not None and len(fixed_queries) != len(pairs):
+        raise ModelError("fixed_queries needs one flag per pair")
+    held = None if fixed_queries is None or not any(fixed_queries) else torch.tensor(list(fixed_queries))
     dims = [d for d in dims if d <= model.dim] or [model.dim]
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -119,6 +126,8 @@ def train_pairs(
         batches = [b for b in batches if len(b) > 1]
         for batch in progress(batches, len(batches), f"epoch {epoch + 1}/{epochs}"):
             queries = student.embed([pairs[i][0] for i in batch])
+            if held is not None:  # no gradient through the fixed queries
+                queries = torch.where(held[batch].unsqueeze(1), queries.detach(), queries)
             positives = student.embed([pairs[i][1] for i in batch])
             loss = mnrl_loss(torch, queries, positives, dims, scale)
             optimizer.zero_grad()
@@ -126,7 +135,10 @@ def train_pairs(
             optimizer.step()
             losses.append(float(loss.detach()))
     table = student.bag.weight.detach().numpy().astype(np.float32)
-    config = with_stage(model.config, {"pairs": len(pairs), "epochs": epochs, "dims": list(dims)})
+    stage = {"pairs": len(pairs), "epochs": epochs, "dims": list(dims)}
+    if held is not None:
+        stage["fixed_queries"] = int(held.sum())
+    config = with_stage(model.config, stage)
     trained = StaticModel(table, model.tokenizer, config, max_length=model.max_length,
                           storage_dtype=model.storage_dtype, name=f"{model.name}+pairs")  # fmt: skip
     return trained, losses

@@ -170,3 +170,53 @@ def test_rotation_helps_truncated_dims_and_leaves_full_dims_alone(tmp_path: Path
         ["rotate", str(tmp_path / "base"), str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "x"), "--dims", "a"],
     )
     assert bad.exit_code != 0 and "comma-separated" in bad.output
+
+
+def split_pairs(count: int, seed: int = 0) -> tuple[list[tuple[str, str]], set[str], set[str]]:
+    """Pairs whose queries use only one half of the words and whose positives only the other."""
+    rng = random.Random(seed)
+    query_words, positive_words = CONTENT[: len(CONTENT) // 2], CONTENT[len(CONTENT) // 2 :]
+    pairs = [(" ".join(rng.sample(query_words, 2)), " ".join(rng.sample(positive_words, 5))) for _ in range(count)]
+    return pairs, set(query_words), set(positive_words)
+
+
+def test_fixed_queries_move_only_the_positives_tokens() -> None:
+    needs("torch")
+    pairs, query_words, positive_words = split_pairs(256)
+    model = random_model(dim=16, seed=5)
+    ids = model.tokenizer.get_vocab()
+    query_rows = sorted({ids[w] for w in query_words if w in ids})
+    positive_rows = sorted({ids[w] for w in positive_words if w in ids})
+    kwargs = {"batch_size": 32, "learning_rate": 0.05, "dims": (8, 16)}
+    held, _ = train_pairs(model, pairs, fixed_queries=[True] * len(pairs), **kwargs)
+    np.testing.assert_array_equal(held.table[query_rows], model.table[query_rows])
+    assert not np.allclose(held.table[positive_rows], model.table[positive_rows])
+    assert held.config["trained"][-1]["fixed_queries"] == len(pairs)
+    free, _ = train_pairs(model, pairs, fixed_queries=[False] * len(pairs), **kwargs)
+    assert not np.allclose(free.table[query_rows], model.table[query_rows])
+    plain, _ = train_pairs(model, pairs, **kwargs)  # all False is the plain loss, step for step
+    np.testing.assert_array_equal(free.table, plain.table)
+    half = [i % 2 == 0 for i in range(len(pairs))]  # a mix: query rows move, less than with none held
+    mixed, _ = train_pairs(model, pairs, fixed_queries=half, **kwargs)
+    assert not np.allclose(mixed.table[query_rows], model.table[query_rows])
+    with pytest.raises(ModelError, match="one flag per pair"):
+        train_pairs(model, pairs, fixed_queries=[True], **kwargs)
+
+
+def test_train_command_takes_fixed_query_files(tmp_path: Path) -> None:
+    needs("torch")
+    random_model(dim=16, seed=5).save_pretrained(tmp_path / "base")
+    pairs, query_words, _ = split_pairs(120)
+    for name, rows in (("free", make_pairs(100)), ("fixed", pairs)):
+        with (tmp_path / f"{name}.jsonl").open("w") as handle:
+            handle.writelines(json.dumps({"query": q, "positive": p}) + "\n" for q, p in rows)
+    args = ["train", str(tmp_path / "free.jsonl"), "--fixed-queries", str(tmp_path / "fixed.jsonl"), "--model",
+            str(tmp_path / "base"), "--out", str(tmp_path / "out"), "--batch-size", "40", "--dims", "8,16",
+            "--dtype", "float32", "--limit", "100"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "trained on 200 pairs (100 with fixed queries)" in result.output
+    trained = StaticModel.from_pretrained(tmp_path / "out")
+    assert trained.config["trained"][-1]["fixed_queries"] == 100
+    refused = CliRunner().invoke(cli, [*args[:4], "--featurised", str(tmp_path), "--out", str(tmp_path / "x")])
+    assert refused.exit_code != 0 and "does not combine with --featurised" in refused.output
