@@ -158,7 +158,7 @@ def train(
     if cache is None:
         trained, losses = training.train_pairs(
             base, rows + fixed_rows, epochs=epochs, batch_size=batch_size, learning_rate=lr, dims=dim_list,
-            progress=progress, fixed_queries=[False] * len(rows) + [True] * len(fixed_rows) if fixed_rows else None,
+            progress=progress, fixed_queries=[False] * len(rows) + [True] * len(fixed_rows),
         )  # fmt: skip
         what = f"{len(rows) + len(fixed_rows)} pairs" + (
             f" ({len(fixed_rows)} with fixed queries)" if fixed_rows else ""

@@ -196,7 +196,7 @@ def test_fixed_queries_move_only_the_positives_tokens() -> None:
     assert not np.allclose(free.table[query_rows], model.table[query_rows])
     plain, _ = train_pairs(model, pairs, **kwargs)  # all False is the plain loss, step for step
     np.testing.assert_array_equal(free.table, plain.table)
-    half = [i % 2 == 0 for i in range(len(pairs))]  # a mix: query rows move, less than with none held
+    half = [i % 2 == 0 for i in range(len(pairs))]  # a mix: the unheld half still moves the query rows
     mixed, _ = train_pairs(model, pairs, fixed_queries=half, **kwargs)
     assert not np.allclose(mixed.table[query_rows], model.table[query_rows])
     with pytest.raises(ModelError, match="one flag per pair"):
@@ -206,7 +206,7 @@ def test_fixed_queries_move_only_the_positives_tokens() -> None:
 def test_train_command_takes_fixed_query_files(tmp_path: Path) -> None:
     needs("torch")
     random_model(dim=16, seed=5).save_pretrained(tmp_path / "base")
-    pairs, query_words, _ = split_pairs(120)
+    pairs, _, _ = split_pairs(120)
     for name, rows in (("free", make_pairs(100)), ("fixed", pairs)):
         with (tmp_path / f"{name}.jsonl").open("w") as handle:
             handle.writelines(json.dumps({"query": q, "positive": p}) + "\n" for q, p in rows)
