@@ -14,7 +14,8 @@ SECTIONS = {"search": "Search your files", "models": "Build and measure models"}
 COMMAND_MODULES = {
     **dict.fromkeys(("index", "query", "info", "patterns", "mcp"), "m2vsearch.cli.everyday"),
     "serve": "m2vsearch.cli.serve",
-    **dict.fromkeys(("distill", "train", "soup", "rotate", "calibrate", "featurise", "eval"), "m2vsearch.cli.models"),
+    **dict.fromkeys(("distill", "soup", "rotate", "calibrate", "featurise", "eval"), "m2vsearch.cli.models"),
+    "train": "m2vsearch.cli.train",
 }
 
 

@@ -140,10 +140,13 @@ def train_corpus(
     pair_weight: float = 1.0,
     align: bool = True,
     whiten: bool = True,
+    project: bool = True,
     seed: int = 0,
     progress: Progress = no_progress,
 ) -> tuple[StaticModel, list[float]]:
-    """A copy of `model` distilled from the teacher's corpus embeddings (plus pairs, if any)."""
+    """A copy of `model` distilled from the teacher's corpus embeddings (plus pairs, if any); with
+    `project` False the vectors are targets already in the model's own space (see
+    `crosslingual.to_student_space`): no principal axes, no alignment."""
     import torch
 
     if len(texts) != len(teacher_vectors) or len(texts) < 2:
@@ -151,10 +154,15 @@ def train_corpus(
     dims = [d for d in dims if d <= model.dim] or [model.dim]
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    targets = Projection.fit(teacher_vectors, model.dim, whiten)(teacher_vectors)
+    if project:
+        targets = Projection.fit(teacher_vectors, model.dim, whiten)(teacher_vectors)
+    elif teacher_vectors.shape[1] != model.dim:
+        raise ModelError(f"targets in the model's space need {model.dim} dims, got {teacher_vectors.shape[1]}")
+    else:
+        targets = teacher_vectors.astype(np.float32)
     corpus = TokenBatches(model, texts)
     table = model.table
-    if align:  # keep the old mean row norm, so learning rates mean the same before and after
+    if align and project:  # keep the old mean row norm, so learning rates mean the same before and after
         table = aligned_table(model, corpus, targets)
         table *= np.linalg.norm(model.table, axis=1).mean() / max(np.linalg.norm(table, axis=1).mean(), 1e-12)
     student = WeightedBag(table)
@@ -183,7 +191,8 @@ def train_corpus(
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
-    stage = {"texts": len(texts), "pairs": len(pairs), "epochs": epochs, "dims": list(dims), "whiten": whiten}
+    stage = {"texts": len(texts), "pairs": len(pairs), "epochs": epochs, "dims": list(dims)}
+    stage.update({"whiten": whiten} if project else {"targets": "model space"})
     config = with_stage(model.config, stage)
     trained = StaticModel(student.table(), model.tokenizer, config, max_length=model.max_length,
                           storage_dtype=model.storage_dtype, name=f"{model.name}+corpus")  # fmt: skip
