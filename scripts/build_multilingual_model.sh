@@ -19,8 +19,8 @@
 #      translations per language (scripts/sample_translations.py), each foreign sentence and its
 #      English learn multilingual-e5-small's vector of the English (featurised once into
 #      $M2VSEARCH_CACHE/featurised-translations-me5, about 25 min on 2 CPU cores, resumable),
-#      mapped into the table's own axes (--targets model), beside the same pairs; $XD_EPOCHS
-#      epochs over the translations, lr $XD_LR;
+#      in the teacher's whitened principal axes (the table mapped there by least squares first),
+#      beside the same pairs; $XD_EPOCHS epochs over the translations, lr $XD_LR;
 #   5. Matryoshka rotation on the same pairs; int8;
 #   6. hybrid calibration on the held-out English pairs, with v2's dense weights.
 set -euo pipefail
@@ -34,8 +34,9 @@ case "$recipe" in
     *) echo "error: RECIPE must be v3.2, v3.1 or v3" >&2; exit 1 ;;
 esac
 XD_PER_LANGUAGE=12000 # translations per language for step 4
-XD_LR=0.001           # dev: 0.001 and 0.002 measured (3 epochs: a tie)
-XD_EPOCHS=5           # dev: 3 and 5 measured (5: the largest smallest margin over v3.1)
+XD_LR=0.001           # dev: 0.001 and 0.002 measured
+XD_EPOCHS=3           # dev: 3 and 5 measured
+XD_TARGETS=teacher    # dev: teacher (its whitened principal axes) and model (the table's own axes) measured
 LR=0.002              # dev: 0.002, 0.005, 0.01 measured
 EPOCHS=3              # dev: 1, 2 and 3 measured
 BATCH=1024
@@ -61,7 +62,7 @@ if [ "$recipe" = v3.2 ]; then
     cache="${M2VSEARCH_CACHE:-$HOME/.cache/m2vsearch}/featurised-translations-me5"
     m2vsearch featurise teachers/multilingual-e5-small "$work/xd/english.jsonl" --out "$cache" --max-length 128
     m2vsearch train "${pairs[@]}" --limit "$LIMIT" --featurised "$cache" --translations "$work/xd/translations.jsonl" \
-        --targets model --lr "$XD_LR" --epochs "$XD_EPOCHS" --batch-size "$BATCH" --model "$work/trained" \
+        --targets "$XD_TARGETS" --lr "$XD_LR" --epochs "$XD_EPOCHS" --batch-size "$BATCH" --model "$work/trained" \
         --out "$work/distilled" --dims 32,64,128,256 --dtype float32
     rm -rf "$work/trained" && mv "$work/distilled" "$work/trained"
 fi
