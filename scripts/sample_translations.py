@@ -12,10 +12,11 @@ with the teacher). Deterministic: the same input gives the same bytes.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 from pathlib import Path
+
+from prepare_parallel import write_jsonl  # this folder: the same JSONL writer as the pairs it samples
 
 from m2vsearch.errors import M2VSearchError
 from m2vsearch.model.train.pairs import read_pairs
@@ -31,10 +32,6 @@ def sample_translations(parallel: Path, per_language: int, limit: int) -> list[t
         rows = read_pairs([path], limit)
         sample.extend(random.Random(1).sample(rows, min(per_language, len(rows))))
     return sample
-
-
-def write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -123,7 +123,7 @@ def train(
             f" ({len(fixed_rows)} with fixed queries)" if fixed_rows else ""
         )
     else:
-        from m2vsearch.model.train import corpus, featurise
+        from m2vsearch.model.train import corpus, crosslingual, featurise
 
         texts, vectors, _ = featurise.load_cache(cache, complete_only=text_limit is None, limit=text_limit)
         if exclude_files:
@@ -132,19 +132,14 @@ def train(
             texts, vectors = [texts[i] for i in keep], vectors[keep]
         targets, corpus_texts = vectors, texts
         if translation_files:
-            from m2vsearch.model.train import crosslingual
-
             corpus_texts, targets = crosslingual.translation_corpus(
                 training.read_pairs(list(translation_files)), texts, vectors
             )
         if target_space == "model":
-            from m2vsearch.model.train import crosslingual
-
             targets = crosslingual.to_student_space(base, texts, vectors, targets)
         trained, losses = corpus.train_corpus(
             base, corpus_texts, targets, rows, epochs=epochs, batch_size=batch_size, learning_rate=lr, dims=dim_list,
-            pair_weight=pair_weight, align=align and target_space == "teacher", whiten=target_space == "teacher",
-            project=target_space == "teacher", progress=progress,
+            pair_weight=pair_weight, align=align, project=target_space == "teacher", progress=progress,
         )  # fmt: skip
         what = f"{len(corpus_texts)} featurised texts and {len(rows)} pairs"
     trained.save_pretrained(out_dir, dtype=dtype)  # type: ignore[arg-type]

@@ -88,14 +88,19 @@ def mean_pooled(model: StaticModel, batches: TokenBatches, rows: np.ndarray, chu
     return out
 
 
+def ridge_map(source: np.ndarray, goal: np.ndarray, ridge: float) -> np.ndarray:
+    """The linear map M minimising |source M - goal|², with a ridge scaled by the mean of the
+    Gram matrix's diagonal."""
+    gram = source.T @ source
+    gram += ridge * np.trace(gram) / len(gram) * np.eye(len(gram))
+    return np.linalg.solve(gram, source.T @ goal)
+
+
 def aligned_table(model: StaticModel, batches: TokenBatches, targets: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
     """The table times the ridge least-squares map from pooled static vectors to `targets`."""
     rows = np.flatnonzero(batches.lengths > 0)
     pooled = mean_pooled(model, batches, rows).astype(np.float64)
-    goal = targets[rows].astype(np.float64)
-    gram = pooled.T @ pooled
-    gram += ridge * np.trace(gram) / len(gram) * np.eye(len(gram))
-    mapping = np.linalg.solve(gram, pooled.T @ goal)
+    mapping = ridge_map(pooled, targets[rows].astype(np.float64), ridge)
     return (model.table.astype(np.float64) @ mapping).astype(np.float32)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from m2vsearch.errors import ModelError
 from m2vsearch.model.static import StaticModel
-from m2vsearch.model.train.corpus import TokenBatches, mean_pooled
+from m2vsearch.model.train.corpus import TokenBatches, mean_pooled, ridge_map
 
 
 def translation_corpus(
@@ -53,9 +53,6 @@ def to_student_space(
         raise ModelError("the map into the model's space needs at least two texts, each with its teacher vector")
     pooled = mean_pooled(model, TokenBatches(model, texts), np.arange(len(texts))).astype(np.float64)
     pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-9)
-    source = np.hstack([vectors.astype(np.float64), np.ones((len(vectors), 1))])
-    gram = source.T @ source
-    gram += ridge * np.trace(gram) / len(gram) * np.eye(len(gram))
-    mapping = np.linalg.solve(gram, source.T @ pooled)
+    mapping = ridge_map(np.hstack([vectors.astype(np.float64), np.ones((len(vectors), 1))]), pooled, ridge)
     with_bias = np.hstack([targets.astype(np.float32), np.ones((len(targets), 1), dtype=np.float32)])
     return (with_bias @ mapping).astype(np.float32)
