@@ -14,6 +14,25 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 from m2vsearch import StaticModel
 
 DATA = Path(__file__).parent / "data"
+# Texts that stress tokenizers and pooling (empty, control characters, scripts, long words).
+AWKWARD = [
+    "",
+    "   ",
+    "Hello, world!",
+    "naïve café déjà-vu ÉCOLE Ünïcödé",
+    "中文字符 mixed with English中文",
+    "tabs\tand\nnew\rlines and\x0bvertical\x0cfeeds",
+    "control\x1cchars\x1d\x1e\x1fhere\x85there",
+    "zero\u200bwidth and\u00a0nbsp and\u2028line sep and \u3000 ideographic space",
+    "literal [CLS] and [SEP] and [MASK] and [unk] tokens",
+    "nul\x00byte",
+    "replacement \ufffd char and emoji 😀 and symbols ©®™ °C ±5",
+    "ΣΊΣΥΦΟΣ ΟΔΟΣ greek final sigma",
+    "İstanbul ǅ ß ﬁ ligature",
+    "x" * 150 + " very long word",
+    "play playing played player unplayed replay",
+    "SELECT * FROM table WHERE row = 'column'; -- sql",
+]
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = (
     "the of and to in is was for on that with as by it at from he be this are which or an "

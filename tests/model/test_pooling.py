@@ -3,29 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import random_model
+from conftest import AWKWARD, random_model
 
 from m2vsearch import StaticModel
 from m2vsearch.model.pooling import MeanPooler, segment_sums
-
-AWKWARD = [
-    "",
-    "   ",
-    "Hello, world!",
-    "naïve café déjà-vu ÉCOLE Ünïcödé",
-    "中文字符 mixed with English中文",
-    "tabs\tand\nnew\rlines and\x0bvertical\x0cfeeds",
-    "control\x1cchars\x1d\x1e\x1fhere\x85there",
-    "zero\u200bwidth and\u00a0nbsp and\u2028line sep and \u3000 ideographic space",
-    "literal [CLS] and [SEP] and [MASK] and [unk] tokens",
-    "nul\x00byte",
-    "replacement \ufffd char and emoji 😀 and symbols ©®™ °C ±5",
-    "ΣΊΣΥΦΟΣ ΟΔΟΣ greek final sigma",
-    "İstanbul ǅ ß ﬁ ligature",
-    "x" * 150 + " very long word",
-    "play playing played player unplayed replay",
-    "SELECT * FROM table WHERE row = 'column'; -- sql",
-]
 
 
 def _both_paths(model: StaticModel, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

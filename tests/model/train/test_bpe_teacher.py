@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import mean_pooling_modules, save_random_bert
+from conftest import AWKWARD, mean_pooling_modules, save_random_bert
 from tokenizers import (
     Tokenizer,
     decoders,
@@ -187,8 +187,6 @@ def test_pruned_tokenizers_work_word_by_word_and_take_the_fast_piece_path(real_t
     """A pruned BPE tokenizes each whitespace-separated word on its own (every word starts with
     U+2581, whitespace runs are boundaries, no added tokens), so encoding may cache words: the
     piece path must give exactly the exact path's vectors, awkward texts included."""
-    from test_pooling import AWKWARD
-
     from m2vsearch.model.bpe import is_word_by_word
     from m2vsearch.model.pooling import MeanPooler
 
