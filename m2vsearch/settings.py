@@ -41,9 +41,11 @@ class IndexSettings:
     rebuild: bool = False
     wait: float = DEFAULT_WAIT_SECONDS
     shards: int | None = None
-    follow_links: bool = False  # follow symbolic links out of the indexed folders, and to folders
-    hidden: bool = False  # index hidden files and folders (names starting with '.')
-    no_ignore: bool = False  # index the usual dependency/build folders; ignore .gitignore and .m2vsearchignore
+    follow_links: bool = False  # follow symbolic links out of the indexed folders, and to folders (this run only)
+    hidden: bool | None = None  # index hidden files and folders (names starting with '.'); None: as remembered
+    no_ignore: bool | None = (
+        None  # index dependency/build folders, ignore .gitignore/.m2vsearchignore; None: as remembered
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "include", tuple(self.include))
@@ -71,6 +73,12 @@ def json_list(meta: Mapping[str, str], key: str) -> list[str]:
     return [str(item) for item in found] if isinstance(found, list) else []
 
 
+def walk_flag(meta: Mapping[str, str], key: str) -> bool:
+    """A remembered walk choice (`hidden`, `no_ignore`) of the meta `walk` object; False when absent."""
+    found = json.loads(meta.get("walk", "{}"))
+    return isinstance(found, dict) and found.get(key) is True
+
+
 @dataclass(frozen=True)
 class IndexMeta:
     """One snapshot of an index's meta table, typed (docs/format.md)."""
@@ -91,6 +99,8 @@ class IndexMeta:
     roots: tuple[str, ...]
     include: tuple[str, ...]
     shard: str | None
+    hidden: bool = False  # remembered --hidden (meta `walk`)
+    no_ignore: bool = False  # remembered --no-ignore (meta `walk`)
     rows: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)  # the table as stored
 
     def __getitem__(self, key: str) -> str:
@@ -115,5 +125,5 @@ class IndexMeta:
             uid=meta.get("uid"),
             created_at=meta.get("created_at"), updated_at=meta.get("updated_at"),
             roots=tuple(json_list(meta, "roots")), include=tuple(json_list(meta, "include")), shard=meta.get("shard"),
-            rows=dict(meta),
+            hidden=walk_flag(meta, "hidden"), no_ignore=walk_flag(meta, "no_ignore"), rows=dict(meta),
         )  # fmt: skip

@@ -110,21 +110,27 @@ def _as_utf8(argument: str) -> str:
     help="Read, chunk and embed on a Ray cluster: ADDRESS ('auto', 'ray://host:10001') or none for a local one.",
 )
 @click.option(
-    "--hidden", is_flag=True, help="Also index hidden files and folders (names starting with '.'); never secrets."
+    "--hidden/--no-hidden",
+    default=None,
+    help="Also index hidden files and folders (names starting with '.'); never secrets. Remembered: later runs "
+    "keep it until --no-hidden.",
 )
 @click.option(
-    "--no-ignore",
-    is_flag=True,
+    "--no-ignore/--use-ignore",
+    "no_ignore",
+    default=None,
     help="Also index node_modules, .venv, venv, __pycache__, dist, build, target, .tox, and what "
-    ".gitignore and .m2vsearchignore files exclude (--exclude patterns still apply).",
+    ".gitignore and .m2vsearchignore files exclude (--exclude patterns still apply). Remembered until --use-ignore.",
 )
-@click.option("--follow-links", is_flag=True, help="Follow symbolic links to folders and out of the indexed folders.")
+@click.option(
+    "--follow-links", is_flag=True, help="Follow symbolic links to folders and out of the indexed folders (this run)."
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every skipped file.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, dims: int | None,
                   include: tuple[str, ...], exclude: tuple[str, ...], index_type: str | None, fts_tokenizer: str | None,
                   bm25_engine: str | None, rebuild: bool, wait: float, watch: bool, shards: int | None,
-                  ray_address: str | None, hidden: bool, no_ignore: bool, follow_links: bool, verbose: bool,
+                  ray_address: str | None, hidden: bool | None, no_ignore: bool | None, follow_links: bool, verbose: bool,
                   quiet: bool) -> None:  # fmt: skip
     """Index files and folders (only what changed since the last run); no PATH: refresh the known ones."""
     from m2vsearch.folder.layout import is_sharded
@@ -294,7 +300,8 @@ def info(index_dir: Path | None, as_json: bool) -> None:
 @INDEX_OPTION
 @click.option("--forget", multiple=True, help="Stop applying this remembered --include/--exclude pattern.")
 def patterns(index_dir: Path | None, forget: tuple[str, ...]) -> None:
-    """List the --include and --exclude patterns the index remembers, or --forget one."""
+    """List the --include and --exclude patterns (and --hidden, --no-ignore) the index remembers, or --forget a
+    pattern."""
     from m2vsearch.index.index import Index
     from m2vsearch.index.writer import forget_patterns, remembered_patterns
 
@@ -303,7 +310,8 @@ def patterns(index_dir: Path | None, forget: tuple[str, ...]) -> None:
             forget_patterns(index, [_as_utf8(pattern) for pattern in forget])
             click.echo("forgotten; run `m2vsearch index` to apply")
         includes, excludes = remembered_patterns(index)
-    for kind, items in (("include", includes), ("exclude", excludes)):
+        walk = [flag for flag, on in (("--hidden", index.meta.hidden), ("--no-ignore", index.meta.no_ignore)) if on]
+    for kind, items in (("include", includes), ("exclude", excludes), ("walk", walk)):
         for item in items:
             click.echo(f"{kind} {safe(item)}")
 

@@ -11,7 +11,7 @@ import re
 import shutil
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +28,7 @@ from m2vsearch.folder.swap import (
 )
 from m2vsearch.index.index import Index
 from m2vsearch.index.repair import repair_bm25, repair_vectors, vectors_problem
-from m2vsearch.index.writer import IndexReport, PrepareMany, WalkOptions, forget_root, index_path
+from m2vsearch.index.writer import IndexReport, PrepareMany, WalkOptions, forget_root, index_path, remember_walk
 from m2vsearch.ingest.prepare import fs_path
 from m2vsearch.settings import DEFAULT_FTS_TOKENIZER, DEFAULT_INDEX_TYPE, IndexSettings
 from m2vsearch.storage import tantivy_bm25
@@ -57,6 +57,8 @@ class _OldSettings:
     include: list[str] = field(default_factory=list)  # remembered --include patterns
     fts_tokenizer: str | None = None
     bm25_engine: str | None = None
+    hidden: bool = False  # remembered --hidden
+    no_ignore: bool = False  # remembered --no-ignore
 
 
 IndexProgress = Callable[[str, int, int, int], None]  # (folder, files done, files total, chunks added)
@@ -77,7 +79,7 @@ def _old_settings(folder: Path) -> _OldSettings:
             return old.read(lambda snapshot: _OldSettings(
                 snapshot.meta.model, snapshot.meta.dims, snapshot.meta.index_type,
                 [Path(p) for p in snapshot.meta.roots], snapshot.store.free_texts(), list(snapshot.meta.include),
-                snapshot.store.tokenizer, snapshot.meta.bm25_engine,
+                snapshot.store.tokenizer, snapshot.meta.bm25_engine, snapshot.meta.hidden, snapshot.meta.no_ignore,
             ))  # fmt: skip
     except (IndexFolderError, sqlite3.DatabaseError):
         return _OldSettings(fts_tokenizer=_readable_tokenizer(folder / DB_FILE))
@@ -156,7 +158,7 @@ def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], excl
     reports = []
     prepare_many = preparer(index) if preparer is not None else None
     given = settings or IndexSettings()
-    walk = WalkOptions(given.follow_links, given.hidden, given.no_ignore, tuple(p.resolve() for p in paths))
+    walk = WalkOptions(given.follow_links, bool(given.hidden), bool(given.no_ignore), tuple(p.resolve() for p in paths))
     for path in paths:
         hook = _labelled(progress, f"indexing {printable(str(path))}")
         reports.append((str(path), index_path(index, path, include, exclude, progress=hook, prepare_many=prepare_many,
@@ -195,6 +197,10 @@ def _rebuild(folder: Path, paths: list[Path], settings: IndexSettings, progress:
                     settings.fts_tokenizer or old.fts_tokenizer or DEFAULT_FTS_TOKENIZER)  # fmt: skip
         copy_ignore_file(folder, staging)
         with Index(staging, static, lock_folder=folder) as index:
+            hidden = old.hidden if settings.hidden is None else settings.hidden
+            no_ignore = old.no_ignore if settings.no_ignore is None else settings.no_ignore
+            hidden, no_ignore = remember_walk(index, hidden, no_ignore)
+            settings = replace(settings, hidden=hidden, no_ignore=no_ignore)
             reports = _index_all(
                 index, paths, [*old.include, *settings.include], settings.exclude, progress, preparer, settings
             )
@@ -294,6 +300,8 @@ def run_index(
             elif (repaired := repair_bm25(index)) is not None:
                 run.notes.append(repaired)
             _choose_bm25(index, settings.bm25_engine)  # first: a run killed later resumes on the engine asked for
+            hidden, no_ignore = remember_walk(index, settings.hidden, settings.no_ignore)
+            settings = replace(settings, hidden=hidden, no_ignore=no_ignore)
             run.reports = _index_all(index, paths, settings.include, settings.exclude, progress, preparer, settings)
         return run
 

@@ -129,6 +129,17 @@ def remember_includes(index: WritableIndex, include: Sequence[str]) -> list[str]
     return [*known, *new]
 
 
+def remember_walk(index: WritableIndex, hidden: bool | None, no_ignore: bool | None) -> tuple[bool, bool]:
+    """(hidden, no_ignore) for this run: each as asked, or as the index remembers when not asked
+    (None); what was asked is stored for later runs (a refresh, `--rebuild`, MCP's refresh)."""
+    meta = index.meta
+    wanted = (meta.hidden if hidden is None else hidden, meta.no_ignore if no_ignore is None else no_ignore)
+    if wanted != (meta.hidden, meta.no_ignore):
+        with index.transaction() as tx:
+            tx.meta["walk"] = json.dumps({"hidden": wanted[0], "no_ignore": wanted[1]})
+    return wanted
+
+
 def remembered_patterns(index: WritableIndex) -> tuple[list[str], list[str]]:
     """(--include patterns, --exclude patterns) the index applies to every run."""
     includes = list(index.meta.include)

@@ -33,6 +33,7 @@ __all__ = ["STOPWORDS", "ChunkRow", "FileRow", "Store", "connect", "create_schem
 
 FORMAT_VERSION = "1"
 REQUIRED_META = ("format_version", "model", "model_fingerprint", "model_dim", "dims", "index_type", "generation")
+WALK_KEYS = ("hidden", "no_ignore")  # meta `walk`: the remembered --hidden and --no-ignore
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files (
@@ -104,6 +105,12 @@ def meta_problem(meta: dict[str, str]) -> str | None:
             return f"meta {key} is not JSON"
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             return f"meta {key} is not a list of strings"
+    try:
+        walk = json.loads(meta.get("walk", "{}"))
+    except json.JSONDecodeError:
+        return "meta walk is not JSON"
+    if not isinstance(walk, dict) or not all(k in WALK_KEYS and isinstance(v, bool) for k, v in walk.items()):
+        return f"meta walk is not an object of {' and '.join(WALK_KEYS)} flags"
     return None
 
 

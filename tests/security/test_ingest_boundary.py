@@ -146,7 +146,9 @@ def test_hidden_files_dependencies_and_secrets_are_skipped_by_default(tmp_path: 
     assert not {".env", ".env.local", "server.pem", "tls.key", "id_rsa", "id_ed25519.pub", "ID_RSA"} & names(found)
     named = cli("index", str(docs / ".env"), "--index", str(folder))  # named explicitly: read
     assert named.returncode == 0 and "1 added" in named.stdout, named.stdout
-    back = cli("index", str(docs), "--index", str(folder))  # the defaults again: all of it goes
+    again = cli("index", "--index", str(folder))  # a refresh keeps what --hidden --no-ignore let in
+    assert again.returncode == 0 and found <= indexed_paths(folder), again.stdout
+    back = cli("index", str(docs), "--index", str(folder), "--no-hidden", "--use-ignore")  # all of it goes
     assert back.returncode == 0, back.stderr
     assert names(bm25_paths(folder, "quokkasecret")) == {".env"}  # only the file named as a root
     consistent(folder)
@@ -498,7 +500,7 @@ def test_links_inside_the_roots_get_the_skips_of_their_targets(tmp_path: Path) -
     found = names(bm25_paths(folder, "gannetsecret"))
     assert {"readme.txt", "dep.md", "wip.md", "creds.txt"} <= found
     assert not {"README.md", ".env", "cert.txt", "server.pem"} & found
-    back = cli("index", str(docs), "--index", str(folder))
+    back = cli("index", str(docs), "--index", str(folder), "--no-hidden", "--use-ignore")  # remembered until then
     assert back.returncode == 0 and not bm25_paths(folder, "gannetsecret"), back.stdout
     consistent(folder)
 
