@@ -73,10 +73,11 @@ def json_list(meta: Mapping[str, str], key: str) -> list[str]:
     return [str(item) for item in found] if isinstance(found, list) else []
 
 
-def walk_flag(meta: Mapping[str, str], key: str) -> bool:
-    """A remembered walk choice (`hidden`, `no_ignore`) of the meta `walk` object; False when absent."""
+def walk_roots(meta: Mapping[str, str], key: str) -> tuple[str, ...]:
+    """The roots a walk choice (`hidden`, `no_ignore`) is remembered for, from the meta `walk` object."""
     found = json.loads(meta.get("walk", "{}"))
-    return isinstance(found, dict) and found.get(key) is True
+    roots = found.get(key, []) if isinstance(found, dict) else []
+    return tuple(str(root) for root in roots) if isinstance(roots, list) else ()
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,8 @@ class IndexMeta:
     roots: tuple[str, ...]
     include: tuple[str, ...]
     shard: str | None
-    hidden: bool = False  # remembered --hidden (meta `walk`)
-    no_ignore: bool = False  # remembered --no-ignore (meta `walk`)
+    hidden_roots: tuple[str, ...] = ()  # roots indexed with --hidden, remembered (meta `walk`)
+    no_ignore_roots: tuple[str, ...] = ()  # roots indexed with --no-ignore, remembered (meta `walk`)
     rows: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)  # the table as stored
 
     def __getitem__(self, key: str) -> str:
@@ -125,5 +126,5 @@ class IndexMeta:
             uid=meta.get("uid"),
             created_at=meta.get("created_at"), updated_at=meta.get("updated_at"),
             roots=tuple(json_list(meta, "roots")), include=tuple(json_list(meta, "include")), shard=meta.get("shard"),
-            hidden=walk_flag(meta, "hidden"), no_ignore=walk_flag(meta, "no_ignore"), rows=dict(meta),
+            hidden_roots=walk_roots(meta, "hidden"), no_ignore_roots=walk_roots(meta, "no_ignore"), rows=dict(meta),
         )  # fmt: skip

@@ -112,15 +112,15 @@ def _as_utf8(argument: str) -> str:
 @click.option(
     "--hidden/--no-hidden",
     default=None,
-    help="Also index hidden files and folders (names starting with '.'); never secrets. Remembered: later runs "
-    "keep it until --no-hidden.",
+    help="Also index hidden files and folders (names starting with '.'); never secrets. Remembered for these "
+    "folders until --no-hidden.",
 )
 @click.option(
     "--no-ignore/--use-ignore",
     "no_ignore",
     default=None,
     help="Also index node_modules, .venv, venv, __pycache__, dist, build, target, .tox, and what "
-    ".gitignore and .m2vsearchignore files exclude (--exclude patterns still apply). Remembered until --use-ignore.",
+    ".gitignore and .m2vsearchignore files exclude (--exclude patterns still apply). Remembered for these folders until --use-ignore.",
 )
 @click.option(
     "--follow-links", is_flag=True, help="Follow symbolic links to folders and out of the indexed folders (this run)."
@@ -310,7 +310,10 @@ def patterns(index_dir: Path | None, forget: tuple[str, ...]) -> None:
             forget_patterns(index, [_as_utf8(pattern) for pattern in forget])
             click.echo("forgotten; run `m2vsearch index` to apply")
         includes, excludes = remembered_patterns(index)
-        walk = [flag for flag, on in (("--hidden", index.meta.hidden), ("--no-ignore", index.meta.no_ignore)) if on]
+        meta = index.meta
+        walk = [f"--hidden {root}" for root in meta.hidden_roots] + [
+            f"--no-ignore {root}" for root in meta.no_ignore_roots
+        ]
     for kind, items in (("include", includes), ("exclude", excludes), ("walk", walk)):
         for item in items:
             click.echo(f"{kind} {safe(item)}")

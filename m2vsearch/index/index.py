@@ -429,11 +429,13 @@ class Index:
         return tantivy_bm25.engine_of(meta) != "tantivy" or self.tantivy.in_sync(tantivy_bm25.marker_of(meta))
 
     def add_path(self, path: str | Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Any:
-        """Index a file or folder incrementally (added, changed, removed, renamed files)."""
-        from m2vsearch.index.writer import index_path
+        """Index a file or folder incrementally (added, changed, removed, renamed files), with the
+        --hidden / --no-ignore choices the index remembers for it."""
+        from m2vsearch.index.writer import WalkOptions, index_path, remember_walk
 
         with self.writing():
-            return index_path(self, Path(path), include, exclude)
+            hidden, no_ignore = remember_walk(self, [Path(path)], None, None)[Path(path)]
+            return index_path(self, Path(path), include, exclude, walk=WalkOptions(hidden=hidden, no_ignore=no_ignore))
 
     def own_paths(self) -> set[Path]:
         """The index's own files and folders (never indexed as documents)."""

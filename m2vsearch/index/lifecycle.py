@@ -11,7 +11,7 @@ import re
 import shutil
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,8 +57,8 @@ class _OldSettings:
     include: list[str] = field(default_factory=list)  # remembered --include patterns
     fts_tokenizer: str | None = None
     bm25_engine: str | None = None
-    hidden: bool = False  # remembered --hidden
-    no_ignore: bool = False  # remembered --no-ignore
+    hidden_roots: tuple[str, ...] = ()  # roots remembered with --hidden
+    no_ignore_roots: tuple[str, ...] = ()  # roots remembered with --no-ignore
 
 
 IndexProgress = Callable[[str, int, int, int], None]  # (folder, files done, files total, chunks added)
@@ -79,7 +79,8 @@ def _old_settings(folder: Path) -> _OldSettings:
             return old.read(lambda snapshot: _OldSettings(
                 snapshot.meta.model, snapshot.meta.dims, snapshot.meta.index_type,
                 [Path(p) for p in snapshot.meta.roots], snapshot.store.free_texts(), list(snapshot.meta.include),
-                snapshot.store.tokenizer, snapshot.meta.bm25_engine, snapshot.meta.hidden, snapshot.meta.no_ignore,
+                snapshot.store.tokenizer, snapshot.meta.bm25_engine, snapshot.meta.hidden_roots,
+                snapshot.meta.no_ignore_roots,
             ))  # fmt: skip
     except (IndexFolderError, sqlite3.DatabaseError):
         return _OldSettings(fts_tokenizer=_readable_tokenizer(folder / DB_FILE))
@@ -154,13 +155,17 @@ def _unfinished_shards(folder: Path) -> str | None:
 
 def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], exclude: Sequence[str],
                progress: IndexProgress | None, preparer: Preparer | None = None,
-               settings: IndexSettings | None = None) -> list[tuple[str, IndexReport]]:  # fmt: skip
+               settings: IndexSettings | None = None,
+               known: tuple[Sequence[str], Sequence[str]] | None = None) -> list[tuple[str, IndexReport]]:  # fmt: skip
+    """Index each path with the walk flags asked for, or remembered for it (`known`: a rebuild's)."""
     reports = []
     prepare_many = preparer(index) if preparer is not None else None
     given = settings or IndexSettings()
-    walk = WalkOptions(given.follow_links, bool(given.hidden), bool(given.no_ignore), tuple(p.resolve() for p in paths))
+    flags = remember_walk(index, paths, given.hidden, given.no_ignore, known)
+    roots = tuple(p.resolve() for p in paths)
     for path in paths:
         hook = _labelled(progress, f"indexing {printable(str(path))}")
+        walk = WalkOptions(given.follow_links, *flags[path], roots)
         reports.append((str(path), index_path(index, path, include, exclude, progress=hook, prepare_many=prepare_many,
                                               walk=walk)))  # fmt: skip
     return reports
@@ -197,13 +202,8 @@ def _rebuild(folder: Path, paths: list[Path], settings: IndexSettings, progress:
                     settings.fts_tokenizer or old.fts_tokenizer or DEFAULT_FTS_TOKENIZER)  # fmt: skip
         copy_ignore_file(folder, staging)
         with Index(staging, static, lock_folder=folder) as index:
-            hidden = old.hidden if settings.hidden is None else settings.hidden
-            no_ignore = old.no_ignore if settings.no_ignore is None else settings.no_ignore
-            hidden, no_ignore = remember_walk(index, hidden, no_ignore)
-            settings = replace(settings, hidden=hidden, no_ignore=no_ignore)
-            reports = _index_all(
-                index, paths, [*old.include, *settings.include], settings.exclude, progress, preparer, settings
-            )
+            reports = _index_all(index, paths, [*old.include, *settings.include], settings.exclude, progress, preparer,
+                                 settings, (old.hidden_roots, old.no_ignore_roots))  # fmt: skip
             if old.texts:  # texts added through the Python API are no files: carry them over
                 index.add_texts([text for text, _ in old.texts], [meta for _, meta in old.texts])
             _choose_bm25(index, settings.bm25_engine or old.bm25_engine)
@@ -300,8 +300,6 @@ def run_index(
             elif (repaired := repair_bm25(index)) is not None:
                 run.notes.append(repaired)
             _choose_bm25(index, settings.bm25_engine)  # first: a run killed later resumes on the engine asked for
-            hidden, no_ignore = remember_walk(index, settings.hidden, settings.no_ignore)
-            settings = replace(settings, hidden=hidden, no_ignore=no_ignore)
             run.reports = _index_all(index, paths, settings.include, settings.exclude, progress, preparer, settings)
         return run
 

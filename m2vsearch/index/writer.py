@@ -129,14 +129,35 @@ def remember_includes(index: WritableIndex, include: Sequence[str]) -> list[str]
     return [*known, *new]
 
 
-def remember_walk(index: WritableIndex, hidden: bool | None, no_ignore: bool | None) -> tuple[bool, bool]:
-    """(hidden, no_ignore) for this run: each as asked, or as the index remembers when not asked
-    (None); what was asked is stored for later runs (a refresh, `--rebuild`, MCP's refresh)."""
-    meta = index.meta
-    wanted = (meta.hidden if hidden is None else hidden, meta.no_ignore if no_ignore is None else no_ignore)
-    if wanted != (meta.hidden, meta.no_ignore):
+def remember_walk(
+    index: WritableIndex,
+    roots: Sequence[Path],
+    hidden: bool | None,
+    no_ignore: bool | None,
+    known: tuple[Sequence[str], Sequence[str]] | None = None,
+) -> dict[Path, tuple[bool, bool]]:
+    """(hidden, no_ignore) for each root of this run: as asked, or, when not asked (None), as the
+    index remembers for that root (`known` instead of the index's own: a rebuild's old index). A
+    root indexed for the first time without the flag never inherits another root's. What is asked
+    is stored per root, for later runs (a refresh, `--rebuild`, `--watch`, MCP's refresh)."""
+    old = known if known is not None else (index.meta.hidden_roots, index.meta.no_ignore_roots)
+    lists = [list(old[0]), list(old[1])]
+    wanted: dict[Path, tuple[bool, bool]] = {}
+    for root in roots:
+        key = path_key(root.expanduser().resolve())
+        flags = []
+        for members, asked in zip(lists, (hidden, no_ignore)):
+            on = key in members if asked is None else asked
+            if on and key is not None and key not in members:
+                members.append(key)
+            elif not on and key in members:
+                members.remove(key)
+            flags.append(on)
+        wanted[root] = (flags[0], flags[1])
+    stored = (index.meta.hidden_roots, index.meta.no_ignore_roots)
+    if (tuple(lists[0]), tuple(lists[1])) != stored:
         with index.transaction() as tx:
-            tx.meta["walk"] = json.dumps({"hidden": wanted[0], "no_ignore": wanted[1]})
+            tx.meta["walk"] = json.dumps({"hidden": lists[0], "no_ignore": lists[1]})
     return wanted
 
 
@@ -174,6 +195,10 @@ def forget_root(index: WritableIndex, root: str) -> tuple[int, int]:
                 tx.remove(removed)
                 chunks += len(removed)
             tx.meta["roots"] = json.dumps([r for r in index.meta.roots if r != root])
+            hidden, no_ignore = index.meta.hidden_roots, index.meta.no_ignore_roots
+            if root in hidden or root in no_ignore:
+                tx.meta["walk"] = json.dumps({"hidden": [r for r in hidden if r != root],
+                                              "no_ignore": [r for r in no_ignore if r != root]})  # fmt: skip
     return len(known), chunks
 
 

@@ -33,7 +33,7 @@ __all__ = ["STOPWORDS", "ChunkRow", "FileRow", "Store", "connect", "create_schem
 
 FORMAT_VERSION = "1"
 REQUIRED_META = ("format_version", "model", "model_fingerprint", "model_dim", "dims", "index_type", "generation")
-WALK_KEYS = ("hidden", "no_ignore")  # meta `walk`: the remembered --hidden and --no-ignore
+WALK_KEYS = ("hidden", "no_ignore")  # meta `walk`: the roots --hidden and --no-ignore are remembered for
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files (
@@ -109,8 +109,11 @@ def meta_problem(meta: dict[str, str]) -> str | None:
         walk = json.loads(meta.get("walk", "{}"))
     except json.JSONDecodeError:
         return "meta walk is not JSON"
-    if not isinstance(walk, dict) or not all(k in WALK_KEYS and isinstance(v, bool) for k, v in walk.items()):
-        return f"meta walk is not an object of {' and '.join(WALK_KEYS)} flags"
+    if not isinstance(walk, dict) or not all(
+        isinstance(walk.get(key, []), list) and all(isinstance(root, str) for root in walk.get(key, []))
+        for key in WALK_KEYS
+    ):
+        return f"meta walk is not an object of {' and '.join(WALK_KEYS)} root lists"
     return None
 
 

@@ -1,6 +1,7 @@
-"""`--hidden` and `--no-ignore` are remembered by the index (meta `walk`): a refresh, `--rebuild`
-and MCP's refresh keep what they let in until `--no-hidden` / `--use-ignore`; `--follow-links`
-holds for one run only. Real CLI runs in subprocesses on real files and links."""
+"""`--hidden` and `--no-ignore` are remembered per root by the index (meta `walk`): a refresh,
+`--rebuild`, MCP's refresh and `Index.add_path` keep what they let in until `--no-hidden` /
+`--use-ignore`; a root added later never inherits them; `--follow-links` holds for one run only.
+Real CLI runs in subprocesses on real files and links."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def test_refresh_rebuild_and_mcp_refresh_keep_hidden_and_no_ignore(tmp_path: Pat
     every = {"doc0.md", "doc1.md", "hidden.md", "dep.md"}
     assert indexed_names(folder) == every
     listed = cli("patterns", "--index", str(folder))
-    assert listed.stdout.split("\n")[:2] == ["walk --hidden", "walk --no-ignore"], listed.stdout
+    root = str(docs.resolve())
+    assert listed.stdout.split("\n")[:2] == [f"walk --hidden {root}", f"walk --no-ignore {root}"], listed.stdout
     for run in (["index", "--index", str(folder)], ["index", str(docs), "--index", str(folder)],
                 ["index", "--rebuild", "--index", str(folder)]):  # fmt: skip
         result = cli(*run)
@@ -48,10 +50,32 @@ def test_refresh_rebuild_and_mcp_refresh_keep_hidden_and_no_ignore(tmp_path: Pat
     assert refresh_folders(folder)["removed"] == 0
     assert indexed_names(folder) == every
     with Index.open(folder) as index:
-        assert {hit.path.rsplit("/", 1)[-1] for hit in index.search("zebracorn", k=10, mode="bm25")} == {
-            "hidden.md",
-            "dep.md",
-        }
+        index.add_path(docs)  # the Python API applies what the index remembers for the root too
+        found = {hit.path.rsplit("/", 1)[-1] for hit in index.search("zebracorn", k=10, mode="bm25")}
+    assert found == {"hidden.md", "dep.md"}
+    assert indexed_names(folder) == every
+    consistent(folder)
+
+
+def test_a_root_added_later_does_not_inherit_them(tmp_path: Path) -> None:
+    """`index proj --hidden`, then `index home`: home's .aws/credentials must stay out."""
+    docs = planted_docs(tmp_path)
+    home = make_docs(tmp_path / "home", 1, prefix="home")
+    (home / ".aws").mkdir()
+    (home / ".aws" / "credentials").write_text("aws_secret_access_key = zebracorn\n")
+    (home / "node_modules").mkdir()
+    (home / "node_modules" / "lib.md").write_text("# zebracorn dependency\n")
+    folder = tmp_path / "X"
+    assert cli("index", str(docs), "--index", str(folder), "--hidden", "--no-ignore").returncode == 0
+    added = cli("index", str(home), "--index", str(folder))
+    assert added.returncode == 0, added.stderr
+    assert "1 hidden" in added.stdout and "1 ignored folder" in added.stdout, added.stdout
+    every = {"doc0.md", "doc1.md", "hidden.md", "dep.md", "home0.md"}
+    for run in (["index", "--index", str(folder)], ["index", "--rebuild", "--index", str(folder)]):
+        assert cli(*run).returncode == 0
+        assert indexed_names(folder) == every, run
+    assert refresh_folders(folder)["added"] == 0
+    assert indexed_names(folder) == every
     consistent(folder)
 
 
@@ -69,6 +93,18 @@ def test_no_hidden_and_use_ignore_turn_them_off_for_later_runs(tmp_path: Path) -
     assert refresh_folders(folder)["added"] == 0
     assert cli("patterns", "--index", str(folder)).stdout == ""
     consistent(folder)
+
+
+def test_a_gone_root_is_forgotten_with_its_walk_choices(tmp_path: Path) -> None:
+    docs = planted_docs(tmp_path)
+    folder = tmp_path / "X"
+    assert cli("index", str(docs), "--index", str(folder), "--hidden").returncode == 0
+    moved = docs.rename(tmp_path / "moved")
+    assert cli("index", "--index", str(folder)).returncode == 0  # the root is gone: dropped with a note
+    assert cli("patterns", "--index", str(folder)).stdout == ""
+    moved.rename(docs)
+    assert cli("index", str(docs), "--index", str(folder)).returncode == 0  # indexed anew: the defaults
+    assert indexed_names(folder) == {"doc0.md", "doc1.md"}
 
 
 def test_follow_links_is_not_remembered(tmp_path: Path) -> None:
@@ -89,10 +125,11 @@ def test_a_damaged_walk_meta_is_a_one_line_error(tmp_path: Path) -> None:
     docs = make_docs(tmp_path / "docs", 1)
     folder = tmp_path / "X"
     assert cli("index", str(docs), "--index", str(folder), "--hidden").returncode == 0
-    con = sqlite3.connect(folder / "index.sqlite")
-    with con:
-        con.execute("UPDATE meta SET value = ? WHERE key = 'walk'", ('{"hidden": "yes"}',))
-    con.close()
-    result = cli("query", "doc", "--index", str(folder))
-    assert result.returncode != 0
-    assert "meta walk" in one_line_error(result)
+    for bad in ('{"hidden": "yes"}', '{"hidden": [1]}', "[]", "not json"):
+        con = sqlite3.connect(folder / "index.sqlite")
+        with con:
+            con.execute("UPDATE meta SET value = ? WHERE key = 'walk'", (bad,))
+        con.close()
+        result = cli("query", "doc", "--index", str(folder))
+        assert result.returncode != 0
+        assert "meta walk" in one_line_error(result), bad
