@@ -62,9 +62,9 @@ class IndexSettings:
 
     def again(self) -> IndexSettings:
         """The settings of a later run over the same index (`--watch`): the patterns, the wait and
-        what the walk skips and follows."""
+        whether links are followed (--hidden and --no-ignore: as the index remembers per root)."""
         return IndexSettings(include=self.include, exclude=self.exclude, wait=self.wait,
-                             follow_links=self.follow_links, hidden=self.hidden, no_ignore=self.no_ignore)  # fmt: skip
+                             follow_links=self.follow_links)  # fmt: skip
 
 
 def json_list(meta: Mapping[str, str], key: str) -> list[str]:

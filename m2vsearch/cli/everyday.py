@@ -303,7 +303,7 @@ def patterns(index_dir: Path | None, forget: tuple[str, ...]) -> None:
     """List the --include and --exclude patterns (and --hidden, --no-ignore) the index remembers, or --forget a
     pattern."""
     from m2vsearch.index.index import Index
-    from m2vsearch.index.writer import forget_patterns, remembered_patterns
+    from m2vsearch.index.remembered import forget_patterns, remembered_patterns
 
     with Index.open(_index_folder(index_dir)) as index:
         if forget:

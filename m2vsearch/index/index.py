@@ -431,7 +431,8 @@ class Index:
     def add_path(self, path: str | Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Any:
         """Index a file or folder incrementally (added, changed, removed, renamed files), with the
         --hidden / --no-ignore choices the index remembers for it."""
-        from m2vsearch.index.writer import WalkOptions, index_path, remember_walk
+        from m2vsearch.index.remembered import remember_walk
+        from m2vsearch.index.writer import WalkOptions, index_path
 
         with self.writing():
             hidden, no_ignore = remember_walk(self, [Path(path)], None, None)[Path(path)]

@@ -27,8 +27,9 @@ from m2vsearch.folder.swap import (
     swap_in,
 )
 from m2vsearch.index.index import Index
+from m2vsearch.index.remembered import remember_walk
 from m2vsearch.index.repair import repair_bm25, repair_vectors, vectors_problem
-from m2vsearch.index.writer import IndexReport, PrepareMany, WalkOptions, forget_root, index_path, remember_walk
+from m2vsearch.index.writer import IndexReport, PrepareMany, WalkOptions, forget_root, index_path
 from m2vsearch.ingest.prepare import fs_path
 from m2vsearch.settings import DEFAULT_FTS_TOKENIZER, DEFAULT_INDEX_TYPE, IndexSettings
 from m2vsearch.storage import tantivy_bm25
@@ -156,12 +157,14 @@ def _unfinished_shards(folder: Path) -> str | None:
 def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], exclude: Sequence[str],
                progress: IndexProgress | None, preparer: Preparer | None = None,
                settings: IndexSettings | None = None,
-               known: tuple[Sequence[str], Sequence[str]] | None = None) -> list[tuple[str, IndexReport]]:  # fmt: skip
-    """Index each path with the walk flags asked for, or remembered for it (`known`: a rebuild's)."""
+               known: tuple[Sequence[str], Sequence[str]] | None = None,
+               named: Sequence[Path] | None = None) -> list[tuple[str, IndexReport]]:  # fmt: skip
+    """Index each path with the walk flags asked for (the `named` ones) or remembered for it
+    (`known`: a rebuild's)."""
     reports = []
     prepare_many = preparer(index) if preparer is not None else None
     given = settings or IndexSettings()
-    flags = remember_walk(index, paths, given.hidden, given.no_ignore, known)
+    flags = remember_walk(index, paths, given.hidden, given.no_ignore, known, named)
     roots = tuple(p.resolve() for p in paths)
     for path in paths:
         hook = _labelled(progress, f"indexing {printable(str(path))}")
@@ -181,6 +184,7 @@ def _rebuild(folder: Path, paths: list[Path], settings: IndexSettings, progress:
             "not replacing it: choose another --index"
         )
     old = _old_settings(folder)
+    named = [p.resolve() for p in paths] or None  # --hidden/--no-ignore apply to these (no PATH: to all)
     swapped = [p for p in old.roots if p.exists() and not settings.follow_links and _now_a_link(p) and p not in paths]
     paths = list(dict.fromkeys(p.resolve() for p in [*paths, *old.roots] if p.exists() and p not in swapped))
     if not paths:
@@ -203,7 +207,7 @@ def _rebuild(folder: Path, paths: list[Path], settings: IndexSettings, progress:
         copy_ignore_file(folder, staging)
         with Index(staging, static, lock_folder=folder) as index:
             reports = _index_all(index, paths, [*old.include, *settings.include], settings.exclude, progress, preparer,
-                                 settings, (old.hidden_roots, old.no_ignore_roots))  # fmt: skip
+                                 settings, (old.hidden_roots, old.no_ignore_roots), named)  # fmt: skip
             if old.texts:  # texts added through the Python API are no files: carry them over
                 index.add_texts([text for text, _ in old.texts], [meta for _, meta in old.texts])
             _choose_bm25(index, settings.bm25_engine or old.bm25_engine)

@@ -133,3 +133,50 @@ def test_a_damaged_walk_meta_is_a_one_line_error(tmp_path: Path) -> None:
         result = cli("query", "doc", "--index", str(folder))
         assert result.returncode != 0
         assert "meta walk" in one_line_error(result), bad
+
+
+def test_rebuild_with_a_flag_and_a_path_applies_it_to_that_path_only(tmp_path: Path) -> None:
+    """`index home`, then `index --rebuild --hidden proj`: home's .aws stays out (review case)."""
+    home = make_docs(tmp_path / "home", 1, prefix="home")
+    (home / ".aws").mkdir()
+    (home / ".aws" / "config").write_text("[default] zebracorn\n")
+    proj = planted_docs(tmp_path)
+    folder = tmp_path / "X"
+    assert cli("index", str(home), "--index", str(folder)).returncode == 0
+    assert cli("index", "--rebuild", "--hidden", str(proj), "--index", str(folder)).returncode == 0
+    assert cli("patterns", "--index", str(folder)).stdout == f"walk --hidden {proj.resolve()}\n"
+    assert indexed_names(folder) == {"home0.md", "doc0.md", "doc1.md", "hidden.md"}
+    assert cli("index", "--index", str(folder)).returncode == 0
+    assert indexed_names(folder) == {"home0.md", "doc0.md", "doc1.md", "hidden.md"}
+
+
+def test_a_nested_root_walks_as_its_parent_does(tmp_path: Path) -> None:
+    """`index docs --hidden`, then `index docs/sub`: refreshes must not add and drop sub's hidden
+    files by turns (review case)."""
+    docs = planted_docs(tmp_path)
+    sub = make_docs(docs / "sub", 1, prefix="sub")
+    (sub / ".h").mkdir()
+    (sub / ".h" / "h.md").write_text("# zebracorn nested hidden\n")
+    folder = tmp_path / "X"
+    assert cli("index", str(docs), "--index", str(folder), "--hidden").returncode == 0
+    assert cli("index", str(sub), "--index", str(folder)).returncode == 0
+    for _ in range(2):
+        again = cli("index", "--index", str(folder))
+        summaries = [line for line in again.stdout.splitlines() if " added, " in line]
+        assert again.returncode == 0 and len(summaries) == 2, again.stdout
+        assert all(": 0 added, 0 changed, 0 removed" in line for line in summaries), again.stdout
+        assert "h.md" in indexed_names(folder)
+
+
+def test_a_rebuild_forgets_the_choices_of_roots_it_dropped(tmp_path: Path) -> None:
+    docs = planted_docs(tmp_path)
+    other = make_docs(tmp_path / "other", 1, prefix="other")
+    folder = tmp_path / "X"
+    assert cli("index", str(docs), "--index", str(folder), "--hidden").returncode == 0
+    assert cli("index", str(other), "--index", str(folder)).returncode == 0
+    moved = docs.rename(tmp_path / "moved")
+    assert cli("index", "--rebuild", "--index", str(folder)).returncode == 0
+    assert cli("patterns", "--index", str(folder)).stdout == ""
+    moved.rename(docs)
+    assert cli("index", str(docs), "--index", str(folder)).returncode == 0  # back, unasked: the defaults
+    assert "hidden.md" not in indexed_names(folder)

@@ -1,0 +1,139 @@
+"""What an index remembers between runs, besides its files: `--exclude` patterns (the `ignore`
+file), `--include` patterns and, per root, the `--hidden` / `--no-ignore` walk choices (meta
+`walk`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from m2vsearch.errors import IndexFolderError
+from m2vsearch.folder.layout import IGNORE_FILE
+from m2vsearch.ingest.patterns import pattern_error
+from m2vsearch.ingest.prepare import path_key
+from m2vsearch.text import is_utf8, printable
+
+if TYPE_CHECKING:
+    from m2vsearch.index.writer import WritableIndex
+
+
+def read_ignore_file(index: WritableIndex) -> list[str]:
+    """The index's ignore file, never read through a link (a planted link there is refused)."""
+    from m2vsearch.storage.safe_files import read_no_follow
+
+    path = index.folder / IGNORE_FILE
+    try:
+        data = read_no_follow(path)
+        return [] if data is None else data.decode("utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise IndexFolderError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def persist_excludes(index: WritableIndex, exclude: Sequence[str]) -> None:
+    """Append new exclude patterns to the index's ignore file (atomically); a pattern that is
+    not valid is refused before anything is written."""
+    for pattern in exclude:
+        problem = pattern_error(pattern) if is_utf8(pattern) else "not valid UTF-8"
+        if problem:
+            raise IndexFolderError(f"--exclude {_short(pattern)!r} is not a valid pattern ({problem})")
+    lines = read_ignore_file(index)
+    new = [p for p in exclude if p not in lines]
+    if new:
+        _write_ignore_file(index, [*lines, *new])
+
+
+def _short(pattern: str) -> str:
+    """A pattern as an error names it: printable, at most 80 characters."""
+    return printable(pattern) if len(pattern) <= 80 else printable(pattern[:77]) + "..."
+
+
+def _write_ignore_file(index: WritableIndex, lines: Sequence[str]) -> None:
+    from m2vsearch.storage.safe_files import write_atomic  # ignore.tmp: never through a planted link
+
+    path = index.folder / IGNORE_FILE
+    try:
+        write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
+    except OSError as exc:
+        raise IndexFolderError(f"cannot write {path}: {exc.strerror or exc}; nothing was indexed") from None
+
+
+def remember_includes(index: WritableIndex, include: Sequence[str]) -> list[str]:
+    """The index's remembered --include patterns plus new ones (stored, after validation)."""
+    for pattern in include:
+        problem = pattern_error(pattern) if is_utf8(pattern) else "not valid UTF-8"
+        if problem:
+            raise IndexFolderError(f"--include {_short(pattern)!r} is not a valid pattern ({problem})")
+    known = list(index.meta.include)
+    new = [p for p in include if p not in known]
+    if new:
+        with index.transaction() as tx:
+            tx.meta["include"] = json.dumps([*known, *new])
+    return [*known, *new]
+
+
+def _covered(key: str | None, roots: Sequence[str]) -> bool:
+    """Whether `key` is one of `roots` or lies under one (a nested root walks as its parent does)."""
+    return key is not None and any(key == root or key.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+def remember_walk(
+    index: WritableIndex,
+    roots: Sequence[Path],
+    hidden: bool | None,
+    no_ignore: bool | None,
+    known: tuple[Sequence[str], Sequence[str]] | None = None,
+    named: Sequence[Path] | None = None,
+) -> dict[Path, tuple[bool, bool]]:
+    """(hidden, no_ignore) for each root of this run: as asked for the roots the user `named` (all
+    of `roots` when None), else as the index remembers for that root or a root above it. `known`
+    replaces the index's own lists (a rebuild's old index: only this run's roots are kept). A root
+    indexed for the first time without the flag never inherits a sibling's. What is asked is stored
+    per root, for later runs (a refresh, `--rebuild`, `--watch`, MCP's refresh, `add_path`)."""
+    keys = {root: path_key(root.expanduser().resolve()) for root in roots}
+    asked_for = set(keys.values()) if named is None else {path_key(p.expanduser().resolve()) for p in named}
+    if known is None:
+        lists = [list(index.meta.hidden_roots), list(index.meta.no_ignore_roots)]
+    else:
+        lists = [[k for k in known[0] if k in keys.values()], [k for k in known[1] if k in keys.values()]]
+    wanted: dict[Path, tuple[bool, bool]] = {}
+    for root, key in keys.items():
+        flags = []
+        for members, asked in zip(lists, (hidden, no_ignore)):
+            if asked is None or key is None or key not in asked_for:
+                flags.append(_covered(key, members))
+                continue
+            if asked and key not in members:
+                members.append(key)
+            elif not asked and key in members:
+                members.remove(key)
+            flags.append(asked)
+        wanted[root] = (flags[0], flags[1])
+    stored = (index.meta.hidden_roots, index.meta.no_ignore_roots)
+    if (tuple(lists[0]), tuple(lists[1])) != stored:
+        with index.transaction() as tx:
+            tx.meta["walk"] = json.dumps({"hidden": lists[0], "no_ignore": lists[1]})
+    return wanted
+
+
+def remembered_patterns(index: WritableIndex) -> tuple[list[str], list[str]]:
+    """(--include patterns, --exclude patterns) the index applies to every run."""
+    includes = list(index.meta.include)
+    excludes = [line for line in read_ignore_file(index) if line.strip() and not line.startswith("#")]
+    return includes, excludes
+
+
+def forget_patterns(index: WritableIndex, patterns: Sequence[str]) -> None:
+    """Stop applying remembered --include/--exclude patterns (an unknown one is an error)."""
+    includes, excludes = remembered_patterns(index)
+    lines = read_ignore_file(index)
+    parts = {part for pattern in patterns for part in pattern.splitlines()}  # one stored as several lines
+    unknown = [p for p in patterns if p not in includes and p not in excludes and not set(p.splitlines()) <= set(lines)]
+    if unknown:
+        raise IndexFolderError(f"the index does not remember {printable(unknown[0])!r} (see `m2vsearch patterns`)")
+    with index.writing():
+        lines = [line for line in read_ignore_file(index) if line not in patterns and line not in parts]
+        _write_ignore_file(index, lines)
+        with index.transaction() as tx:
+            tx.meta["include"] = json.dumps([p for p in includes if p not in patterns])
