@@ -107,7 +107,10 @@ class Guard:
         self.origins = frozenset(origin.rstrip("/").lower() for origin in origins)  # --cors: may write too
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "websocket":  # no WebSocket endpoint here: refused before the app (and the token check)
+            await send({"type": "websocket.close", "code": 1008})  # before accepting: the handshake gets 403
+            return
+        if scope["type"] != "http":  # lifespan
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
