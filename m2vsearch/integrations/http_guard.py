@@ -114,15 +114,16 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        cors = self._cors_headers(headers)  # so a --cors page can read why it was refused
         problem = self._refusal(scope, headers)
         if problem is not None:
             status, message = problem
             extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-            await send_error(send, status, message, extra)
+            await send_error(send, status, message, [*extra, *cors])
             return
         length = headers.get(b"content-length", b"0")
         if not length.isdigit() or int(length) > self.max_body:
-            await send_error(send, 413, f"the request body is over {self.max_body:,} bytes")
+            await send_error(send, 413, f"the request body is over {self.max_body:,} bytes", cors)
             return
         if scope["method"] in SAFE_METHODS:
             await self.app(scope, receive, send)
@@ -135,7 +136,7 @@ class Guard:
             body.append(message.get("body", b""))
             size += len(body[-1])
             if size > self.max_body:
-                await send_error(send, 413, f"the request body is over {self.max_body:,} bytes")
+                await send_error(send, 413, f"the request body is over {self.max_body:,} bytes", cors)
                 return
             if not message.get("more_body"):
                 break
@@ -162,6 +163,17 @@ class Guard:
         if not hmac.compare_digest(headers.get(b"authorization", b""), self.token):
             return 401, "missing or wrong token: send the header 'Authorization: Bearer TOKEN'"
         return None
+
+    def _cors_headers(self, headers: dict[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+        """The CORS headers of a refusal, for a --cors origin only (what CORSMiddleware adds to the
+        app's own answers, which a refusal never reaches)."""
+        origin = headers.get(b"origin")
+        if origin is None or not self.origins:
+            return []
+        seen = origin.decode("latin-1").strip().rstrip("/").lower()
+        if "*" in self.origins:
+            return [(b"access-control-allow-origin", b"*")]
+        return [(b"access-control-allow-origin", origin.strip()), (b"vary", b"Origin")] if seen in self.origins else []
 
     def _origin_allowed(self, headers: dict[bytes, bytes]) -> bool:
         """Whether a write may go on: no Origin (not a browser), this server's own page, or a --cors

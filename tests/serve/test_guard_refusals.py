@@ -1,6 +1,7 @@
-"""The HTTP server has no WebSocket endpoint, and its guard refuses every WebSocket handshake
+"""What the HTTP server's guard refuses, beyond test_serve_api.py: every WebSocket handshake,
 before the app sees it (the token, Host and Origin checks are for HTTP; a WebSocket route added
-later must not skip them). Skipped without the serve extra."""
+later must not skip them); and a refusal carries the CORS headers a --cors page needs to read it.
+Skipped without the serve extra."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install 'm2vsearch[serve]')")
@@ -69,3 +71,22 @@ def test_a_real_server_never_completes_a_websocket_handshake(tmp_path: Path) -> 
                               f"Authorization: Bearer {TOKEN}\r\n\r\n").encode())  # fmt: skip
                 status = conn.recv(4096).split(b"\r\n", 1)[0].decode("latin-1")
             assert status.startswith("HTTP/1.1 ") and " 101 " not in status + " ", (path, status)
+
+
+def test_a_refusal_can_be_read_by_a_cors_page_only(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path / "docs", 2)
+    index = tmp_path / "X"
+    assert cli("index", str(docs), "--index", str(index)).returncode == 0
+    with serving(index, "--token", TOKEN, "--cors", "http://app.example") as served:
+        allowed = httpx.get(served.url + "api/info", headers={"Origin": "http://app.example"}, timeout=60)
+        assert allowed.status_code == 401 and "token" in allowed.json()["error"]
+        assert allowed.headers["access-control-allow-origin"] == "http://app.example"
+        assert allowed.headers["www-authenticate"] == "Bearer"
+        other = httpx.get(served.url + "api/info", headers={"Origin": "http://evil.example"}, timeout=60)
+        assert other.status_code == 401 and "access-control-allow-origin" not in other.headers
+        big = httpx.post(served.url + "api/search", headers={"Origin": "http://app.example", "Authorization":
+                         f"Bearer {TOKEN}", "Content-Type": "application/json"}, content=b"x" * (3 << 20), timeout=60)  # fmt: skip
+        assert big.status_code == 413 and big.headers["access-control-allow-origin"] == "http://app.example"
+    with serving(index, "--token", TOKEN) as served:  # no --cors: no CORS header on any answer
+        plain = httpx.get(served.url + "api/info", headers={"Origin": "http://app.example"}, timeout=60)
+        assert plain.status_code == 401 and "access-control-allow-origin" not in plain.headers
