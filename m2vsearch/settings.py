@@ -43,9 +43,7 @@ class IndexSettings:
     shards: int | None = None
     follow_links: bool = False  # follow symbolic links out of the indexed folders, and to folders (this run only)
     hidden: bool | None = None  # index hidden files and folders (names starting with '.'); None: as remembered
-    no_ignore: bool | None = (
-        None  # index dependency/build folders, ignore .gitignore/.m2vsearchignore; None: as remembered
-    )
+    no_ignore: bool | None = None  # index dependency/build folders and ignored files; None: as remembered
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "include", tuple(self.include))
@@ -73,11 +71,12 @@ def json_list(meta: Mapping[str, str], key: str) -> list[str]:
     return [str(item) for item in found] if isinstance(found, list) else []
 
 
-def walk_roots(meta: Mapping[str, str], key: str) -> tuple[str, ...]:
-    """The roots a walk choice (`hidden`, `no_ignore`) is remembered for, from the meta `walk` object."""
+def walk_roots(meta: Mapping[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(--hidden roots, --no-ignore roots) as the meta `walk` object remembers them."""
     found = json.loads(meta.get("walk", "{}"))
-    roots = found.get(key, []) if isinstance(found, dict) else []
-    return tuple(str(root) for root in roots) if isinstance(roots, list) else ()
+    lists = [found.get(key, []) if isinstance(found, dict) else [] for key in ("hidden", "no_ignore")]
+    hidden, no_ignore = (tuple(str(root) for root in roots) if isinstance(roots, list) else () for roots in lists)
+    return hidden, no_ignore
 
 
 @dataclass(frozen=True)
@@ -116,6 +115,7 @@ class IndexMeta:
     def of(cls, meta: Mapping[str, str]) -> IndexMeta:
         """Parse a meta table already checked by `storage.sqlite.meta_problem`."""
         writes = meta.get("writes")
+        hidden_roots, no_ignore_roots = walk_roots(meta)
         return cls(
             model=meta["model"], model_fingerprint=meta["model_fingerprint"], model_dim=int(meta["model_dim"]),
             model_license=meta.get("model_license") or None, dims=int(meta["dims"]),
@@ -126,5 +126,5 @@ class IndexMeta:
             uid=meta.get("uid"),
             created_at=meta.get("created_at"), updated_at=meta.get("updated_at"),
             roots=tuple(json_list(meta, "roots")), include=tuple(json_list(meta, "include")), shard=meta.get("shard"),
-            hidden_roots=walk_roots(meta, "hidden"), no_ignore_roots=walk_roots(meta, "no_ignore"), rows=dict(meta),
+            hidden_roots=hidden_roots, no_ignore_roots=no_ignore_roots, rows=dict(meta),
         )  # fmt: skip

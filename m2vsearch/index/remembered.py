@@ -113,8 +113,13 @@ def remember_walk(
     stored = (index.meta.hidden_roots, index.meta.no_ignore_roots)
     if (tuple(lists[0]), tuple(lists[1])) != stored:
         with index.transaction() as tx:
-            tx.meta["walk"] = json.dumps({"hidden": lists[0], "no_ignore": lists[1]})
+            tx.meta["walk"] = walk_meta(lists[0], lists[1])
     return wanted
+
+
+def walk_meta(hidden: Sequence[str], no_ignore: Sequence[str]) -> str:
+    """The meta `walk` value for these --hidden and --no-ignore roots."""
+    return json.dumps({"hidden": list(hidden), "no_ignore": list(no_ignore)})
 
 
 def remembered_patterns(index: WritableIndex) -> tuple[list[str], list[str]]:

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from m2vsearch.errors import IndexFolderError
-from m2vsearch.index.remembered import persist_excludes, read_ignore_file, remember_includes
+from m2vsearch.index.remembered import persist_excludes, read_ignore_file, remember_includes, walk_meta
 from m2vsearch.index.transaction import Transaction
 from m2vsearch.ingest.prepare import (
     DOCUMENT,
@@ -88,8 +88,7 @@ def forget_root(index: WritableIndex, root: str) -> tuple[int, int]:
             tx.meta["roots"] = json.dumps([r for r in index.meta.roots if r != root])
             hidden, no_ignore = index.meta.hidden_roots, index.meta.no_ignore_roots
             if root in hidden or root in no_ignore:
-                tx.meta["walk"] = json.dumps({"hidden": [r for r in hidden if r != root],
-                                              "no_ignore": [r for r in no_ignore if r != root]})  # fmt: skip
+                tx.meta["walk"] = walk_meta([r for r in hidden if r != root], [r for r in no_ignore if r != root])
     return len(known), chunks
 
 

@@ -95,6 +95,12 @@ async def send_error(send: Send, status: int, message: str, headers: list[tuple[
     await send({"type": "http.response.body", "body": body})
 
 
+def origin_of(headers: dict[bytes, bytes]) -> str | None:
+    """A request's Origin as the guard compares it (no trailing slash, lower case); None without one."""
+    origin = headers.get(b"origin")
+    return None if origin is None else origin.decode("latin-1").strip().rstrip("/").lower()
+
+
 class Guard:
     """ASGI middleware: the token, the Host rule and the body limit (each refusal is a JSON error)."""
 
@@ -167,21 +173,21 @@ class Guard:
     def _cors_headers(self, headers: dict[bytes, bytes]) -> list[tuple[bytes, bytes]]:
         """The CORS headers of a refusal, for a --cors origin only (what CORSMiddleware adds to the
         app's own answers, which a refusal never reaches)."""
-        origin = headers.get(b"origin")
-        if origin is None or not self.origins:
+        seen = origin_of(headers)
+        if seen is None or not self.origins:
             return []
-        seen = origin.decode("latin-1").strip().rstrip("/").lower()
         if "*" in self.origins:
             return [(b"access-control-allow-origin", b"*")]
-        return [(b"access-control-allow-origin", origin.strip()), (b"vary", b"Origin")] if seen in self.origins else []
+        if seen not in self.origins:
+            return []
+        return [(b"access-control-allow-origin", headers[b"origin"].strip()), (b"vary", b"Origin")]
 
     def _origin_allowed(self, headers: dict[bytes, bytes]) -> bool:
         """Whether a write may go on: no Origin (not a browser), this server's own page, or a --cors
         origin. A browser sends any page's POST here without asking (a "simple" request: no
         preflight), so without this a web page could add, delete or refresh on a loopback server."""
-        origin = headers.get(b"origin")
-        if origin is None:
+        seen = origin_of(headers)
+        if seen is None:
             return True
-        seen = origin.decode("latin-1").strip().rstrip("/").lower()
         own = headers.get(b"host", b"").decode("latin-1").strip().lower()
         return "*" in self.origins or seen in self.origins or seen in (f"http://{own}", f"https://{own}")
