@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -117,6 +118,15 @@ def consistent(folder: Path) -> set[int]:
 def file_count(folder: Path) -> int:
     with Index.open(folder) as index:
         return index.info()["files"]
+
+
+def indexed_paths(folder: Path) -> set[str]:
+    """The paths of the files an index holds, relative to nothing (as stored)."""
+    con = sqlite3.connect(folder / "index.sqlite")
+    try:
+        return {row[0] for row in con.execute("SELECT path FROM files")}
+    finally:
+        con.close()
 
 
 def make_docs(root: Path, count: int, prefix: str = "doc") -> Path:

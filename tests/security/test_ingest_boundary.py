@@ -20,18 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reliability import CLI, cli, consistent, make_docs, one_line_error, unprivileged
+from reliability import CLI, cli, consistent, indexed_paths, make_docs, one_line_error, unprivileged
 
 from m2vsearch.index.index import Index
-
-
-def indexed_paths(folder: Path) -> set[str]:
-    """The paths of the files an index holds, relative to nothing (as stored)."""
-    con = sqlite3.connect(folder / "index.sqlite")
-    try:
-        return {row[0] for row in con.execute("SELECT path FROM files")}
-    finally:
-        con.close()
 
 
 def bm25_paths(folder: Path, text: str) -> set[str]:

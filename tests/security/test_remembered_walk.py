@@ -8,18 +8,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from reliability import cli, consistent, make_docs, one_line_error
+from reliability import cli, consistent, indexed_paths, make_docs, one_line_error
 
 from m2vsearch.index.index import Index
 from m2vsearch.integrations.reads import refresh_folders
 
 
 def indexed_names(folder: Path) -> set[str]:
-    con = sqlite3.connect(folder / "index.sqlite")
-    try:
-        return {Path(row[0]).name for row in con.execute("SELECT path FROM files")}
-    finally:
-        con.close()
+    return {Path(path).name for path in indexed_paths(folder)}
 
 
 def planted_docs(tmp_path: Path) -> Path:
