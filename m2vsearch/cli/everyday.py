@@ -151,8 +151,6 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
             raise M2VSearchError(
                 "--watch does not work with --shards or --ray (run the command again to pick up changes)"
             )
-        if (hidden or no_ignore or follow_links) and (shards is not None or is_sharded(folder)):
-            raise M2VSearchError("--hidden, --no-ignore and --follow-links do not work with a sharded index yet")
         if bm25_engine == "tantivy" and (shards is not None or is_sharded(folder)):
             raise M2VSearchError("--bm25 tantivy is for single indexes: sharded search scores BM25 with "
                                  "collection-wide statistics, which only fts5 gives")  # fmt: skip
@@ -185,6 +183,7 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
     run_once(list(paths), again=False)
     if watch:
         from m2vsearch.index.index import Index
+        from m2vsearch.index.lifecycle import moved_roots
         from m2vsearch.index.watch import watch_changes
 
         with Index.open(folder) as opened:
@@ -195,8 +194,8 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
             click.echo(f"watching {', '.join(shown(str(p)) for p in watched)} (Ctrl-C stops)", err=True)
 
         def rerun(changed: set[str]) -> None:
-            present = [p for p in watched if p.exists()]
-            run_once(present if len(present) == len(watched) else [], again=True)  # a root gone: dropped
+            moved = moved_roots([str(p) for p in watched], follow_links)
+            run_once([] if moved else watched, again=True)  # a root gone or now a link: dropped by the refresh
 
         watch_changes(watched, ignored, rerun)
 
@@ -302,19 +301,15 @@ def info(index_dir: Path | None, as_json: bool) -> None:
 def patterns(index_dir: Path | None, forget: tuple[str, ...]) -> None:
     """List the --include and --exclude patterns (and --hidden, --no-ignore) the index remembers, or --forget a
     pattern."""
-    from m2vsearch.index.index import Index
-    from m2vsearch.index.remembered import forget_patterns, remembered_patterns
+    from m2vsearch.distributed.patterns import remembered
 
-    with Index.open(_index_folder(index_dir)) as index:
-        if forget:
-            forget_patterns(index, [_as_utf8(pattern) for pattern in forget])
-            click.echo("forgotten; run `m2vsearch index` to apply")
-        includes, excludes = remembered_patterns(index)
-        meta = index.meta
-        walk = [f"--hidden {root}" for root in meta.hidden_roots] + [
-            f"--no-ignore {root}" for root in meta.no_ignore_roots
-        ]
-    for kind, items in (("include", includes), ("exclude", excludes), ("walk", walk)):
+    found = remembered(_index_folder(index_dir), [_as_utf8(pattern) for pattern in forget])
+    if forget:
+        click.echo("forgotten; run `m2vsearch index` to apply")
+    walk = [f"--hidden {root}" for root in found.hidden_roots] + [
+        f"--no-ignore {root}" for root in found.no_ignore_roots
+    ]
+    for kind, items in (("include", found.include), ("exclude", found.exclude), ("walk", walk)):
         for item in items:
             click.echo(f"{kind} {safe(item)}")
 

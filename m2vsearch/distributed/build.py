@@ -23,9 +23,11 @@ from m2vsearch.folder.layout import DB_FILE, SHARDS_FILE
 from m2vsearch.folder.lock import WaitNotice, writer_lock
 from m2vsearch.folder.swap import copy_ignore_file, new_staging, recover, swap_in
 from m2vsearch.index.index import Index
-from m2vsearch.index.lifecycle import IndexRun, Preparer
+from m2vsearch.index.lifecycle import IndexRun, Preparer, moved_note, moved_roots
+from m2vsearch.index.remembered import agreed_walk, store_walk, walk_choices, walk_meta
 from m2vsearch.index.repair import repair_vectors, vectors_problem
-from m2vsearch.index.writer import IndexReport, index_path
+from m2vsearch.index.writer import IndexReport, WalkOptions, forget_root, index_path
+from m2vsearch.ingest.prepare import fs_path
 from m2vsearch.settings import IndexSettings
 from m2vsearch.storage.safe_files import refuse_link
 from m2vsearch.text import printable
@@ -112,6 +114,7 @@ def _rebuild_shard(folder: Path, number: int, count: int, manifest: Manifest, li
                 if meta is not None:
                     tx.meta["roots"] = json.dumps(list(meta.roots))
                     tx.meta["include"] = json.dumps(list(meta.include))
+                    tx.meta["walk"] = walk_meta(meta.hidden_roots, meta.no_ignore_roots)
             swap_in(staging, folder)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -177,6 +180,10 @@ class ShardJob:
     exclude: list[str]
     skip: str  # the sharded index's folder: never indexed
     wait: float
+    walks: list[tuple[bool, bool]] | None = None  # (hidden, no_ignore) for each root; None: neither
+    hidden_roots: list[str] | None = None  # the walk choices every shard remembers after this run
+    no_ignore_roots: list[str] | None = None
+    follow_links: bool = False
 
 
 @dataclass
@@ -196,11 +203,16 @@ def run_shard_job(job: ShardJob, preparer: Preparer | None = None, progress: Pro
         if problem is not None:
             result.notes.append(f"{name}: repaired the vectors: {problem}; re-embedded {repair_vectors(index)} chunks")
         prepare_many = preparer(index) if preparer is not None else None
-        for root in job.roots:
+        if job.hidden_roots is not None and job.no_ignore_roots is not None:
+            store_walk(index, (job.hidden_roots, job.no_ignore_roots))
+        roots = tuple(Path(root).resolve() for root in job.roots)
+        for number, root in enumerate(job.roots):
             label = f"{name}: {printable(root)}"
             hook = None if progress is None else (lambda d, t, c, label=label: progress(label, d, t, c))
+            walk = WalkOptions(job.follow_links, *(job.walks[number] if job.walks else (False, False)), roots)
             report = index_path(index, Path(root), job.include, job.exclude, progress=hook, prepare_many=prepare_many,
-                                owns=lambda key: shard_of(key, job.count) == job.number, also_skip=[Path(job.skip)])  # fmt: skip
+                                owns=lambda key: shard_of(key, job.count) == job.number, also_skip=[Path(job.skip)],
+                                walk=walk)  # fmt: skip
             result.reports.append((label, report))
         result.files, result.chunks = index.read(lambda snapshot: snapshot.store.counts())
     return result
@@ -271,20 +283,27 @@ def _run_locked(folder: Path, paths: Sequence[Path], settings: IndexSettings, pr
         meta, tokenizer = ordered[0].read(lambda snapshot: (snapshot.meta, snapshot.store.tokenizer))
         described = Manifest(meta.model, meta.model_fingerprint, meta.dims, tokenizer, [f.name for f in shard_folders])
         described.shard_uids = [index.read(lambda snapshot: snapshot.meta.uid) or "" for index in ordered]
-        known = [root for index in ordered for root in index.read(lambda snapshot: snapshot.meta.roots)]
+        known = list(dict.fromkeys(root for index in ordered for root in index.read(lambda s: s.meta.roots)))
+        moved: dict[str, bool] = {}
+        if not paths:  # a refresh drops the roots that are gone or now links, in every shard (as index.lifecycle)
+            moved = moved_roots(known, settings.follow_links)
+            for root, swapped in moved.items():
+                counts = [forget_root(index, root) for index in ordered]
+                run.notes.append(moved_note(root, swapped, sum(f for f, _ in counts), sum(c for _, c in counts)))
+        remembered = [index.read(lambda s: (s.meta.hidden_roots, s.meta.no_ignore_roots)) for index in ordered]
     finally:
         for index in opened.values():
             index.close()
     if not all(described.shard_uids):
         described.shard_uids = []
-    roots = list(dict.fromkeys(Path(p) for p in paths)) or list(dict.fromkeys(Path(root) for root in known))
-    if not roots:
+    if not known and not paths:
         raise IndexFolderError(f"the index at {folder} has no folders yet; give some to index")
-    missing = [root for root in roots if not root.exists()]
-    if missing:
-        raise IndexFolderError(f"indexed folder {printable(str(missing[0]))} is gone; give the folders to index")
+    roots = list(dict.fromkeys(Path(p) for p in paths)) or [fs_path(root) for root in known if root not in moved]
+    agreed = agreed_walk(remembered)  # a choice holds where every shard remembers it
+    walks, (hidden_roots, no_ignore_roots) = walk_choices(roots, settings.hidden, settings.no_ignore, agreed)
     jobs = [ShardJob(str(shard_folder), number, count, [str(r) for r in roots], list(settings.include),
-                     list(settings.exclude), str(folder), settings.wait)
+                     list(settings.exclude), str(folder), settings.wait, [walks[r] for r in roots], hidden_roots,
+                     no_ignore_roots, settings.follow_links)
             for number, shard_folder in enumerate(shard_folders)]  # fmt: skip
     if runner is not None:
         results = runner(jobs)

@@ -277,24 +277,13 @@ def run_index(
                     f"the index at {folder} uses index type {meta.index_type}; use --rebuild to change it"
                 )
             if not paths:
-                paths = [fs_path(p) for p in meta.roots]
-                if not paths:
+                if not meta.roots:
                     raise IndexFolderError(f"the index at {folder} has no folders yet; give some to index")
-                kept = []
-                for root, path in zip(meta.roots, paths):
-                    swapped = path.exists() and not settings.follow_links and _now_a_link(path)
-                    if path.exists() and not swapped:
-                        kept.append(path)
-                        continue
-                    files, chunks = forget_root(index, root)  # renamed, deleted, or swapped for a link
-                    if swapped:
-                        run.notes.append(f"indexed folder {printable(root)} is now a link; not followed: dropped its "
-                                         f"{files} files ({chunks} chunks); --follow-links or naming it as a PATH "
-                                         "indexes where it leads")  # fmt: skip
-                    else:
-                        run.notes.append(f"indexed folder {printable(root)} is gone: dropped its {files} files "
-                                         f"({chunks} chunks); index it again under its new name if it moved")  # fmt: skip
-                paths = kept
+                moved = moved_roots(meta.roots, settings.follow_links)
+                for root, swapped in moved.items():
+                    files, chunks = forget_root(index, root)
+                    run.notes.append(moved_note(root, swapped, files, chunks))
+                paths = [fs_path(root) for root in meta.roots if root not in moved]
             problem = vectors_problem(index)
             if problem is not None:
                 count = repair_vectors(index)
@@ -306,6 +295,28 @@ def run_index(
             _choose_bm25(index, settings.bm25_engine)  # first: a run killed later resumes on the engine asked for
             run.reports = _index_all(index, paths, settings.include, settings.exclude, progress, preparer, settings)
         return run
+
+
+def moved_roots(roots: Sequence[str], follow_links: bool) -> dict[str, bool]:
+    """The remembered roots a refresh drops instead of walking: gone (renamed or deleted: False)
+    or swapped for a symbolic link that leads elsewhere (True; followed only with `follow_links`)."""
+    moved = {}
+    for root in roots:
+        path = fs_path(root)
+        if not path.exists():
+            moved[root] = False
+        elif not follow_links and _now_a_link(path):
+            moved[root] = True
+    return moved
+
+
+def moved_note(root: str, swapped: bool, files: int, chunks: int) -> str:
+    """What a refresh says of a root it dropped (`moved_roots`)."""
+    if swapped:
+        return (f"indexed folder {printable(root)} is now a link; not followed: dropped its {files} files "
+                f"({chunks} chunks); --follow-links or naming it as a PATH indexes where it leads")  # fmt: skip
+    return (f"indexed folder {printable(root)} is gone: dropped its {files} files ({chunks} chunks); "
+            "index it again under its new name if it moved")  # fmt: skip
 
 
 def _now_a_link(root: Path) -> bool:

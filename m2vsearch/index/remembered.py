@@ -86,17 +86,33 @@ def remember_walk(
     known: tuple[Sequence[str], Sequence[str]] | None = None,
     named: Sequence[Path] | None = None,
 ) -> dict[Path, tuple[bool, bool]]:
+    """(hidden, no_ignore) for each root of this run (see `walk_choices`), the choices stored per
+    root for later runs (a refresh, `--rebuild`, `--watch`, MCP's refresh, `add_path`). `known`
+    replaces the index's own lists (a rebuild's old index: only this run's roots are kept)."""
+    if known is None:
+        known = (index.meta.hidden_roots, index.meta.no_ignore_roots)
+    else:
+        keys = {path_key(root.expanduser().resolve()) for root in roots}
+        known = ([k for k in known[0] if k in keys], [k for k in known[1] if k in keys])
+    wanted, lists = walk_choices(roots, hidden, no_ignore, known, named)
+    store_walk(index, lists)
+    return wanted
+
+
+def walk_choices(
+    roots: Sequence[Path],
+    hidden: bool | None,
+    no_ignore: bool | None,
+    known: tuple[Sequence[str], Sequence[str]],
+    named: Sequence[Path] | None = None,
+) -> tuple[dict[Path, tuple[bool, bool]], tuple[list[str], list[str]]]:
     """(hidden, no_ignore) for each root of this run: as asked for the roots the user `named` (all
-    of `roots` when None), else as the index remembers for that root or a root above it. `known`
-    replaces the index's own lists (a rebuild's old index: only this run's roots are kept). A root
-    indexed for the first time without the flag never inherits a sibling's. What is asked is stored
-    per root, for later runs (a refresh, `--rebuild`, `--watch`, MCP's refresh, `add_path`)."""
+    of `roots` when None), else as `known` (the remembered --hidden and --no-ignore roots) holds for
+    that root or a root above it; and the lists to remember after this run. A root indexed for the
+    first time without the flag never inherits a sibling's."""
     keys = {root: path_key(root.expanduser().resolve()) for root in roots}
     asked_for = set(keys.values()) if named is None else {path_key(p.expanduser().resolve()) for p in named}
-    if known is None:
-        lists = [list(index.meta.hidden_roots), list(index.meta.no_ignore_roots)]
-    else:
-        lists = [[k for k in known[0] if k in keys.values()], [k for k in known[1] if k in keys.values()]]
+    lists = (list(known[0]), list(known[1]))
     wanted: dict[Path, tuple[bool, bool]] = {}
     for root, key in keys.items():
         flags = []
@@ -110,11 +126,25 @@ def remember_walk(
                 members.remove(key)
             flags.append(asked)
         wanted[root] = (flags[0], flags[1])
-    stored = (index.meta.hidden_roots, index.meta.no_ignore_roots)
-    if (tuple(lists[0]), tuple(lists[1])) != stored:
+    return wanted, lists
+
+
+def store_walk(index: WritableIndex, lists: tuple[Sequence[str], Sequence[str]]) -> None:
+    """Remember these --hidden and --no-ignore roots (meta `walk`; nothing written when unchanged)."""
+    if (tuple(lists[0]), tuple(lists[1])) != (index.meta.hidden_roots, index.meta.no_ignore_roots):
         with index.transaction() as tx:
             tx.meta["walk"] = walk_meta(lists[0], lists[1])
-    return wanted
+
+
+def agreed_walk(remembered: Sequence[tuple[Sequence[str], Sequence[str]]]) -> tuple[list[str], list[str]]:
+    """The --hidden and --no-ignore roots every one of several indexes (a sharded index's shards)
+    remembers: a run killed between shards leaves them disagreeing, and the walk that lets in less
+    is the one kept."""
+    if not remembered:
+        return [], []
+    hidden, no_ignore = ([r for r in remembered[0][kind] if all(r in other[kind] for other in remembered)]
+                         for kind in (0, 1))  # fmt: skip
+    return hidden, no_ignore
 
 
 def walk_meta(hidden: Sequence[str], no_ignore: Sequence[str]) -> str:

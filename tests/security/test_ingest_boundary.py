@@ -368,11 +368,18 @@ def test_a_gone_root_is_dropped_and_the_others_refreshed(tmp_path: Path) -> None
     consistent(folder)
 
 
-def test_watch_goes_on_when_a_root_is_renamed(tmp_path: Path) -> None:
-    """Minor case: `--watch` exited when an indexed folder was renamed or deleted."""
+@pytest.mark.parametrize("swap", ["renamed", "link"])
+def test_watch_goes_on_when_a_root_is_renamed(tmp_path: Path, swap: str) -> None:
+    """Minor case: `--watch` exited when an indexed folder was renamed or deleted. A watched root
+    swapped for a link was followed by the next re-run (it named the root as a PATH); it is now
+    dropped with a note, as a plain refresh does."""
     pytest.importorskip("watchfiles")
     docs = make_docs(tmp_path / "docs", 2)
     other = make_docs(tmp_path / "other", 1, prefix="other")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "private.md").write_text("# Private\n\nA cormorant secret elsewhere.\n")
+    expected = "is gone: dropped its 2 files" if swap == "renamed" else "is now a link; not followed: dropped its 2"
     proc = subprocess.Popen([*CLI, "index", str(docs), str(other), "--index", str(tmp_path / "X"), "--watch"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     lines: queue.Queue[str] = queue.Queue()
@@ -383,6 +390,8 @@ def test_watch_goes_on_when_a_root_is_renamed(tmp_path: Path) -> None:
             if line.startswith("watching"):
                 break
         docs.rename(tmp_path / "renamed")
+        if swap == "link":
+            docs.symlink_to(elsewhere, target_is_directory=True)
         seen, deadline = [], time.monotonic() + 120  # events, not durations, end the wait
         for number in range(1000):
             (other / f"new{number}.md").write_text(f"# New {number}\n\nA heron.\n")
@@ -390,14 +399,15 @@ def test_watch_goes_on_when_a_root_is_renamed(tmp_path: Path) -> None:
                 seen.append(lines.get(timeout=2))
             except queue.Empty:
                 pass
-            if any("is gone: dropped its 2 files" in line for line in seen) or proc.poll() is not None:
+            if any(expected in line for line in seen) or proc.poll() is not None:
                 break
             assert time.monotonic() < deadline, seen
         assert proc.poll() is None, (seen, proc.stderr.read())
-        assert any("is gone: dropped its 2 files" in line for line in seen), seen
+        assert any(expected in line for line in seen), seen
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+    assert not bm25_paths(tmp_path / "X", "cormorant")
 
 
 # --- issue 24: ignore files, links inside the roots, a root swapped for a link -------------------

@@ -1,0 +1,162 @@
+"""A sharded index walks as a single one does: `--hidden` and `--no-ignore` are remembered per root
+in every shard, `--follow-links` holds for one run, and a refresh drops a root that is gone or was
+swapped for a link instead of following it out (it used to index where the link led, and to stop
+at a gone root). Real CLI runs in subprocesses on real files and links."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+from reliability import cli, indexed_paths, make_docs
+
+from m2vsearch.index.index import Index
+from m2vsearch.integrations.reads import refresh_folders
+
+SHARDS = 3
+
+
+def shard_folders(folder: Path) -> list[Path]:
+    return sorted(folder.glob("shard-*"))
+
+
+def names(folder: Path) -> set[str]:
+    """The file names a sharded index holds, over all its shards."""
+    return {Path(path).name for shard in shard_folders(folder) for path in indexed_paths(shard)}
+
+
+def walks(folder: Path) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """What each shard remembers: (hidden roots, no-ignore roots)."""
+    found = []
+    for shard in shard_folders(folder):
+        with Index.open(shard) as index:
+            found.append((index.meta.hidden_roots, index.meta.no_ignore_roots))
+    return found
+
+
+def planted(tmp_path: Path) -> tuple[Path, set[str], set[str], set[str]]:
+    """docs with plain files, a hidden folder, node_modules and a secret; enough of each that
+    every shard gets some."""
+    docs = make_docs(tmp_path / "docs", 6)
+    (docs / ".notes").mkdir()
+    (docs / "node_modules" / "pkg").mkdir(parents=True)
+    for i in range(6):
+        (docs / ".notes" / f"hidden{i}.md").write_text(f"# Hidden {i}\n\nzebracorn notes number {i}\n")
+        (docs / "node_modules" / "pkg" / f"dep{i}.md").write_text(f"# Dep {i}\n\nzebracorn dependency {i}\n")
+    (docs / ".env").write_text("API_TOKEN=zebracorn\n")  # a likely secret: never
+    plain = {f"doc{i}.md" for i in range(6)}
+    return docs, plain, {f"hidden{i}.md" for i in range(6)}, {f"dep{i}.md" for i in range(6)}
+
+
+def run(*args: str) -> str:
+    result = cli(*args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_sharded_index_remembers_hidden_and_no_ignore_per_root(tmp_path: Path) -> None:
+    docs, plain, hidden, deps = planted(tmp_path)
+    home = make_docs(tmp_path / "home", 2, prefix="home")
+    (home / ".aws").mkdir()
+    (home / ".aws" / "config").write_text("[default] zebracorn\n")
+    folder = tmp_path / "S"
+    run("index", str(docs), "--index", str(folder), "--shards", str(SHARDS), "--hidden", "--no-ignore")
+    assert names(folder) == plain | hidden | deps
+    key = str(docs.resolve())
+    assert walks(folder) == [((key,), (key,))] * SHARDS
+    run("index", "--index", str(folder))  # a refresh keeps them
+    assert refresh_folders(folder)["removed"] == 0  # MCP's refresh too
+    run("index", str(home), "--index", str(folder))  # a root added later does not inherit them
+    every = plain | hidden | deps | {"home0.md", "home1.md"}
+    assert names(folder) == every
+    run("index", "--index", str(folder))
+    assert names(folder) == every
+    run("index", str(docs), "--index", str(folder), "--no-hidden")
+    assert names(folder) == every - hidden
+    run("index", "--index", str(folder), "--use-ignore")  # no PATH: every root
+    assert names(folder) == plain | {"home0.md", "home1.md"}
+    assert walks(folder) == [((), ())] * SHARDS
+
+
+def test_a_walk_choice_holds_only_where_every_shard_remembers_it(tmp_path: Path) -> None:
+    """A run killed between shards leaves them disagreeing; the next refresh takes the choice
+    that lets in less, in every shard, rather than a different walk per shard."""
+    docs, plain, hidden, _ = planted(tmp_path)
+    folder = tmp_path / "S"
+    run("index", str(docs), "--index", str(folder), "--shards", str(SHARDS), "--hidden")
+    assert names(folder) == plain | hidden
+    con = sqlite3.connect(shard_folders(folder)[1] / "index.sqlite")
+    with con:  # as if the run that turned --hidden on had not reached this shard
+        con.execute("UPDATE meta SET value = ? WHERE key = 'walk'", (json.dumps({"hidden": [], "no_ignore": []}),))
+    con.close()
+    run("index", "--index", str(folder))
+    assert names(folder) == plain
+    assert walks(folder) == [((), ())] * SHARDS
+
+
+def test_a_rebuilt_shard_keeps_the_walk_choices(tmp_path: Path) -> None:
+    docs, plain, hidden, _ = planted(tmp_path)
+    folder = tmp_path / "S"
+    run("index", str(docs), "--index", str(folder), "--shards", str(SHARDS), "--hidden")
+    shutil.rmtree(shard_folders(folder)[2])  # a shard that is gone is rebuilt from its files
+    run("index", "--index", str(folder), "-q")
+    assert names(folder) == plain | hidden
+    assert len({walk for walk in walks(folder)}) == 1
+
+
+def test_a_sharded_refresh_does_not_follow_a_root_swapped_for_a_link(tmp_path: Path) -> None:
+    """`mv docs docs.orig; ln -s elsewhere docs`: a refresh of a sharded index indexed elsewhere
+    (the CLI and MCP's `index` tool); a gone root stopped the refresh. Both are now dropped with
+    a note, as in a single index."""
+    docs = make_docs(tmp_path / "docs", 4)
+    other = make_docs(tmp_path / "other", 2, prefix="other")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "private.md").write_text("# Private\n\nA cormorant secret elsewhere.\n")
+    folder = tmp_path / "S"
+    run("index", str(docs), str(other), "--index", str(folder), "--shards", str(SHARDS))
+    docs.rename(tmp_path / "docs.orig")
+    docs.symlink_to(elsewhere, target_is_directory=True)
+    out = run("index", "--index", str(folder))
+    assert f"indexed folder {docs.resolve().parent / 'docs'} is now a link; not followed: dropped its 4 files" in out
+    assert names(folder) == {"other0.md", "other1.md"}
+    assert refresh_folders(folder)["added"] == 0  # MCP's refresh: the same
+    assert names(folder) == {"other0.md", "other1.md"}
+    run("index", "--index", str(folder), "--follow-links")  # a known root is gone now: nothing to follow
+    assert "private.md" not in names(folder)
+    run("index", str(docs), "--index", str(folder))  # named as a PATH: where it leads is indexed
+    assert "private.md" in names(folder)
+    shutil.rmtree(other)
+    out = run("index", "--index", str(folder))
+    assert "indexed folder" in out and "other is gone: dropped its 2 files" in out, out
+    assert names(folder) == {"private.md"}
+    with Index.open(shard_folders(folder)[0]) as index:
+        assert list(index.meta.roots) == [str(elsewhere.resolve())]
+
+
+def test_follow_links_works_on_a_sharded_index_for_one_run(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path / "docs", 3)
+    outside = make_docs(tmp_path / "outside", 3, prefix="away")
+    (docs / "linked").symlink_to(outside, target_is_directory=True)
+    folder = tmp_path / "S"
+    run("index", str(docs), "--index", str(folder), "--shards", str(SHARDS), "--follow-links")
+    assert names(folder) == {"doc0.md", "doc1.md", "doc2.md", "away0.md", "away1.md", "away2.md"}
+    run("index", "--index", str(folder))
+    assert names(folder) == {"doc0.md", "doc1.md", "doc2.md"}
+
+
+def test_patterns_lists_and_forgets_in_every_shard(tmp_path: Path) -> None:
+    docs, plain, hidden, _ = planted(tmp_path)
+    folder = tmp_path / "S"
+    run("index", str(docs), "--index", str(folder), "--shards", str(SHARDS), "--hidden", "--exclude", "doc0.md")
+    key = str(docs.resolve())
+    assert run("patterns", "--index", str(folder)).splitlines() == ["exclude doc0.md", f"walk --hidden {key}"]
+    assert names(folder) == (plain | hidden) - {"doc0.md"}
+    refused = cli("patterns", "--index", str(folder), "--forget", "doc9.md")
+    assert refused.returncode != 0 and "does not remember 'doc9.md'" in refused.stderr
+    run("patterns", "--index", str(folder), "--forget", "doc0.md")
+    assert run("patterns", "--index", str(folder)).splitlines() == [f"walk --hidden {key}"]
+    run("index", "--index", str(folder))
+    assert names(folder) == plain | hidden  # forgotten in every shard: doc0.md's shard takes it back
