@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import uuid
 from pathlib import Path
@@ -10,6 +11,8 @@ import numpy as np
 
 from m2vsearch.errors import IndexFolderError
 from m2vsearch.folder.layout import DB_FILE, IGNORE_FILE
+from m2vsearch.folder.lock import writer_lock
+from m2vsearch.folder.swap import foreign_entries, new_staging, recover, swap_in_new
 from m2vsearch.model.registry import NO_LICENSE, is_model_name
 from m2vsearch.model.static import DEFAULT_MODEL_NAME, StaticModel
 from m2vsearch.storage import vectors
@@ -45,6 +48,27 @@ def build_empty(folder: Path, static: StaticModel, name: str, dims: int | None, 
         raise IndexFolderError(f"cannot create an index in {folder}: {exc}") from None
     except OSError as exc:
         raise IndexFolderError(f"cannot create an index in {folder}: {exc.strerror or exc}") from None
+
+
+def create_folder(folder: Path, static: StaticModel, name: str, dims: int | None, index_type: str,
+                  fts_tokenizer: str, lock_wait: float) -> None:  # fmt: skip
+    """Create an empty index at `folder` under its writer lock, atomically: built beside it, then
+    renamed into place. A folder holding an index, a damaged one or other files is refused."""
+    with writer_lock(folder, lock_wait):
+        recover(folder)
+        if (folder / DB_FILE).exists():
+            raise IndexFolderError(f"an index already exists at {folder}")
+        if folder.exists() and any(folder.iterdir()):
+            foreign = foreign_entries(folder)
+            what = f"holds other files ({', '.join(foreign[:3])})" if foreign else "holds a damaged index"
+            raise IndexFolderError(f"{folder} {what}; use `m2vsearch index --rebuild` or another folder")
+        staging = new_staging(folder)
+        try:
+            build_empty(staging, static, name, dims, index_type, fts_tokenizer)
+            swap_in_new(staging, folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
 
 def _write_empty(folder: Path, static: StaticModel, name: str, dims: int, index_type: str, fts_tokenizer: str) -> None:

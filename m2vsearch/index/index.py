@@ -11,7 +11,6 @@ was replaced by a rebuild. One `Index` object may be shared by threads.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import sqlite3
 import threading
 import time
@@ -22,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from m2vsearch.errors import IndexFolderError, M2VSearchError
-from m2vsearch.folder.create import build_empty, resolve_model
+from m2vsearch.folder.create import create_folder, resolve_model
 from m2vsearch.folder.failures import (
     VectorsUnusable,
     damaged_db,
@@ -38,12 +37,10 @@ from m2vsearch.folder.lock import (
 from m2vsearch.folder.snapshot import Handle, Snapshot, identity, open_handle
 from m2vsearch.folder.swap import (
     backup_path,
-    foreign_entries,
-    new_staging,
     own_paths,
     recover,
-    swap_in_new,
 )
+from m2vsearch.index.loaded_vectors import LoadedVectors
 from m2vsearch.index.transaction import Transaction, ids_to_delete, texts_to_add
 from m2vsearch.model.static import StaticModel
 from m2vsearch.search.filters import FilterCache
@@ -60,10 +57,6 @@ __all__ = ["Index"]
 T = TypeVar("T")
 
 
-class _Replaced(FileNotFoundError):
-    """The folder was replaced while a snapshot was being read: take a new one."""
-
-
 class Index:
     """A searchable index of texts and files. Create with `Index.create`, reopen with `Index.open`.
 
@@ -76,7 +69,7 @@ class Index:
         self._lock_notice = lock_notice
         self._lock_folder = lock_folder or self.folder  # a staging index locks the folder it replaces
         self._models: dict[str, Any] = {} if model is None else {model.fingerprint: model}
-        self._vectors: dict[tuple[Any, ...], Any] = {}  # (file identity, generation, writable) -> FAISS
+        self._vectors = LoadedVectors(self.folder)
         self._filters = FilterCache()  # --filter globs resolved per snapshot version
         self.tantivy = tantivy_bm25.TantivyReader(self.folder)  # the BM25 side index (meta bm25_engine)
         self._local = threading.local()
@@ -143,21 +136,7 @@ class Index:
         `fts_tokenizer` "trigram" serves languages written without spaces (`storage/fulltext.py`)."""
         folder = Path(folder).expanduser().resolve()
         static, name = resolve_model(model)
-        with writer_lock(folder, lock_wait):
-            recover(folder)
-            if (folder / DB_FILE).exists():
-                raise IndexFolderError(f"an index already exists at {folder}")
-            if folder.exists() and any(folder.iterdir()):
-                foreign = foreign_entries(folder)
-                what = f"holds other files ({', '.join(foreign[:3])})" if foreign else "holds a damaged index"
-                raise IndexFolderError(f"{folder} {what}; use `m2vsearch index --rebuild` or another folder")
-            staging = new_staging(folder)
-            try:
-                build_empty(staging, static, name, dims, index_type, fts_tokenizer)
-                swap_in_new(staging, folder)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+        create_folder(folder, static, name, dims, index_type, fts_tokenizer, lock_wait)
         return cls(folder, static, lock_wait)
 
     @classmethod
@@ -203,35 +182,8 @@ class Index:
         return self._models[fingerprint]
 
     def _vector_index(self, writable: bool = False, handle: Handle | None = None) -> Any:
-        """The FAISS index of this thread's snapshot (or `handle`'s, from another thread), memory-
-        mapped and read-only unless `writable`. FileNotFoundError when its file is gone (a newer
-        snapshot names another)."""
-        handle = handle or self._handle()
-        generation = handle.meta["generation"]
-        key = (handle.identity, generation, writable)
-        loaded = self._vectors.get(key)
-        if loaded is None:
-            path = vectors_file(self.folder, generation)
-            try:
-                loaded = vectors.read(path, writable)
-            except vectors.DamagedVectors as exc:
-                self._check_not_replaced(handle)
-                raise VectorsUnusable(path, f"damaged ({exc})") from None
-            self._check_not_replaced(handle)  # else the file may belong to a rebuilt folder
-            dims = int(handle.meta["dims"])
-            if loaded.d != dims:
-                raise VectorsUnusable(path, f"damaged (it holds {loaded.d}-dim vectors, the index has {dims})")
-            if problem := vectors.fingerprint_problem(path, generation, handle.meta):  # another index's file
-                raise VectorsUnusable(path, f"damaged ({problem})")
-            with self._guard:
-                self._vectors = {k: v for k, v in self._vectors.items() if k[0] == handle.identity and
-                                 int(k[1]) >= int(generation) - 1}  # fmt: skip
-                self._vectors[key] = loaded
-        return loaded
-
-    def _check_not_replaced(self, handle: Handle) -> None:
-        if identity(self.folder / DB_FILE) != handle.identity:
-            raise _Replaced(self.folder)
+        """The FAISS index of this thread's snapshot (or `handle`'s, from another thread)."""
+        return self._vectors.of(handle or self._handle(), writable)
 
     def close(self) -> None:
         with self._guard:
@@ -379,8 +331,7 @@ class Index:
                 if handle.conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
                         handle.conn.execute("ROLLBACK")
-                with self._guard:  # an in-memory writable FAISS index may hold the failed change
-                    self._vectors = {k: v for k, v in self._vectors.items() if not k[2]}
+                self._vectors.drop_writable()  # an in-memory writable FAISS index may hold the failed change
                 if new_file is not None:
                     new_file.unlink(missing_ok=True)
                 error = write_error(exc, self.folder)
@@ -392,8 +343,7 @@ class Index:
                                          replace_all or damaged or self.tantivy.needs_rebuild):  # fmt: skip
                 self.tantivy.needs_rebuild = False
             if updated is not None:
-                with self._guard:
-                    self._vectors[(handle.identity, str(generation), True)] = updated
+                self._vectors.keep_written(handle, generation, updated)
             vectors.remove_stale(self.folder, int(self._meta["generation"]))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
