@@ -261,10 +261,11 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 def write_dev(folder: Path, queries: dict[str, str], corpus: dict[str, str], qrels: dict[str, list[str]]) -> None:
     """One BEIR-layout set (corpus.jsonl, queries.jsonl, qrels.tsv)."""
-    write_jsonl(folder / "queries.jsonl", [{"_id": qid, "text": text} for qid, text in queries.items()])
-    write_jsonl(folder / "corpus.jsonl", [{"_id": did, "title": "", "text": text} for did, text in corpus.items()])
-    lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t1" for q, docs in qrels.items() for d in docs]
-    (folder / "qrels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from m2vsearch.eval.datasets import write_beir
+
+    write_beir(folder, [{"_id": did, "title": "", "text": text} for did, text in corpus.items()],
+               [{"_id": qid, "text": text} for qid, text in queries.items()],
+               [(q, d) for q, docs in qrels.items() for d in docs])  # fmt: skip
 
 
 def split_pairs(rows, blocked: set[str], holdout: int, seed: str) -> tuple[list[tuple], list[tuple], int]:

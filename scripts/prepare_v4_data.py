@@ -36,6 +36,8 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from m2vsearch.eval.datasets import write_beir
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -212,13 +214,10 @@ def step_code(out: Path, cache: Path) -> None:
             kept.append(pair)
     log(f"code: {len(kept)} training pairs ({per_package}), {len(dev_units)} held-out units")
     corpus, queries, qrels = code.dev_set(dev_units, DEV_QUERIES)
-    dev = out / "dev/code_search"
-    write_text(dev / "corpus.jsonl", "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in corpus))
-    write_text(dev / "queries.jsonl", "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in queries))
     write_pairs(out / "code/code-docstring.jsonl.gz", kept)
     write_pairs(out / "code/code-docstring-ident.jsonl.gz", code.ident_variant(kept))
     write_text(out / "code/per-package.json", json.dumps(per_package, indent=1) + "\n")
-    write_text(dev / "qrels.tsv", "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n" for q, d in qrels))
+    write_beir(out / "dev/code_search", corpus, queries, qrels)  # its qrels.tsv last: the step is done
 
 
 def step_aws(out: Path, cache: Path) -> None:

@@ -1,12 +1,15 @@
-"""Loaders for retrieval test collections in the BEIR layout."""
+"""Loaders for retrieval test collections in the BEIR layout, and its writer (`write_beir`)."""
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from m2vsearch.errors import M2VSearchError
 from m2vsearch.jsonl import open_text, read_jsonl, with_gz
@@ -41,6 +44,22 @@ def _jsonl(path: Path) -> list[dict[str, object]]:
         seen[key] = number
         rows.append(row)
     return rows
+
+
+def write_beir(folder: str | Path, corpus: Iterable[Mapping[str, Any]], queries: Iterable[Mapping[str, Any]],
+               qrels: Iterable[tuple[str, str]]) -> None:  # fmt: skip
+    """Write a collection in the BEIR layout `load_beir` reads: corpus.jsonl and queries.jsonl (one
+    JSON object a line, as given: `_id`, `text`, optionally `title`), and qrels.tsv (each (query id,
+    doc id) pair relevant, score 1). Each file is replaced atomically."""
+    from m2vsearch.storage.safe_files import write_atomic
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("corpus.jsonl", corpus), ("queries.jsonl", queries)):
+        text = "".join(json.dumps(dict(row), ensure_ascii=False) + "\n" for row in rows)
+        write_atomic(folder / name, text.encode("utf-8"))
+    lines = "".join(f"{query}\t{doc}\t1\n" for query, doc in qrels)
+    write_atomic(folder / "qrels.tsv", ("query-id\tcorpus-id\tscore\n" + lines).encode("utf-8"))
 
 
 def _qrels_file(folder: Path) -> Path:

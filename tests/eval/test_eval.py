@@ -318,3 +318,20 @@ def test_eval_xquad_command_uses_trigram_bm25_for_chinese(tmp_path: Path) -> Non
     twice = CliRunner().invoke(cli, ["eval", "--xquad", str(root), "--langs", "en,en", "--model", str(tmp_path / "model"),
                                      "--dims", "8", "--mode", "bm25"])  # fmt: skip
     assert twice.exit_code == 0 and twice.output.count("xquad-en ") == 1, twice.output
+
+
+def test_write_beir_round_trips_through_load_beir(tmp_path: Path) -> None:
+    """The scripts' BEIR writer (`write_beir`) writes what `load_beir` reads back, non-ASCII and
+    tabs in texts included; a second write replaces the first."""
+    from m2vsearch.eval.datasets import write_beir as write_collection
+
+    corpus = [{"_id": "d1", "title": "Über", "text": "naïve\tcafé"}, {"_id": "d2", "title": "", "text": "数据库"}]
+    queries = [{"_id": "q1", "text": "was ist über"}, {"_id": "q2", "text": "unjudged"}]
+    folder = tmp_path / "set"
+    write_collection(folder, [{"_id": "x", "text": "old"}], [{"_id": "q", "text": "old"}], [("q", "x")])
+    write_collection(folder, corpus, queries, [("q1", "d1"), ("q1", "d2")])
+    data = load_beir(folder)
+    assert data.corpus == {"d1": "Über naïve\tcafé", "d2": "数据库"}
+    assert data.queries == {"q1": "was ist über"} and data.relevant == {"q1": {"d1", "d2"}}
+    assert (folder / "qrels.tsv").read_text() == "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td2\t1\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["corpus.jsonl", "qrels.tsv", "queries.jsonl"]
