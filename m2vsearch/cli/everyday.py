@@ -165,7 +165,7 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
             click.echo(message, err=True)
 
     def run_once(roots: list[Path], again: bool) -> None:
-        run = run_index(folder, roots, settings.again() if again else settings, progress, notice=notice)
+        run = run_index(folder, roots, settings.again() if again else settings, progress, notice=notice, refresh=again)
         progress.close()
         if quiet:
             return
@@ -183,8 +183,8 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
     run_once(list(paths), again=False)
     if watch:
         from m2vsearch.index.index import Index
-        from m2vsearch.index.lifecycle import moved_roots
         from m2vsearch.index.watch import watch_changes
+        from m2vsearch.index.writer import root_moved
 
         with Index.open(folder) as opened:
             roots = [Path(p) for p in opened.meta.roots]
@@ -194,8 +194,9 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
             click.echo(f"watching {', '.join(shown(str(p)) for p in watched)} (Ctrl-C stops)", err=True)
 
         def rerun(changed: set[str]) -> None:
-            moved = moved_roots([str(p) for p in watched], follow_links)
-            run_once([] if moved else watched, again=True)  # a root gone or now a link: dropped by the refresh
+            run_once(watched, again=True)  # a root gone or now a link: dropped with a note (refresh=True)
+            for path in [p for p in watched if root_moved(p) and not (follow_links and root_moved(p) == "link")]:
+                watched.remove(path)  # once: it is no root of the index any more
 
         watch_changes(watched, ignored, rerun)
 

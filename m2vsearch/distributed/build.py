@@ -8,11 +8,12 @@ early is resumed by running it again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +25,16 @@ from m2vsearch.folder.lock import WaitNotice, writer_lock
 from m2vsearch.folder.swap import copy_ignore_file, new_staging, recover, swap_in
 from m2vsearch.index.index import Index
 from m2vsearch.index.lifecycle import IndexRun, Preparer, moved_note, moved_roots
-from m2vsearch.index.remembered import agreed_walk, store_walk, walk_choices, walk_meta
+from m2vsearch.index.remembered import (
+    agreed_walk,
+    merged_patterns,
+    remembered_patterns,
+    store_walk,
+    walk_choices,
+    walk_meta,
+)
 from m2vsearch.index.repair import repair_vectors, vectors_problem
-from m2vsearch.index.writer import IndexReport, WalkOptions, forget_root, index_path
+from m2vsearch.index.writer import IndexReport, WalkOptions, forget_root, index_path, root_moved
 from m2vsearch.ingest.prepare import fs_path
 from m2vsearch.settings import IndexSettings
 from m2vsearch.storage.safe_files import refuse_link
@@ -167,6 +175,29 @@ def _open_shard(folder: Path, number: int, count: int, manifest: Manifest | None
         raise
 
 
+@contextlib.contextmanager
+def checked_shards(folder: Path, wait: float) -> Iterator[list[Index]]:
+    """Every shard of the sharded index at `folder`, opened and checked against its manifest as an
+    indexing run checks them (no links, the recorded shards only), under the whole index's writer
+    lock; a damaged or missing shard is an error that says how to repair it."""
+    folder = Path(folder).expanduser().resolve()
+    with writer_lock(folder, wait):
+        shard_folders, manifest = _shard_folders(folder, None)
+        opened: list[Index] = []
+        try:
+            for number, shard_folder in enumerate(shard_folders):
+                try:
+                    opened.append(_open_shard(shard_folder, number, len(shard_folders), manifest,
+                                              IndexSettings(wait=wait)))  # fmt: skip
+                except _Damaged as exc:
+                    raise IndexFolderError(f"{str(exc.error).split(';')[0]}; repair it: m2vsearch index --index "
+                                           f"{folder}") from None  # fmt: skip
+            yield opened
+        finally:
+            for index in opened:
+                index.close()
+
+
 @dataclass
 class ShardJob:
     """One shard's part of an indexing run, as plain data: it runs wherever the shard folder and
@@ -184,6 +215,7 @@ class ShardJob:
     hidden_roots: list[str] | None = None  # the walk choices every shard remembers after this run
     no_ignore_roots: list[str] | None = None
     follow_links: bool = False
+    remembered: bool = False  # the roots are the index's own, refreshed: each is checked right before its walk
 
 
 @dataclass
@@ -205,15 +237,21 @@ def run_shard_job(job: ShardJob, preparer: Preparer | None = None, progress: Pro
         prepare_many = preparer(index) if preparer is not None else None
         if job.hidden_roots is not None and job.no_ignore_roots is not None:
             store_walk(index, (job.hidden_roots, job.no_ignore_roots))
-        roots = tuple(Path(root).resolve() for root in job.roots)
+        roots = tuple(Path(root) if job.remembered else Path(root).resolve() for root in job.roots)
         for number, root in enumerate(job.roots):
             label = f"{name}: {printable(root)}"
             hook = None if progress is None else (lambda d, t, c, label=label: progress(label, d, t, c))
             walk = WalkOptions(job.follow_links, *(job.walks[number] if job.walks else (False, False)), roots)
+            followed = job.remembered and job.follow_links and root_moved(Path(root)) == "link"
             report = index_path(index, Path(root), job.include, job.exclude, progress=hook, prepare_many=prepare_many,
                                 owns=lambda key: shard_of(key, job.count) == job.number, also_skip=[Path(job.skip)],
-                                walk=walk)  # fmt: skip
-            result.reports.append((label, report))
+                                walk=walk, remembered=job.remembered)  # fmt: skip
+            if report.moved or followed:  # moved since the run began: each shard forgets it when it sees it
+                files, chunks = forget_root(index, root)
+                swapped = report.moved == "link" or followed
+                result.notes.append(f"{name}: {moved_note(root, swapped, files, chunks, followed)}")
+            if not report.moved:
+                result.reports.append((label, report))
         result.files, result.chunks = index.read(lambda snapshot: snapshot.store.counts())
     return result
 
@@ -291,6 +329,7 @@ def _run_locked(folder: Path, paths: Sequence[Path], settings: IndexSettings, pr
                 counts = [forget_root(index, root) for index in ordered]
                 run.notes.append(moved_note(root, swapped, sum(f for f, _ in counts), sum(c for _, c in counts)))
         remembered = [index.read(lambda s: (s.meta.hidden_roots, s.meta.no_ignore_roots)) for index in ordered]
+        include, exclude = merged_patterns([remembered_patterns(index) for index in ordered])
     finally:
         for index in opened.values():
             index.close()
@@ -301,9 +340,10 @@ def _run_locked(folder: Path, paths: Sequence[Path], settings: IndexSettings, pr
     roots = list(dict.fromkeys(Path(p) for p in paths)) or [fs_path(root) for root in known if root not in moved]
     agreed = agreed_walk(remembered)  # a choice holds where every shard remembers it
     walks, (hidden_roots, no_ignore_roots) = walk_choices(roots, settings.hidden, settings.no_ignore, agreed)
-    jobs = [ShardJob(str(shard_folder), number, count, [str(r) for r in roots], list(settings.include),
-                     list(settings.exclude), str(folder), settings.wait, [walks[r] for r in roots], hidden_roots,
-                     no_ignore_roots, settings.follow_links)
+    include, exclude = [*include, *settings.include], [*exclude, *settings.exclude]  # every shard stores them all
+    jobs = [ShardJob(str(shard_folder), number, count, [str(r) for r in roots], include, exclude, str(folder),
+                     settings.wait, [walks[r] for r in roots], hidden_roots, no_ignore_roots, settings.follow_links,
+                     remembered=not paths)
             for number, shard_folder in enumerate(shard_folders)]  # fmt: skip
     if runner is not None:
         results = runner(jobs)

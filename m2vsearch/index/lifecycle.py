@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,7 +29,7 @@ from m2vsearch.folder.swap import (
 from m2vsearch.index.index import Index
 from m2vsearch.index.remembered import remember_walk
 from m2vsearch.index.repair import repair_bm25, repair_vectors, vectors_problem
-from m2vsearch.index.writer import IndexReport, PrepareMany, WalkOptions, forget_root, index_path
+from m2vsearch.index.writer import IndexReport, PrepareMany, WalkOptions, forget_root, index_path, root_moved
 from m2vsearch.ingest.prepare import fs_path
 from m2vsearch.settings import DEFAULT_FTS_TOKENIZER, DEFAULT_INDEX_TYPE, IndexSettings
 from m2vsearch.storage import tantivy_bm25
@@ -158,19 +158,28 @@ def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], excl
                progress: IndexProgress | None, preparer: Preparer | None = None,
                settings: IndexSettings | None = None,
                known: tuple[Sequence[str], Sequence[str]] | None = None,
-               named: Sequence[Path] | None = None) -> list[tuple[str, IndexReport]]:  # fmt: skip
+               named: Sequence[Path] | None = None, remembered: Collection[Path] = (),
+               notes: list[str] | None = None) -> list[tuple[str, IndexReport]]:  # fmt: skip
     """Index each path with the walk flags asked for (the `named` ones) or remembered for it
-    (`known`: a rebuild's)."""
+    (`known`: a rebuild's). The `remembered` paths are roots the index remembers: one that is gone
+    or now a link by the time it is walked is forgotten, with a note in `notes`."""
     reports = []
     prepare_many = preparer(index) if preparer is not None else None
     given = settings or IndexSettings()
     flags = remember_walk(index, paths, given.hidden, given.no_ignore, known, named)
-    roots = tuple(p.resolve() for p in paths)
+    roots = tuple(p if p in remembered else p.resolve() for p in paths)  # a remembered root: never where it leads now
     for path in paths:
         hook = _labelled(progress, f"indexing {printable(str(path))}")
         walk = WalkOptions(given.follow_links, *flags[path], roots)
-        reports.append((str(path), index_path(index, path, include, exclude, progress=hook, prepare_many=prepare_many,
-                                              walk=walk)))  # fmt: skip
+        followed = path in remembered and given.follow_links and root_moved(path) == "link"
+        report = index_path(index, path, include, exclude, progress=hook, prepare_many=prepare_many, walk=walk,
+                            remembered=path in remembered)  # fmt: skip
+        if report.moved or followed:  # followed: its files are now those of where it leads, a root of its own
+            files, chunks = forget_root(index, str(path))
+            if notes is not None:
+                notes.append(moved_note(str(path), report.moved == "link" or followed, files, chunks, followed))
+        if not report.moved:
+            reports.append((str(path), report))
     return reports
 
 
@@ -184,9 +193,19 @@ def _rebuild(folder: Path, paths: list[Path], settings: IndexSettings, progress:
             "not replacing it: choose another --index"
         )
     old = _old_settings(folder)
-    named = [p.resolve() for p in paths] or None  # --hidden/--no-ignore apply to these (no PATH: to all)
-    swapped = [p for p in old.roots if p.exists() and not settings.follow_links and _now_a_link(p) and p not in paths]
-    paths = list(dict.fromkeys(p.resolve() for p in [*paths, *old.roots] if p.exists() and p not in swapped))
+    named_paths = [p.resolve() for p in paths]
+    named = named_paths or None  # --hidden/--no-ignore apply to these (no PATH: to all)
+    kept, notes = [], []
+    for root in old.roots:  # remembered: walked only while each still leads to itself (checked again when walked)
+        why = root_moved(root)
+        if root in named_paths or why == "gone":
+            continue
+        if why == "link" and not settings.follow_links:
+            notes.append(f"indexed folder {printable(str(root))} is now a link; not followed (--follow-links or "
+                         "naming it as a PATH indexes where it leads)")  # fmt: skip
+            continue
+        kept.append(root)
+    paths = list(dict.fromkeys([*named_paths, *kept]))
     if not paths:
         raise IndexFolderError(f"no folders to rebuild the index at {folder} from; give them: --rebuild PATH...")
     try:
@@ -207,7 +226,7 @@ def _rebuild(folder: Path, paths: list[Path], settings: IndexSettings, progress:
         copy_ignore_file(folder, staging)
         with Index(staging, static, lock_folder=folder) as index:
             reports = _index_all(index, paths, [*old.include, *settings.include], settings.exclude, progress, preparer,
-                                 settings, (old.hidden_roots, old.no_ignore_roots), named)  # fmt: skip
+                                 settings, (old.hidden_roots, old.no_ignore_roots), named, set(kept), notes)  # fmt: skip
             if old.texts:  # texts added through the Python API are no files: carry them over
                 index.add_texts([text for text, _ in old.texts], [meta for _, meta in old.texts])
             _choose_bm25(index, settings.bm25_engine or old.bm25_engine)
@@ -215,8 +234,6 @@ def _rebuild(folder: Path, paths: list[Path], settings: IndexSettings, progress:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    notes = [f"indexed folder {printable(str(p))} is now a link; not followed (--follow-links or naming it as a "
-             "PATH indexes where it leads)" for p in swapped]  # fmt: skip
     return IndexRun(reports, notes)
 
 
@@ -227,11 +244,14 @@ def run_index(
     progress: IndexProgress | None = None,
     notice: WaitNotice | None = None,
     preparer: Preparer | None = None,
+    refresh: bool = False,
 ) -> IndexRun:
     """Index `paths` (or the index's known roots when none are given) into `folder` as `settings`
-    ask; `preparer` reads, chunks and embeds elsewhere (a Ray cluster)."""
+    ask; `preparer` reads, chunks and embeds elsewhere (a Ray cluster). `refresh`: the `paths` are
+    roots the index remembers (a `--watch` re-run), walked only while each still leads to itself,
+    like the known roots of a run given no paths."""
     folder = folder.expanduser().resolve()  # a symlinked index folder is rebuilt where it points
-    for path in paths:
+    for path in [] if refresh else paths:
         if not path.exists():
             raise IndexFolderError(f"no such file or folder: {printable(str(path))}")
         if not is_utf8(str(path.resolve())):
@@ -283,7 +303,7 @@ def run_index(
                 for root, swapped in moved.items():
                     files, chunks = forget_root(index, root)
                     run.notes.append(moved_note(root, swapped, files, chunks))
-                paths = [fs_path(root) for root in meta.roots if root not in moved]
+                paths, refresh = [fs_path(root) for root in meta.roots if root not in moved], True
             problem = vectors_problem(index)
             if problem is not None:
                 count = repair_vectors(index)
@@ -293,39 +313,34 @@ def run_index(
             elif (repaired := repair_bm25(index)) is not None:
                 run.notes.append(repaired)
             _choose_bm25(index, settings.bm25_engine)  # first: a run killed later resumes on the engine asked for
-            run.reports = _index_all(index, paths, settings.include, settings.exclude, progress, preparer, settings)
+            run.reports = _index_all(index, paths, settings.include, settings.exclude, progress, preparer, settings,
+                                     remembered=set(paths) if refresh else (), notes=run.notes)  # fmt: skip
         return run
 
 
 def moved_roots(roots: Sequence[str], follow_links: bool) -> dict[str, bool]:
     """The remembered roots a refresh drops instead of walking: gone (renamed or deleted: False)
-    or swapped for a symbolic link that leads elsewhere (True; followed only with `follow_links`)."""
+    or swapped for a symbolic link that leads elsewhere (True; followed only with `follow_links`).
+    `index_path(remembered=True)` checks each again right before walking it."""
     moved = {}
     for root in roots:
-        path = fs_path(root)
-        if not path.exists():
-            moved[root] = False
-        elif not follow_links and _now_a_link(path):
-            moved[root] = True
+        why = root_moved(fs_path(root))
+        if why == "gone" or (why and not follow_links):
+            moved[root] = why == "link"
     return moved
 
 
-def moved_note(root: str, swapped: bool, files: int, chunks: int) -> str:
-    """What a refresh says of a root it dropped (`moved_roots`)."""
+def moved_note(root: str, swapped: bool, files: int, chunks: int, followed: bool = False) -> str:
+    """What a refresh says of a root it dropped (`moved_roots`), or replaced by where it now leads
+    (`followed`: --follow-links)."""
+    if followed:
+        return (f"indexed folder {printable(root)} is now a link; followed (--follow-links): where it leads is "
+                f"indexed as a folder of its own, its {files} files ({chunks} chunks) under the old name dropped")  # fmt: skip
     if swapped:
         return (f"indexed folder {printable(root)} is now a link; not followed: dropped its {files} files "
                 f"({chunks} chunks); --follow-links or naming it as a PATH indexes where it leads")  # fmt: skip
     return (f"indexed folder {printable(root)} is gone: dropped its {files} files ({chunks} chunks); "
             "index it again under its new name if it moved")  # fmt: skip
-
-
-def _now_a_link(root: Path) -> bool:
-    """Whether a remembered root (stored as its real path) now leads elsewhere: it, or a folder
-    above it, was swapped for a symbolic link (or cannot be resolved any more)."""
-    try:
-        return os.path.realpath(root) != str(root)
-    except OSError:
-        return True
 
 
 def _choose_bm25(index: Index, engine: str | None) -> None:

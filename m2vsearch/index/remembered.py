@@ -147,6 +147,14 @@ def agreed_walk(remembered: Sequence[tuple[Sequence[str], Sequence[str]]]) -> tu
     return hidden, no_ignore
 
 
+def merged_patterns(found: Sequence[tuple[Sequence[str], Sequence[str]]]) -> tuple[list[str], list[str]]:
+    """(--include, --exclude) patterns any of several indexes (a sharded index's shards) remembers,
+    in order: a run killed between shards is completed by the next, which stores them all in each."""
+    include = list(dict.fromkeys(pattern for includes, _ in found for pattern in includes))
+    exclude = list(dict.fromkeys(pattern for _, excludes in found for pattern in excludes))
+    return include, exclude
+
+
 def walk_meta(hidden: Sequence[str], no_ignore: Sequence[str]) -> str:
     """The meta `walk` value for these --hidden and --no-ignore roots."""
     return json.dumps({"hidden": list(hidden), "no_ignore": list(no_ignore)})
@@ -159,14 +167,24 @@ def remembered_patterns(index: WritableIndex) -> tuple[list[str], list[str]]:
     return includes, excludes
 
 
-def forget_patterns(index: WritableIndex, patterns: Sequence[str]) -> None:
-    """Stop applying remembered --include/--exclude patterns (an unknown one is an error)."""
+def unknown_patterns(index: WritableIndex, patterns: Sequence[str]) -> list[str]:
+    """Those of `patterns` the index does not remember (as --include or --exclude patterns)."""
     includes, excludes = remembered_patterns(index)
-    lines = read_ignore_file(index)
-    parts = {part for pattern in patterns for part in pattern.splitlines()}  # one stored as several lines
-    unknown = [p for p in patterns if p not in includes and p not in excludes and not set(p.splitlines()) <= set(lines)]
+    lines = set(read_ignore_file(index))
+    return [p for p in patterns if not p.strip() or (p not in includes and p not in excludes
+                                                      and not set(p.splitlines()) <= lines)]  # fmt: skip
+
+
+def refuse_unknown(unknown: Sequence[str]) -> None:
     if unknown:
         raise IndexFolderError(f"the index does not remember {printable(unknown[0])!r} (see `m2vsearch patterns`)")
+
+
+def forget_patterns(index: WritableIndex, patterns: Sequence[str]) -> None:
+    """Stop applying remembered --include/--exclude patterns (an unknown one is an error)."""
+    refuse_unknown(unknown_patterns(index, patterns))
+    includes, _ = remembered_patterns(index)
+    parts = {part for pattern in patterns for part in pattern.splitlines()}  # one stored as several lines
     with index.writing():
         lines = [line for line in read_ignore_file(index) if line not in patterns and line not in parts]
         _write_ignore_file(index, lines)

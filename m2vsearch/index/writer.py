@@ -69,9 +69,22 @@ class IndexReport:
     chunks_added: int = 0
     chunks_removed: int = 0
     seconds: float = 0.0
+    moved: str = ""  # a remembered root not walked (`index_path`'s `remembered`): "gone" or "link"
 
 
-__all__ = ["IndexReport", "PrepareMany", "WalkOptions", "digest", "forget_root", "index_path"]
+__all__ = ["IndexReport", "PrepareMany", "WalkOptions", "digest", "forget_root", "index_path", "root_moved"]
+
+
+def root_moved(root: Path) -> str:
+    """Whether a remembered root (stored as its real path) still leads to itself: "" if so, "gone"
+    (renamed or deleted), or "link" (it, or a folder above it, was swapped for a symbolic link that
+    leads elsewhere, or it cannot be resolved any more)."""
+    try:
+        if not root.exists():
+            return "gone"
+        return "" if os.path.realpath(root) == str(root) else "link"
+    except OSError:
+        return "link"
 
 
 def forget_root(index: WritableIndex, root: str) -> tuple[int, int]:
@@ -151,13 +164,21 @@ def index_path(
     owns: Callable[[str], bool] | None = None,
     also_skip: Sequence[Path] = (),
     walk: WalkOptions = WalkOptions(),
+    remembered: bool = False,
 ) -> IndexReport:
     """Bring the index up to date with the files under `root`, committing in batches (each one
     atomic: its SQLite rows and a FAISS generation), so a kill loses at most the current batch.
     `prepare_many` prepares the files elsewhere (see PrepareMany); `owns(path)` keeps the files
     that belong to this index (one shard of several); `also_skip` are more folders never to index
     (a sharded index's own folder); `walk` what the walk skips and follows (ingest.walk). Files
-    under a folder that cannot be read are kept as they are, like files that cannot be read."""
+    under a folder that cannot be read are kept as they are, like files that cannot be read.
+    `remembered`: `root` is a root the index remembers, refreshed (not one the user named): checked
+    right before it is walked, and when it is gone or now a link that is not to be followed
+    (`root_moved`), nothing is walked and the report says so (`moved`; the caller forgets it)."""
+    if remembered:
+        moved = root_moved(Path(root))
+        if moved == "gone" or (moved and not walk.follow_links):
+            return IndexReport(moved=moved)
     started = time.perf_counter()
     root = root.expanduser().resolve()
     root_key = path_key(root)

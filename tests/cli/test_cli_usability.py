@@ -77,6 +77,7 @@ def test_include_and_exclude_are_remembered_listed_and_forgotten(tmp_path: Path)
     assert "1 added" in cli("index", "--index", folder).stdout  # notes.txt
     assert cli("patterns", "--index", folder).stdout == ""
     assert "does not remember" in cli("patterns", "--index", folder, "--forget", "nope").stderr
+    assert "does not remember ''" in cli("patterns", "--index", folder, "--forget", "").stderr  # said "forgotten"
 
 
 def test_help_groups_everyday_commands_apart() -> None:

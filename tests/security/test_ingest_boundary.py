@@ -551,9 +551,12 @@ def test_a_remembered_root_swapped_for_a_link_is_not_followed(tmp_path: Path) ->
     assert not bm25_paths(folder, "cormorant") and names(indexed_paths(folder)) == {"other0.md"}
     restore()
     swap()
-    followed = cli("index", "--index", str(folder), "--follow-links")  # asked for: followed as before
-    assert followed.returncode == 0 and "is now a link" not in followed.stdout, followed.stdout
+    followed = cli("index", "--index", str(folder), "--follow-links")  # asked for: followed, and said so
+    assert followed.returncode == 0 and "is now a link; followed (--follow-links)" in followed.stdout, followed.stdout
     assert names(bm25_paths(folder, "cormorant")) == {"private.md"}
+    with Index.open(folder) as index:  # where it leads is a root now; the old name's files are gone
+        assert set(index.meta.roots) == {str(other.resolve()), str(elsewhere.resolve())}
+    assert names(indexed_paths(folder)) == {"other0.md", "private.md"}
     restore()
     swap()
     named = cli("index", str(docs), "--index", str(folder))  # named as a PATH: resolved and indexed

@@ -160,3 +160,137 @@ def test_patterns_lists_and_forgets_in_every_shard(tmp_path: Path) -> None:
     assert run("patterns", "--index", str(folder)).splitlines() == [f"walk --hidden {key}"]
     run("index", "--index", str(folder))
     assert names(folder) == plain | hidden  # forgotten in every shard: doc0.md's shard takes it back
+
+
+def swap_for_link(root: Path, target: Path) -> None:
+    root.rename(root.with_name(root.name + ".orig"))
+    root.symlink_to(target, target_is_directory=True)
+
+
+def private_folder(tmp_path: Path) -> Path:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for i in range(6):
+        (elsewhere / f"private{i}.md").write_text(f"# Private {i}\n\nA cormorant secret elsewhere {i}.\n")
+    return elsewhere
+
+
+def test_a_root_swapped_while_the_shards_are_refreshed_is_not_followed(tmp_path: Path) -> None:
+    """Review case: the roots were checked once, before the shard jobs; a swap after shard 0's job
+    made the later shards index where the link led and remember it as a root."""
+    from m2vsearch.distributed.build import run_shard_job, run_sharded_index
+
+    docs = make_docs(tmp_path / "docs", 6)
+    elsewhere = private_folder(tmp_path)
+    folder = tmp_path / "S"
+    run("index", str(docs), "--index", str(folder), "--shards", str(SHARDS))
+
+    def swapping_runner(jobs):
+        first = run_shard_job(jobs[0])
+        swap_for_link(docs, elsewhere)
+        return [first, *(run_shard_job(job) for job in jobs[1:])]
+
+    run_ = run_sharded_index(folder, [], runner=swapping_runner)
+    assert sum("is now a link; not followed" in note for note in run_.notes) == SHARDS - 1, run_.notes
+    assert not {name for name in names(folder) if name.startswith("private")}
+    for shard in shard_folders(folder):
+        with Index.open(shard) as index:
+            assert str(elsewhere.resolve()) not in index.meta.roots
+    out = run("index", "--index", str(folder))  # the next refresh drops it from shard 0 too
+    assert "is now a link; not followed" in out and names(folder) == set()
+
+
+def test_a_root_swapped_while_a_single_index_is_refreshed_is_not_followed(tmp_path: Path) -> None:
+    """The same race on a single index with two roots: the second is swapped while the first is
+    walked (it used to be indexed where it led and added as a root)."""
+    from m2vsearch.index.lifecycle import run_index
+    from m2vsearch.settings import IndexSettings
+
+    first = make_docs(tmp_path / "a", 3, prefix="a")
+    second = make_docs(tmp_path / "b", 2, prefix="b")
+    elsewhere = private_folder(tmp_path)
+    folder = tmp_path / "X"
+    run("index", str(first), str(second), "--index", str(folder))
+    (first / "a0.md").write_text("# a 0\n\nchanged, so the walk of a reports progress\n")
+    swapped = []
+
+    def progress(label: str, done: int, total: int, chunks: int) -> None:
+        if not swapped:
+            swap_for_link(second, elsewhere)
+            swapped.append(label)
+
+    result = run_index(folder, [], IndexSettings(), progress)
+    assert swapped and any("b is now a link; not followed: dropped its 2 files" in n for n in result.notes), (
+        result.notes
+    )
+    assert {Path(p).name for p in indexed_paths(folder)} == {"a0.md", "a1.md", "a2.md"}
+    with Index.open(folder) as index:
+        assert list(index.meta.roots) == [str(first.resolve())]
+
+
+def test_patterns_a_killed_run_left_in_one_shard_reach_every_shard(tmp_path: Path) -> None:
+    """Review case: a run killed after shard-000 stored `--exclude 'x*.txt'` left the others
+    without it; `patterns` showed it, yet the x files stayed, and `--forget` changed shard-000 and
+    then failed. A pattern any shard remembers now applies to all (the next run stores it in each)."""
+    docs = make_docs(tmp_path / "docs", 2)
+    for i in range(8):
+        (docs / f"x{i}.txt").write_text(f"x file {i} about herons\n")
+    folder = tmp_path / "S"
+    run("index", str(docs), "--index", str(folder), "--shards", str(SHARDS))
+    assert len(names(folder)) == 10
+    (shard_folders(folder)[0] / "ignore").write_text("x*.txt\n")  # as the killed run left it
+    assert run("patterns", "--index", str(folder)).splitlines() == ["exclude x*.txt"]
+    run("index", "--index", str(folder))
+    assert names(folder) == {"doc0.md", "doc1.md"}
+    for shard in shard_folders(folder):
+        assert "x*.txt" in (shard / "ignore").read_text().splitlines()
+    for shard in shard_folders(folder)[1:]:  # a --forget killed after the first shard
+        (shard / "ignore").write_text("\n")
+    refused = cli("patterns", "--index", str(folder), "--forget", "x*.txt", "--forget", "y*.txt")
+    assert refused.returncode != 0 and "does not remember 'y*.txt'" in refused.stderr
+    assert "x*.txt" in (shard_folders(folder)[0] / "ignore").read_text().splitlines()  # refused: nothing changed
+    run("patterns", "--index", str(folder), "--forget", "x*.txt")
+    assert run("patterns", "--index", str(folder)) == ""
+    run("index", "--index", str(folder))
+    assert len(names(folder)) == 10
+
+
+def test_patterns_refuses_a_planted_shard_and_a_shard_folder(tmp_path: Path) -> None:
+    """Review case: `patterns --forget` wrote into a foreign index linked in as a shard."""
+    docs = make_docs(tmp_path / "docs", 4)
+    other = make_docs(tmp_path / "other", 2, prefix="other")
+    foreign = tmp_path / "Y"
+    run("index", str(other), "--index", str(foreign), "--exclude", "other0.md")
+    folder = tmp_path / "S"
+    run("index", str(docs), "--index", str(folder), "--shards", str(SHARDS), "--exclude", "doc0.md")
+    shard = shard_folders(folder)[1]
+    shard.rename(shard.with_name("moved-away"))
+    shard.symlink_to(foreign, target_is_directory=True)
+    for args in (["patterns", "--index", str(folder), "--forget", "doc0.md"], ["patterns", "--index", str(folder)]):
+        result = cli(*args)
+        assert result.returncode != 0 and result.stderr.count("\n") == 1, result.stderr
+    assert "other0.md" in (foreign / "ignore").read_text().splitlines()
+    shard.unlink()
+    shard.with_name("moved-away").rename(shard)
+    result = cli("patterns", "--index", str(shard), "--forget", "doc0.md")
+    assert result.returncode != 0 and f"use --index {folder.resolve()}" in result.stderr, result.stderr
+    assert run("patterns", "--index", str(folder)).splitlines() == ["exclude doc0.md"]
+
+
+def test_follow_links_on_a_swapped_root_indexes_where_it_leads_in_its_place(tmp_path: Path) -> None:
+    """`--follow-links` on a refresh follows a root swapped for a link, as naming it does: where it
+    leads becomes a root, and the old name's files and place go at once (they stayed, and the old
+    name was dropped only by a later run)."""
+    docs = make_docs(tmp_path / "docs", 4)
+    elsewhere = private_folder(tmp_path)
+    folder = tmp_path / "S"
+    run("index", str(docs), "--index", str(folder), "--shards", str(SHARDS))
+    swap_for_link(docs, elsewhere)
+    out = run("index", "--index", str(folder), "--follow-links")
+    assert "is now a link; followed (--follow-links)" in out, out
+    assert names(folder) == {f"private{i}.md" for i in range(6)}
+    for shard in shard_folders(folder):
+        with Index.open(shard) as index:
+            assert list(index.meta.roots) == [str(elsewhere.resolve())]
+    again = run("index", "--index", str(folder))
+    assert "is now a link" not in again and names(folder) == {f"private{i}.md" for i in range(6)}
