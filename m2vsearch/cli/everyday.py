@@ -184,7 +184,6 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
     if watch:
         from m2vsearch.index.index import Index
         from m2vsearch.index.watch import watch_changes
-        from m2vsearch.index.writer import root_moved
 
         with Index.open(folder) as opened:
             roots = [Path(p) for p in opened.meta.roots]
@@ -195,8 +194,6 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
 
         def rerun(changed: set[str]) -> None:
             run_once(watched, again=True)  # a root gone or now a link: dropped with a note (refresh=True)
-            for path in [p for p in watched if root_moved(p) and not (follow_links and root_moved(p) == "link")]:
-                watched.remove(path)  # once: it is no root of the index any more
 
         watch_changes(watched, ignored, rerun)
 

@@ -30,6 +30,7 @@ from m2vsearch.index.remembered import (
     merged_patterns,
     remembered_patterns,
     store_walk,
+    sync_patterns,
     walk_choices,
     walk_meta,
 )
@@ -176,12 +177,13 @@ def _open_shard(folder: Path, number: int, count: int, manifest: Manifest | None
 
 
 @contextlib.contextmanager
-def checked_shards(folder: Path, wait: float) -> Iterator[list[Index]]:
+def checked_shards(folder: Path, wait: float, lock: bool = True) -> Iterator[list[Index]]:
     """Every shard of the sharded index at `folder`, opened and checked against its manifest as an
     indexing run checks them (no links, the recorded shards only), under the whole index's writer
-    lock; a damaged or missing shard is an error that says how to repair it."""
+    lock when `lock` (to change them); a damaged or missing shard is an error that says how to
+    repair it."""
     folder = Path(folder).expanduser().resolve()
-    with writer_lock(folder, wait):
+    with writer_lock(folder, wait) if lock else contextlib.nullcontext():
         shard_folders, manifest = _shard_folders(folder, None)
         opened: list[Index] = []
         try:
@@ -330,6 +332,8 @@ def _run_locked(folder: Path, paths: Sequence[Path], settings: IndexSettings, pr
                 run.notes.append(moved_note(root, swapped, sum(f for f, _ in counts), sum(c for _, c in counts)))
         remembered = [index.read(lambda s: (s.meta.hidden_roots, s.meta.no_ignore_roots)) for index in ordered]
         include, exclude = merged_patterns([remembered_patterns(index) for index in ordered])
+        for index in ordered:  # a pattern any shard remembers applies to all (a run killed between shards)
+            sync_patterns(index, include, exclude)
     finally:
         for index in opened.values():
             index.close()
@@ -340,7 +344,7 @@ def _run_locked(folder: Path, paths: Sequence[Path], settings: IndexSettings, pr
     roots = list(dict.fromkeys(Path(p) for p in paths)) or [fs_path(root) for root in known if root not in moved]
     agreed = agreed_walk(remembered)  # a choice holds where every shard remembers it
     walks, (hidden_roots, no_ignore_roots) = walk_choices(roots, settings.hidden, settings.no_ignore, agreed)
-    include, exclude = [*include, *settings.include], [*exclude, *settings.exclude]  # every shard stores them all
+    include, exclude = list(settings.include), list(settings.exclude)  # checked and stored by each shard's job
     jobs = [ShardJob(str(shard_folder), number, count, [str(r) for r in roots], include, exclude, str(folder),
                      settings.wait, [walks[r] for r in roots], hidden_roots, no_ignore_roots, settings.follow_links,
                      remembered=not paths)

@@ -47,7 +47,7 @@ def remembered(folder: Path, forget: Sequence[str] = (), wait: float = DEFAULT_W
             return Remembered(include, exclude, list(index.meta.hidden_roots), list(index.meta.no_ignore_roots))
     from m2vsearch.distributed.build import checked_shards
 
-    with checked_shards(folder, wait) as shards:
+    with checked_shards(folder, wait, lock=bool(forget)) as shards:
         if forget:
             missing = [set(unknown_patterns(shard, forget)) for shard in shards]
             refuse_unknown([pattern for pattern in forget if all(pattern in m for m in missing)])

@@ -174,7 +174,8 @@ def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], excl
         followed = path in remembered and given.follow_links and root_moved(path) == "link"
         report = index_path(index, path, include, exclude, progress=hook, prepare_many=prepare_many, walk=walk,
                             remembered=path in remembered)  # fmt: skip
-        if report.moved or followed:  # followed: its files are now those of where it leads, a root of its own
+        known = str(path) in index.read(lambda snapshot: snapshot.meta.roots)  # once dropped, not again (--watch)
+        if (report.moved or followed) and known:  # followed: its files are those of where it leads, a root now
             files, chunks = forget_root(index, str(path))
             if notes is not None:
                 notes.append(moved_note(str(path), report.moved == "link" or followed, files, chunks, followed))
@@ -195,10 +196,11 @@ def _rebuild(folder: Path, paths: list[Path], settings: IndexSettings, progress:
     old = _old_settings(folder)
     named_paths = [p.resolve() for p in paths]
     named = named_paths or None  # --hidden/--no-ignore apply to these (no PATH: to all)
+    as_named = {Path(os.path.abspath(p)) for p in paths}  # a remembered root named as a PATH: followed, no note
     kept, notes = [], []
     for root in old.roots:  # remembered: walked only while each still leads to itself (checked again when walked)
         why = root_moved(root)
-        if root in named_paths or why == "gone":
+        if root in named_paths or root in as_named or why == "gone":
             continue
         if why == "link" and not settings.follow_links:
             notes.append(f"indexed folder {printable(str(root))} is now a link; not followed (--follow-links or "

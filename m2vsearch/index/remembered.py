@@ -147,6 +147,18 @@ def agreed_walk(remembered: Sequence[tuple[Sequence[str], Sequence[str]]]) -> tu
     return hidden, no_ignore
 
 
+def sync_patterns(index: WritableIndex, include: Sequence[str], exclude: Sequence[str]) -> None:
+    """Store the --include/--exclude patterns another shard of the same index remembers and this one
+    lacks (a run killed between shards), as they are: they were checked when first stored."""
+    includes, excludes = remembered_patterns(index)
+    if [p for p in exclude if p not in excludes]:
+        lines = read_ignore_file(index)
+        _write_ignore_file(index, [*lines, *(p for p in exclude if p not in lines)])
+    if [p for p in include if p not in includes]:
+        with index.transaction() as tx:
+            tx.meta["include"] = json.dumps([*includes, *(p for p in include if p not in includes)])
+
+
 def merged_patterns(found: Sequence[tuple[Sequence[str], Sequence[str]]]) -> tuple[list[str], list[str]]:
     """(--include, --exclude) patterns any of several indexes (a sharded index's shards) remembers,
     in order: a run killed between shards is completed by the next, which stores them all in each."""

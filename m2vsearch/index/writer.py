@@ -78,13 +78,13 @@ __all__ = ["IndexReport", "PrepareMany", "WalkOptions", "digest", "forget_root",
 def root_moved(root: Path) -> str:
     """Whether a remembered root (stored as its real path) still leads to itself: "" if so, "gone"
     (renamed or deleted), or "link" (it, or a folder above it, was swapped for a symbolic link that
-    leads elsewhere, or it cannot be resolved any more)."""
+    leads elsewhere)."""
     try:
-        if not root.exists():
+        if not root.exists():  # ENOENT, ENOTDIR, ELOOP
             return "gone"
         return "" if os.path.realpath(root) == str(root) else "link"
-    except OSError:
-        return "link"
+    except OSError:  # cannot be checked now (permissions, I/O): walked as before, which keeps what it cannot read
+        return ""
 
 
 def forget_root(index: WritableIndex, root: str) -> tuple[int, int]:

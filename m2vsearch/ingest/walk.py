@@ -50,8 +50,9 @@ IGNORE_TOO_LARGE = "ignore file larger than 1 MB (only the rules in its first 1 
 
 @dataclass(frozen=True)
 class WalkOptions:
-    """What a walk takes beyond the defaults; `roots` are the indexed roots (resolved) that
-    links may point into (the walked root always counts)."""
+    """What a walk takes beyond the defaults; `roots` are the indexed roots that links may point
+    into (the walked root always counts), as real paths: a named root resolved, a remembered one as
+    recorded (one swapped for a link since then is not where that link leads)."""
 
     follow_links: bool = False
     hidden: bool = False
@@ -143,7 +144,7 @@ def link_problem(path: Path, options: WalkOptions) -> str | None:
     before a file is read."""
     try:
         target = os.path.realpath(path)
-        if not options.follow_links and not _inside(target, [os.path.realpath(r) for r in options.roots]):
+        if not options.follow_links and not _inside(target, [os.path.abspath(r) for r in options.roots]):
             return LINK_OUT
     except OSError as exc:  # a folder swapped while resolved
         return _unresolved(exc)
@@ -184,7 +185,7 @@ def discover(
         return
     base_rules = rules
     rules = rules.with_file(root, list(ALWAYS_IGNORED))
-    roots = [os.path.realpath(p) for p in (root, *options.roots)]
+    roots = [os.path.abspath(p) for p in (root, *options.roots)]  # a root swapped for a link: not where it leads
     owned = [str(p) for p in skip]
     folder_lines: dict[Path, list[str]] = {}  # ignore-file lines per folder, for links' targets
 

@@ -294,3 +294,74 @@ def test_follow_links_on_a_swapped_root_indexes_where_it_leads_in_its_place(tmp_
             assert list(index.meta.roots) == [str(elsewhere.resolve())]
     again = run("index", "--index", str(folder))
     assert "is now a link" not in again and names(folder) == {f"private{i}.md" for i in range(6)}
+
+
+def test_a_root_that_cannot_be_checked_keeps_its_files(tmp_path: Path) -> None:
+    """Second review: a root whose parent is unreadable (EACCES) was taken for "now a link" and its
+    files dropped, by a refresh and for good by --rebuild. It is an error now, as before, and
+    nothing is dropped."""
+    import pytest
+    from reliability import unprivileged
+
+    prefix = unprivileged()
+    if prefix is None:
+        pytest.skip("needs a non-root user or setpriv to make permissions apply")
+    top = tmp_path / "top"
+    first = make_docs(top / "A", 2, prefix="a")
+    second = make_docs(tmp_path / "B", 1, prefix="b")
+    folder = tmp_path / "X"
+    run("index", str(first), str(second), "--index", str(folder))
+    top.chmod(0o000)
+    try:
+        for args in (["index", "--index", str(folder)], ["index", "--rebuild", "--index", str(folder)]):
+            result = cli(*args, prefix=prefix)
+            assert "now a link" not in result.stdout and "Traceback" not in result.stderr, (args, result)
+    finally:
+        top.chmod(0o755)
+    assert {Path(p).name for p in indexed_paths(folder)} == {"a0.md", "a1.md", "b0.md"}
+    with Index.open(folder) as index:
+        assert set(index.meta.roots) == {str(first.resolve()), str(second.resolve())}
+
+
+def test_a_link_into_a_root_swapped_during_the_run_is_not_followed(tmp_path: Path) -> None:
+    """Second review: roots C, A, B with B/l.txt -> secret/s.txt (a link out: skipped). A swapped
+    for a link to secret/ while C was walked made the walk of B count secret/ as inside a root
+    (the boundaries were the roots' current real paths), so B/l.txt was indexed."""
+    from m2vsearch.index.lifecycle import run_index
+    from m2vsearch.settings import IndexSettings
+
+    c, a, b = (
+        make_docs(tmp_path / "C", 2, prefix="c"),
+        make_docs(tmp_path / "A", 1, prefix="a"),
+        make_docs(tmp_path / "B", 1, prefix="b"),
+    )
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "s.txt").write_text("TOPSECRET cormorant\n")
+    (b / "l.txt").symlink_to(secret / "s.txt")
+    folder = tmp_path / "X"
+    run("index", str(c), str(a), str(b), "--index", str(folder))
+    swapped = []
+
+    def progress(label: str, done: int, total: int, chunks: int) -> None:
+        if not swapped:
+            swap_for_link(a, secret)
+            swapped.append(label)
+
+    result = run_index(folder, [], IndexSettings(), progress)
+    assert swapped and any("A is now a link; not followed" in note for note in result.notes), result.notes
+    assert {Path(p).name for p in indexed_paths(folder)} == {"c0.md", "c1.md", "b0.md"}
+
+
+def test_shards_stored_patterns_are_synced_as_they_are(tmp_path: Path) -> None:
+    """Second review: every shard's ignore lines went back through the strict --exclude check, so a
+    line one shard holds that the check refuses (hand-edited) stopped every refresh with
+    `--exclude '[z-a]' is not a valid pattern`, though no --exclude was given."""
+    docs = make_docs(tmp_path / "docs", 4)
+    folder = tmp_path / "S"
+    run("index", str(docs), "--index", str(folder), "--shards", str(SHARDS), "--exclude", "doc0.md")
+    (shard_folders(folder)[1] / "ignore").write_text("doc0.md\n[z-a]\n")
+    run("index", "--index", str(folder))
+    for shard in shard_folders(folder):
+        assert {"doc0.md", "[z-a]"} <= set((shard / "ignore").read_text().splitlines())
+    assert names(folder) == {"doc1.md", "doc2.md", "doc3.md"}
