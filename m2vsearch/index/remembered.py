@@ -73,7 +73,7 @@ def remember_includes(index: WritableIndex, include: Sequence[str]) -> list[str]
     return [*known, *new]
 
 
-def _covered(key: str | None, roots: Sequence[str]) -> bool:
+def covered(key: str | None, roots: Sequence[str]) -> bool:
     """Whether `key` is one of `roots` or lies under one (a nested root walks as its parent does)."""
     return key is not None and any(key == root or key.startswith(root.rstrip("/") + "/") for root in roots)
 
@@ -118,7 +118,7 @@ def walk_choices(
         flags = []
         for members, asked in zip(lists, (hidden, no_ignore)):
             if asked is None or key is None or key not in asked_for:
-                flags.append(_covered(key, members))
+                flags.append(covered(key, members))
                 continue
             if asked and key not in members:
                 members.append(key)

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from m2vsearch.errors import IndexFolderError
-from m2vsearch.index.remembered import persist_excludes, read_ignore_file, remember_includes, walk_meta
+from m2vsearch.index.remembered import covered, persist_excludes, read_ignore_file, remember_includes, walk_meta
 from m2vsearch.index.transaction import Transaction
 from m2vsearch.ingest.prepare import (
     DOCUMENT,
@@ -201,7 +201,9 @@ def index_path(
         rules = IgnoreRules().with_file(root, read_ignore_file(index))
         skip_dirs = [*index.own_paths(), *also_skip]
         roots = (*walk.roots, *(fs_path(r) for r in index.meta.roots))
-        options = WalkOptions(walk.follow_links, walk.hidden, walk.no_ignore, (root, *roots))
+        hidden, no_ignore = index.meta.hidden_roots, index.meta.no_ignore_roots  # of this run too (stored first)
+        flags = tuple((os.path.abspath(r), covered(str(r), hidden), covered(str(r), no_ignore)) for r in roots)
+        options = WalkOptions(walk.follow_links, walk.hidden, walk.no_ignore, (root, *roots), flags)
         found = [(path, path_key(path)) for path in discover(root, rules, include, skip_dirs, skipped, options)]
         if owns is not None:
             found = [(path, key) for path, key in found if owns(key or path.as_posix())]

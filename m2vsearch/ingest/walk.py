@@ -58,6 +58,12 @@ class WalkOptions:
     hidden: bool = False
     no_ignore: bool = False
     roots: tuple[Path, ...] = ()
+    root_flags: tuple[tuple[str, bool, bool], ...] = ()  # (root, hidden, no_ignore) of the other roots
+
+    def flags_of(self, root: str) -> tuple[bool, bool]:
+        """(hidden, no_ignore) of another root, for a link into it: its own choices, never the
+        walked root's (the defaults for a root not listed)."""
+        return next(((hidden, no_ignore) for r, hidden, no_ignore in self.root_flags if r == root), (False, False))
 
 
 @dataclass
@@ -209,16 +215,17 @@ def discover(
             return None
         top = Path(inner)
         parts = Path(target).relative_to(top).parts
-        if not options.hidden and any(part.startswith(".") for part in parts):
+        hidden, no_ignore = (options.hidden, options.no_ignore) if inner == roots[0] else options.flags_of(inner)
+        if not hidden and any(part.startswith(".") for part in parts):
             return LINK_HIDDEN
-        if not options.no_ignore and any(part in IGNORED_FOLDERS for part in parts[: -1 if not to_dir else None]):
+        if not no_ignore and any(part in IGNORED_FOLDERS for part in parts[: -1 if not to_dir else None]):
             return LINK_IGNORED_FOLDER
         # the rules given for the walked root (remembered excludes) apply to every root alike
         found = IgnoreRules([(top if base == root else base, set_) for base, set_ in base_rules.sets])
         found = found.with_file(top, list(ALWAYS_IGNORED))
         folder = top
         for number, part in enumerate(parts, 1):
-            if not options.no_ignore:
+            if not no_ignore:
                 found = found.with_file(folder, lines_in(folder))
             folder = folder / part
             if found.ignored(folder, to_dir or number < len(parts)):

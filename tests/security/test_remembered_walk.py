@@ -176,3 +176,29 @@ def test_a_rebuild_forgets_the_choices_of_roots_it_dropped(tmp_path: Path) -> No
     moved.rename(docs)
     assert cli("index", str(docs), "--index", str(folder)).returncode == 0  # back, unasked: the defaults
     assert "hidden.md" not in indexed_names(folder)
+
+
+def test_a_link_into_another_root_gets_that_roots_walk(tmp_path: Path) -> None:
+    """Review case: a link in root A (--hidden) to a hidden file of root B (defaults) was judged by
+    A's flags, so A's --hidden let in B's hidden files through the link. A link's target is now
+    judged by the choices of the root it lies in."""
+    a = make_docs(tmp_path / "a", 1, prefix="a")
+    b = make_docs(tmp_path / "b", 1, prefix="b")
+    (b / ".private").mkdir()
+    (b / ".private" / "notes.md").write_text("# Notes\n\nzebracorn private notes of b\n")
+    (b / "node_modules").mkdir()
+    (b / "node_modules" / "dep.md").write_text("# Dep\n\nzebracorn dependency of b\n")
+    (a / ".mine").mkdir()
+    (a / ".mine" / "own.md").write_text("# Own\n\nzebracorn hidden notes of a\n")
+    (a / "to-notes.md").symlink_to(b / ".private" / "notes.md")
+    (a / "to-dep.md").symlink_to(b / "node_modules" / "dep.md")
+    (b / "to-own.md").symlink_to(a / ".mine" / "own.md")  # into a's hidden files: a lets them in
+    folder = tmp_path / "X"
+    run = cli("index", str(b), "--index", str(folder))
+    assert run.returncode == 0, run.stderr
+    result = cli("index", str(a), "--index", str(folder), "--hidden", "--no-ignore", "-v")
+    assert result.returncode == 0, result.stderr
+    assert "a/to-notes.md: symbolic link to a hidden file" in result.stdout, result.stdout
+    assert "a/to-dep.md: symbolic link into an ignored folder" in result.stdout, result.stdout
+    assert cli("index", "--index", str(folder)).returncode == 0
+    assert indexed_names(folder) == {"a0.md", "own.md", "b0.md", "to-own.md"}
