@@ -144,20 +144,20 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
     settings = IndexSettings(model=model, dims=dims, include=include, exclude=exclude, index_type=index_type,
                              fts_tokenizer=fts_tokenizer, bm25_engine=bm25_engine, rebuild=rebuild, wait=wait,
                              shards=shards, follow_links=follow_links, hidden=hidden, no_ignore=no_ignore)  # fmt: skip
-    if shards is not None or is_sharded(folder) or ray_address is not None:
+    sharded = shards is not None or is_sharded(folder)
+    if sharded or ray_address is not None:
         from m2vsearch.cli.distributed import index_distributed
 
-        if watch:
-            raise M2VSearchError(
-                "--watch does not work with --shards or --ray (run the command again to pick up changes)"
-            )
-        if bm25_engine == "tantivy" and (shards is not None or is_sharded(folder)):
+        if watch and ray_address is not None:
+            raise M2VSearchError("--watch does not work with --ray (run the command again to pick up changes)")
+        if bm25_engine == "tantivy" and sharded:
             raise M2VSearchError("--bm25 tantivy is for single indexes: sharded search scores BM25 with "
                                  "collection-wide statistics, which only fts5 gives")  # fmt: skip
-        if rebuild and (shards is not None or is_sharded(folder)):
+        if rebuild and sharded:
             raise M2VSearchError("--rebuild does not work with a sharded index (build a new one in another folder)")
-        index_distributed(folder, list(paths), settings, ray_address, verbose, quiet)
-        return
+        if not watch:
+            index_distributed(folder, list(paths), settings, ray_address, verbose, quiet)
+            return
     progress = IndexingProgress(quiet)
 
     def notice(message: str) -> None:
@@ -165,7 +165,14 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
             click.echo(message, err=True)
 
     def run_once(roots: list[Path], again: bool) -> None:
-        run = run_index(folder, roots, settings.again() if again else settings, progress, notice=notice, refresh=again)
+        if sharded:  # a re-run refreshes every root, each checked right before its walk
+            from m2vsearch.distributed.build import run_sharded_index
+
+            run = run_sharded_index(folder, [] if again else roots, settings.again() if again else settings,
+                                    progress=progress, notice=notice)  # fmt: skip
+        else:
+            run = run_index(folder, roots, settings.again() if again else settings, progress, notice=notice,
+                            refresh=again)  # fmt: skip
         progress.close()
         if quiet:
             return
@@ -182,12 +189,13 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
         _stoppable_by_ctrl_c()  # before the first run: one Ctrl-C stops --watch at any moment
     run_once(list(paths), again=False)
     if watch:
-        from m2vsearch.index.index import Index
+        from m2vsearch.distributed import open_index
+        from m2vsearch.folder.swap import own_paths
         from m2vsearch.index.watch import watch_changes
 
-        with Index.open(folder) as opened:
-            roots = [Path(p) for p in opened.meta.roots]
-            ignored = opened.own_paths()
+        with open_index(folder) as opened:
+            roots = [Path(p) for p in opened.roots()]
+        ignored = own_paths(folder.resolve())  # the index's folder (every shard in it), lock and staging
         watched = [p.resolve() for p in paths] or roots
         if not quiet:
             click.echo(f"watching {', '.join(shown(str(p)) for p in watched)} (Ctrl-C stops)", err=True)

@@ -102,11 +102,14 @@ def bm25_paths(folder: Path, query: str) -> list[str]:
     return [Path(hit["path"]).name for hit in json.loads(result.stdout)["hits"]] if result.returncode == 0 else []
 
 
-def test_watch_follows_edits_adds_renames_and_deletes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["single", "sharded"])
+def test_watch_follows_edits_adds_renames_and_deletes(tmp_path: Path, kind: str) -> None:
+    """Both index kinds (--watch on a sharded index was refused)."""
     pytest.importorskip("watchfiles", reason="the watch extra is not installed (pip install 'm2vsearch[watch]')")
     docs = make_docs(tmp_path / "docs", 3)
     folder = tmp_path / "X"
-    proc = subprocess.Popen([*CLI, "index", str(docs), "--index", str(folder), "--watch"],
+    shards = ["--shards", "3"] if kind == "sharded" else []
+    proc = subprocess.Popen([*CLI, "index", str(docs), "--index", str(folder), "--watch", *shards],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert wait_for(lambda: bm25_paths(folder, "rivers") != [], timeout=300)
@@ -126,7 +129,8 @@ def test_watch_follows_edits_adds_renames_and_deletes(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert len(consistent(folder)) == 3
+    parts = sorted(folder.glob("shard-*")) if kind == "sharded" else [folder]
+    assert sum(len(consistent(part)) for part in parts) == 3
 
 
 def test_watch_stops_on_one_ctrl_c_when_started_with_sigint_ignored(tmp_path: Path) -> None:
@@ -219,3 +223,13 @@ def test_watch_batches_time_their_own_progress(
     clock[0] = 47.0
     progress("indexing docs", 2, 3, 5)
     assert "11s elapsed" in capsys.readouterr().err
+
+
+def test_watch_with_ray_is_refused_in_one_line(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path / "docs", 1)
+    result = cli("index", str(docs), "--index", str(tmp_path / "X"), "--watch", "--ray=local")
+    assert (
+        result.returncode != 0
+        and result.stderr == "error: --watch does not work with --ray (run the command again to pick up changes)\n"
+    )
+    assert not (tmp_path / "X").exists()
