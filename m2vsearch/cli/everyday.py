@@ -165,11 +165,11 @@ def index_command(paths: tuple[Path, ...], index_dir: Path | None, model: str | 
             click.echo(message, err=True)
 
     def run_once(roots: list[Path], again: bool) -> None:
-        if sharded:  # a re-run refreshes every root, each checked right before its walk
+        if sharded:
             from m2vsearch.distributed.build import run_sharded_index
 
-            run = run_sharded_index(folder, [] if again else roots, settings.again() if again else settings,
-                                    progress=progress, notice=notice)  # fmt: skip
+            run = run_sharded_index(folder, roots, settings.again() if again else settings, progress=progress,
+                                    notice=notice, refresh=again)  # fmt: skip
         else:
             run = run_index(folder, roots, settings.again() if again else settings, progress, notice=notice,
                             refresh=again)  # fmt: skip

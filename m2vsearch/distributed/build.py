@@ -22,7 +22,7 @@ from m2vsearch.errors import IndexDamagedError, IndexFolderError
 from m2vsearch.folder.create import build_empty, resolve_model
 from m2vsearch.folder.layout import DB_FILE, SHARDS_FILE
 from m2vsearch.folder.lock import WaitNotice, writer_lock
-from m2vsearch.folder.swap import copy_ignore_file, new_staging, recover, swap_in
+from m2vsearch.folder.swap import copy_ignore_file, new_staging, own_paths, recover, swap_in
 from m2vsearch.index.index import Index
 from m2vsearch.index.lifecycle import IndexRun, Preparer, moved_note, moved_roots
 from m2vsearch.index.remembered import (
@@ -240,13 +240,14 @@ def run_shard_job(job: ShardJob, preparer: Preparer | None = None, progress: Pro
         if job.hidden_roots is not None and job.no_ignore_roots is not None:
             store_walk(index, (job.hidden_roots, job.no_ignore_roots))
         roots = tuple(Path(root) if job.remembered else Path(root).resolve() for root in job.roots)
+        skip = sorted(own_paths(Path(job.skip)))  # the sharded index's folder, its lock and staging beside it
         for number, root in enumerate(job.roots):
             label = f"{name}: {printable(root)}"
             hook = None if progress is None else (lambda d, t, c, label=label: progress(label, d, t, c))
             walk = WalkOptions(job.follow_links, *(job.walks[number] if job.walks else (False, False)), roots)
             followed = job.remembered and job.follow_links and root_moved(Path(root)) == "link"
             report = index_path(index, Path(root), job.include, job.exclude, progress=hook, prepare_many=prepare_many,
-                                owns=lambda key: shard_of(key, job.count) == job.number, also_skip=[Path(job.skip)],
+                                owns=lambda key: shard_of(key, job.count) == job.number, also_skip=skip,
                                 walk=walk, remembered=job.remembered)  # fmt: skip
             if report.moved or followed:  # moved since the run began: each shard forgets it when it sees it
                 files, chunks = forget_root(index, root)
@@ -269,25 +270,28 @@ def run_sharded_index(
     progress: Progress | None = None,
     runner: ShardRunner | None = None,
     notice: WaitNotice | None = None,
+    refresh: bool = False,
 ) -> IndexRun:
     """Index `paths` into the sharded index at `folder` (created with `settings.shards` shards
     when new; no paths: the roots any shard knows). By default the shards are brought up to date
     here, one after another (`preparer` may spread each one's reading and embedding); `runner` runs
     the shard jobs elsewhere, e.g. one Ray task per shard. Returns a report per (shard, root).
+    `refresh`: the `paths` are roots the index remembers (a `--watch` re-run), walked only while
+    each still leads to itself, like the known roots of a run given no paths.
 
     The run holds the writer lock of the whole sharded index (a second run waits, telling `notice`),
     and a listed shard whose database is damaged is rebuilt from the files that route to it."""
     settings = settings or IndexSettings()
     folder = Path(folder).expanduser().resolve()
-    for path in paths:
+    for path in [] if refresh else paths:
         if not path.exists():
             raise IndexFolderError(f"no such file or folder: {printable(str(path))}")
     with writer_lock(folder, settings.wait, notice):  # one writer of the whole sharded index at a time
-        return _run_locked(folder, paths, settings, preparer, progress, runner)
+        return _run_locked(folder, paths, settings, preparer, progress, runner, refresh)
 
 
 def _run_locked(folder: Path, paths: Sequence[Path], settings: IndexSettings, preparer: Preparer | None,
-                progress: Progress | None, runner: ShardRunner | None) -> IndexRun:  # fmt: skip
+                progress: Progress | None, runner: ShardRunner | None, refresh: bool) -> IndexRun:  # fmt: skip
     shard_folders, manifest = _shard_folders(folder, settings.shards)
     count = len(shard_folders)
     folder.mkdir(parents=True, exist_ok=True)
@@ -325,9 +329,11 @@ def _run_locked(folder: Path, paths: Sequence[Path], settings: IndexSettings, pr
         described.shard_uids = [index.read(lambda snapshot: snapshot.meta.uid) or "" for index in ordered]
         known = list(dict.fromkeys(root for index in ordered for root in index.read(lambda s: s.meta.roots)))
         moved: dict[str, bool] = {}
-        if not paths:  # a refresh drops the roots that are gone or now links, in every shard (as index.lifecycle)
-            moved = moved_roots(known, settings.follow_links)
+        if not paths or refresh:  # drops the roots that are gone or now links, in every shard (as index.lifecycle)
+            moved = moved_roots([str(p) for p in paths] if paths else known, settings.follow_links)
             for root, swapped in moved.items():
+                if root not in known:  # gone before (a --watch re-run): nothing to drop, nothing to say
+                    continue
                 counts = [forget_root(index, root) for index in ordered]
                 run.notes.append(moved_note(root, swapped, sum(f for f, _ in counts), sum(c for _, c in counts)))
         remembered = [index.read(lambda s: (s.meta.hidden_roots, s.meta.no_ignore_roots)) for index in ordered]
@@ -341,13 +347,16 @@ def _run_locked(folder: Path, paths: Sequence[Path], settings: IndexSettings, pr
         described.shard_uids = []
     if not known and not paths:
         raise IndexFolderError(f"the index at {folder} has no folders yet; give some to index")
-    roots = list(dict.fromkeys(Path(p) for p in paths)) or [fs_path(root) for root in known if root not in moved]
+    if paths:
+        roots = list(dict.fromkeys(Path(p) for p in paths if str(p) not in moved))
+    else:
+        roots = [fs_path(root) for root in known if root not in moved]
     agreed = agreed_walk(remembered)  # a choice holds where every shard remembers it
     walks, (hidden_roots, no_ignore_roots) = walk_choices(roots, settings.hidden, settings.no_ignore, agreed)
     include, exclude = list(settings.include), list(settings.exclude)  # checked and stored by each shard's job
     jobs = [ShardJob(str(shard_folder), number, count, [str(r) for r in roots], include, exclude, str(folder),
                      settings.wait, [walks[r] for r in roots], hidden_roots, no_ignore_roots, settings.follow_links,
-                     remembered=not paths)
+                     remembered=refresh or not paths)
             for number, shard_folder in enumerate(shard_folders)]  # fmt: skip
     if runner is not None:
         results = runner(jobs)

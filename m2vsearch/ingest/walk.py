@@ -203,6 +203,12 @@ def discover(
             folder_lines[folder] = found
         return folder_lines[folder]
 
+    def flags_for(target: str) -> tuple[bool, bool]:
+        """(hidden, no_ignore) for what lies at `target`: the choices of the innermost root it lies
+        in (the walked root's own outside every root, where --follow-links took the walk)."""
+        inner = max((r for r in roots if _inside(target, [r])), key=len, default=None)
+        return (options.hidden, options.no_ignore) if inner in (None, roots[0]) else options.flags_of(inner)
+
     def target_problem(target: str, to_dir: bool) -> str | None:
         """Why a link's target inside the roots is skipped: what the walk would say of the target
         itself, from the innermost root it lies in (its name alone when it lies in none)."""
@@ -215,7 +221,7 @@ def discover(
             return None
         top = Path(inner)
         parts = Path(target).relative_to(top).parts
-        hidden, no_ignore = (options.hidden, options.no_ignore) if inner == roots[0] else options.flags_of(inner)
+        hidden, no_ignore = flags_for(target)
         if not hidden and any(part.startswith(".") for part in parts):
             return LINK_HIDDEN
         if not no_ignore and any(part in IGNORED_FOLDERS for part in parts[: -1 if not to_dir else None]):
@@ -232,14 +238,17 @@ def discover(
                 return LINK_IGNORED
         return None
 
-    def walk(folder: Path, folder_rules: IgnoreRules, above: tuple[str, ...]) -> Iterator[Path]:
+    def walk(
+        folder: Path, folder_rules: IgnoreRules, above: tuple[str, ...], flags: tuple[bool, bool]
+    ) -> Iterator[Path]:
+        hidden, no_ignore = flags  # a folder link followed into another root walks with that root's choices
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
             on_skip(folder, f"unreadable folder ({exc.strerror or type(exc).__name__})")
             return
         names = {entry.name for entry in entries}
-        for name in IGNORE_FILES if not options.no_ignore else ():
+        for name in IGNORE_FILES if not no_ignore else ():
             if name in names:
                 lines, problem = read_ignore_file(folder / name)
                 if problem is not None:
@@ -256,11 +265,11 @@ def discover(
                 continue
             if folder_rules.ignored(path, to_dir) or path in skip:
                 continue
-            if entry.name.startswith(".") and not options.hidden:
+            if entry.name.startswith(".") and not hidden:
                 if entry.name not in IGNORE_FILES:
                     on_skip(path, HIDDEN)
                 continue
-            if to_dir and entry.name in IGNORED_FOLDERS and not options.no_ignore:
+            if to_dir and entry.name in IGNORED_FOLDERS and not no_ignore:
                 on_skip(path, IGNORED_FOLDER)
                 continue
             real = ""
@@ -292,7 +301,7 @@ def discover(
                 if real and real in above:
                     on_skip(path, LINK_LOOP)
                     continue
-                yield from walk(path, folder_rules, (*above, real))
+                yield from walk(path, folder_rules, (*above, real), flags_for(real) if link else flags)
             elif include and not included(path.relative_to(root).as_posix(), include):
                 continue
             elif is_file:
@@ -303,4 +312,4 @@ def discover(
             else:
                 on_skip(path, _not_a_file(entry))
 
-    yield from walk(root, rules, (os.path.realpath(root),))
+    yield from walk(root, rules, (os.path.realpath(root),), (options.hidden, options.no_ignore))

@@ -202,3 +202,22 @@ def test_a_link_into_another_root_gets_that_roots_walk(tmp_path: Path) -> None:
     assert "a/to-dep.md: symbolic link into an ignored folder" in result.stdout, result.stdout
     assert cli("index", "--index", str(folder)).returncode == 0
     assert indexed_names(folder) == {"a0.md", "own.md", "b0.md", "to-own.md"}
+
+
+def test_a_folder_link_followed_into_another_root_walks_with_that_roots_choices(tmp_path: Path) -> None:
+    """Third review: with --follow-links, the walk inside a folder link into root b used a's
+    --hidden, so b's hidden files came in through a/dir-link/.deep/d.md."""
+    a = make_docs(tmp_path / "a", 1, prefix="a")
+    b = make_docs(tmp_path / "b", 1, prefix="b")
+    (b / "sub" / ".deep").mkdir(parents=True)
+    (b / "sub" / ".deep" / "d.md").write_text("# Deep\n\nzebracorn hidden in b\n")
+    (b / "sub" / "plain.md").write_text("# Plain\n\nzebracorn visible in b\n")
+    (a / "dir-link").symlink_to(b / "sub", target_is_directory=True)
+    (a / "root-link").symlink_to(b, target_is_directory=True)
+    folder = tmp_path / "X"
+    assert cli("index", str(b), "--index", str(folder)).returncode == 0
+    result = cli("index", str(a), "--index", str(folder), "--hidden", "--follow-links")
+    assert result.returncode == 0, result.stderr
+    paths = indexed_paths(folder)
+    assert not [p for p in paths if "/.deep/" in p], sorted(paths)
+    assert str(a.resolve() / "dir-link" / "plain.md") in paths  # followed, as asked

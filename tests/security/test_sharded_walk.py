@@ -365,3 +365,60 @@ def test_shards_stored_patterns_are_synced_as_they_are(tmp_path: Path) -> None:
     for shard in shard_folders(folder):
         assert {"doc0.md", "[z-a]"} <= set((shard / "ignore").read_text().splitlines())
     assert names(folder) == {"doc1.md", "doc2.md", "doc3.md"}
+
+
+def test_a_sharded_index_inside_a_hidden_root_does_not_index_its_own_lock(tmp_path: Path) -> None:
+    """Third review: the shard walks skipped the sharded index's folder but not what lies beside
+    it (its lock file `.S.lock`, staging), which `--hidden` let in as a document."""
+    root = make_docs(tmp_path / "root", 2)
+    run("index", str(root), "--index", str(root / "S"), "--shards", str(SHARDS), "--hidden")
+    run("index", "--index", str(root / "S"))
+    assert names(root / "S") == {"doc0.md", "doc1.md"}
+
+
+def test_sharded_watch_reruns_only_the_watched_roots_with_their_flags(tmp_path: Path) -> None:
+    """Third review: a sharded --watch re-run refreshed every root with the run's --follow-links
+    (a link in another root was followed out), dropped another root that was briefly missing, and
+    never indexed a watched root again once it was back."""
+    import subprocess
+    import time
+
+    import pytest
+    from reliability import CLI
+
+    pytest.importorskip("watchfiles", reason="the watch extra is not installed (pip install 'm2vsearch[watch]')")
+    a = make_docs(tmp_path / "a", 1, prefix="a")
+    b = make_docs(tmp_path / "b", 2, prefix="b")
+    outside = private_folder(tmp_path)
+    (b / "out").symlink_to(outside, target_is_directory=True)
+    folder = tmp_path / "S"
+    run("index", str(a), str(b), "--index", str(folder), "--shards", str(SHARDS))
+    proc = subprocess.Popen([*CLI, "index", str(a), "--index", str(folder), "--watch", "--follow-links"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # the first run is done once it watches
+            if line.startswith("watching"):
+                break
+        b.rename(tmp_path / "b-away")  # another root, briefly missing (an unmounted drive)
+        deadline, number = time.monotonic() + 120, 0
+
+        def wait_for(name: str) -> None:
+            nonlocal number
+            while name not in names(folder):
+                number += 1
+                (a / f"new{number}.md").write_text(f"# New {number}\n\nA heron.\n")
+                time.sleep(1)
+                assert time.monotonic() < deadline and proc.poll() is None, names(folder)
+
+        wait_for("new1.md")
+        assert {"b0.md", "b1.md"} <= names(folder)  # not dropped
+        assert not {n for n in names(folder) if n.startswith("private")}  # b's link out: not followed
+        a.rename(tmp_path / "a-away")
+        time.sleep(3)
+        (tmp_path / "a-away").rename(a)
+        (a / "back.md").write_text("# Back\n\nA heron came back.\n")
+        wait_for("back.md")  # the watched root, back: indexed again
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
