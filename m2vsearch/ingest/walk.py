@@ -146,16 +146,26 @@ def _inside(path: str, folders: Sequence[str]) -> bool:
 
 def link_problem(path: Path, options: WalkOptions) -> str | None:
     """Why `path` may not be read now (it or a folder above it became a link out of
-    `options.roots` after the walk, or a link to a likely secret), or None; checked again right
-    before a file is read."""
+    `options.roots` after the walk, a link to a likely secret, or a link into a root's hidden files
+    or ignored folders that root's choices leave out), or None; checked again right before a file
+    is read."""
     try:
         target = os.path.realpath(path)
-        if not options.follow_links and not _inside(target, [os.path.abspath(r) for r in options.roots]):
+        roots = [os.path.abspath(r) for r in options.roots]
+        if not options.follow_links and not _inside(target, roots):
             return LINK_OUT
     except OSError as exc:  # a folder swapped while resolved
         return _unresolved(exc)
     if os.path.basename(target) != path.name and is_secret(os.path.basename(target)):
         return LINK_SECRET
+    inner = max((r for r in roots if _inside(target, [r])), key=len, default=None)
+    if target != os.path.abspath(path) and inner is not None and target != inner:  # now a link into a root:
+        hidden, no_ignore = (options.hidden, options.no_ignore) if inner == roots[0] else options.flags_of(inner)
+        parts = Path(target).relative_to(inner).parts  # judged by that root's choices, as the walk judges links
+        if not hidden and any(part.startswith(".") for part in parts):
+            return LINK_HIDDEN
+        if not no_ignore and any(part in IGNORED_FOLDERS for part in parts[:-1]):
+            return LINK_IGNORED_FOLDER
     return None
 
 

@@ -221,3 +221,28 @@ def test_a_folder_link_followed_into_another_root_walks_with_that_roots_choices(
     paths = indexed_paths(folder)
     assert not [p for p in paths if "/.deep/" in p], sorted(paths)
     assert str(a.resolve() / "dir-link" / "plain.md") in paths  # followed, as asked
+
+
+def test_a_file_swapped_for_a_link_after_the_walk_is_judged_again_before_it_is_read(tmp_path: Path) -> None:
+    """Third review (suspicion): the check right before a file is read looked only for links out
+    of the roots and to secrets, so b/ok.md swapped after the walk for a link to b/.private/x.md
+    (a hidden file b's choices leave out) would have been read."""
+    from m2vsearch.ingest.walk import LINK_HIDDEN, LINK_IGNORED_FOLDER, WalkOptions, link_problem
+
+    a, b = make_docs(tmp_path / "a", 1, prefix="a"), make_docs(tmp_path / "b", 1, prefix="b")
+    (b / ".private").mkdir()
+    (b / ".private" / "x.md").write_text("# X\n\nzebracorn\n")
+    (b / "node_modules").mkdir()
+    (b / "node_modules" / "y.md").write_text("# Y\n\nzebracorn\n")
+    (a / ".mine").mkdir()
+    (a / ".mine" / "own.md").write_text("# Own\n\nzebracorn\n")
+    options = WalkOptions(hidden=True, roots=(a, b), root_flags=((str(b), False, False),))
+    for target, reason in ((b / ".private" / "x.md", LINK_HIDDEN), (b / "node_modules" / "y.md", LINK_IGNORED_FOLDER),
+                           (a / ".mine" / "own.md", None), (b / "b0.md", None)):  # fmt: skip
+        (a / "swapped.md").unlink(missing_ok=True)
+        (a / "swapped.md").symlink_to(target)
+        assert link_problem(a / "swapped.md", options) == reason, target
+    assert link_problem(a / ".mine" / "own.md", options) is None  # no link: the walk's verdict stands
+    b_walk = WalkOptions(roots=(b, a), root_flags=((str(a), True, False),))
+    (b / "to-own.md").symlink_to(a / ".mine" / "own.md")  # a's --hidden lets its own hidden files in
+    assert link_problem(b / "to-own.md", b_walk) is None
