@@ -174,8 +174,8 @@ def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], excl
         followed = path in remembered and given.follow_links and root_moved(path) == "link"
         report = index_path(index, path, include, exclude, progress=hook, prepare_many=prepare_many, walk=walk,
                             remembered=path in remembered)  # fmt: skip
-        known = str(path) in index.read(lambda snapshot: snapshot.meta.roots)  # once dropped, not again (--watch)
-        if (report.moved or followed) and known:  # followed: its files are those of where it leads, a root now
+        still_a_root = str(path) in index.read(lambda snapshot: snapshot.meta.roots)  # dropped once (--watch)
+        if (report.moved or followed) and still_a_root:  # followed: its files are those of where it leads now
             files, chunks = forget_root(index, str(path))
             if notes is not None:
                 notes.append(moved_note(str(path), report.moved == "link" or followed, files, chunks, followed))
