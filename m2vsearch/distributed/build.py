@@ -35,7 +35,7 @@ from m2vsearch.index.remembered import (
     walk_meta,
 )
 from m2vsearch.index.repair import repair_vectors, vectors_problem
-from m2vsearch.index.writer import IndexReport, WalkOptions, forget_root, index_path, root_moved
+from m2vsearch.index.writer import IndexReport, WalkOptions, forget_root, index_path
 from m2vsearch.ingest.prepare import fs_path
 from m2vsearch.settings import IndexSettings
 from m2vsearch.storage.safe_files import refuse_link
@@ -245,15 +245,13 @@ def run_shard_job(job: ShardJob, preparer: Preparer | None = None, progress: Pro
             label = f"{name}: {printable(root)}"
             hook = None if progress is None else (lambda d, t, c, label=label: progress(label, d, t, c))
             walk = WalkOptions(job.follow_links, *(job.walks[number] if job.walks else (False, False)), roots)
-            followed = job.remembered and job.follow_links and root_moved(Path(root)) == "link"
             report = index_path(index, Path(root), job.include, job.exclude, progress=hook, prepare_many=prepare_many,
                                 owns=lambda key: shard_of(key, job.count) == job.number, also_skip=skip,
                                 walk=walk, remembered=job.remembered)  # fmt: skip
-            if report.moved or followed:  # moved since the run began: each shard forgets it when it sees it
+            if report.moved:  # moved since the run began: each shard forgets the old name when it sees it
                 files, chunks = forget_root(index, root)
-                swapped = report.moved == "link" or followed
-                result.notes.append(f"{name}: {moved_note(root, swapped, files, chunks, followed)}")
-            if not report.moved:
+                result.notes.append(f"{name}: {moved_note(root, report.moved, files, chunks)}")
+            if report.moved in ("", "followed"):
                 result.reports.append((label, report))
         result.files, result.chunks = index.read(lambda snapshot: snapshot.store.counts())
     return result
@@ -328,14 +326,14 @@ def _run_locked(folder: Path, paths: Sequence[Path], settings: IndexSettings, pr
         described = Manifest(meta.model, meta.model_fingerprint, meta.dims, tokenizer, [f.name for f in shard_folders])
         described.shard_uids = [index.read(lambda snapshot: snapshot.meta.uid) or "" for index in ordered]
         known = list(dict.fromkeys(root for index in ordered for root in index.read(lambda s: s.meta.roots)))
-        moved: dict[str, bool] = {}
+        moved: dict[str, str] = {}
         if not paths or refresh:  # drops the roots that are gone or now links, in every shard (as index.lifecycle)
             moved = moved_roots([str(p) for p in paths] if paths else known, settings.follow_links)
-            for root, swapped in moved.items():
+            for root, why in moved.items():
                 if root not in known:  # gone before (a --watch re-run): nothing to drop, nothing to say
                     continue
                 counts = [forget_root(index, root) for index in ordered]
-                run.notes.append(moved_note(root, swapped, sum(f for f, _ in counts), sum(c for _, c in counts)))
+                run.notes.append(moved_note(root, why, sum(f for f, _ in counts), sum(c for _, c in counts)))
         remembered = [index.read(lambda s: (s.meta.hidden_roots, s.meta.no_ignore_roots)) for index in ordered]
         include, exclude = merged_patterns([remembered_patterns(index) for index in ordered])
         for index in ordered:  # a pattern any shard remembers applies to all (a run killed between shards)

@@ -171,15 +171,14 @@ def _index_all(index: Index, paths: Sequence[Path], include: Sequence[str], excl
     for path in paths:
         hook = _labelled(progress, f"indexing {printable(str(path))}")
         walk = WalkOptions(given.follow_links, *flags[path], roots)
-        followed = path in remembered and given.follow_links and root_moved(path) == "link"
         report = index_path(index, path, include, exclude, progress=hook, prepare_many=prepare_many, walk=walk,
                             remembered=path in remembered)  # fmt: skip
         still_a_root = str(path) in index.read(lambda snapshot: snapshot.meta.roots)  # dropped once (--watch)
-        if (report.moved or followed) and still_a_root:  # followed: its files are those of where it leads now
+        if report.moved and still_a_root:  # followed: its files are those of where it leads now
             files, chunks = forget_root(index, str(path))
             if notes is not None:
-                notes.append(moved_note(str(path), report.moved == "link" or followed, files, chunks, followed))
-        if not report.moved:
+                notes.append(moved_note(str(path), report.moved, files, chunks))
+        if report.moved in ("", "followed"):
             reports.append((str(path), report))
     return reports
 
@@ -199,10 +198,10 @@ def _rebuild(folder: Path, paths: list[Path], settings: IndexSettings, progress:
     as_named = {Path(os.path.abspath(p)) for p in paths}  # a remembered root named as a PATH: followed, no note
     kept, notes = [], []
     for root in old.roots:  # remembered: walked only while each still leads to itself (checked again when walked)
-        why = root_moved(root)
+        why = root_moved(root, settings.follow_links)
         if root in named_paths or root in as_named or why == "gone":
             continue
-        if why == "link" and not settings.follow_links:
+        if why == "link":
             notes.append(f"indexed folder {printable(str(root))} is now a link; not followed (--follow-links or "
                          "naming it as a PATH indexes where it leads)")  # fmt: skip
             continue
@@ -302,9 +301,9 @@ def run_index(
                 if not meta.roots:
                     raise IndexFolderError(f"the index at {folder} has no folders yet; give some to index")
                 moved = moved_roots(meta.roots, settings.follow_links)
-                for root, swapped in moved.items():
+                for root, why in moved.items():
                     files, chunks = forget_root(index, root)
-                    run.notes.append(moved_note(root, swapped, files, chunks))
+                    run.notes.append(moved_note(root, why, files, chunks))
                 paths, refresh = [fs_path(root) for root in meta.roots if root not in moved], True
             problem = vectors_problem(index)
             if problem is not None:
@@ -320,25 +319,21 @@ def run_index(
         return run
 
 
-def moved_roots(roots: Sequence[str], follow_links: bool) -> dict[str, bool]:
-    """The remembered roots a refresh drops instead of walking: gone (renamed or deleted: False)
-    or swapped for a symbolic link that leads elsewhere (True; followed only with `follow_links`).
-    `index_path(remembered=True)` checks each again right before walking it."""
-    moved = {}
-    for root in roots:
-        why = root_moved(fs_path(root))
-        if why == "gone" or (why and not follow_links):
-            moved[root] = why == "link"
-    return moved
+def moved_roots(roots: Sequence[str], follow_links: bool) -> dict[str, str]:
+    """The remembered roots a refresh drops instead of walking, and why (`root_moved`: "gone", or
+    "link" when not following links); `index_path(remembered=True)` checks each again right
+    before walking it."""
+    found = {root: root_moved(fs_path(root), follow_links) for root in roots}
+    return {root: why for root, why in found.items() if why in ("gone", "link")}
 
 
-def moved_note(root: str, swapped: bool, files: int, chunks: int, followed: bool = False) -> str:
-    """What a refresh says of a root it dropped (`moved_roots`), or replaced by where it now leads
-    (`followed`: --follow-links)."""
-    if followed:
+def moved_note(root: str, why: str, files: int, chunks: int) -> str:
+    """What a refresh says of a remembered root that moved (`root_moved`'s `why`): dropped, or
+    replaced by where it now leads ("followed": --follow-links)."""
+    if why == "followed":
         return (f"indexed folder {printable(root)} is now a link; followed (--follow-links): where it leads is "
                 f"indexed as a folder of its own, its {files} files ({chunks} chunks) under the old name dropped")  # fmt: skip
-    if swapped:
+    if why == "link":
         return (f"indexed folder {printable(root)} is now a link; not followed: dropped its {files} files "
                 f"({chunks} chunks); --follow-links or naming it as a PATH indexes where it leads")  # fmt: skip
     return (f"indexed folder {printable(root)} is gone: dropped its {files} files ({chunks} chunks); "

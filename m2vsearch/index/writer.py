@@ -69,20 +69,24 @@ class IndexReport:
     chunks_added: int = 0
     chunks_removed: int = 0
     seconds: float = 0.0
-    moved: str = ""  # a remembered root not walked (`index_path`'s `remembered`): "gone" or "link"
+    moved: str = ""  # a remembered root that moved (`index_path`'s `remembered`, `root_moved`): not walked
+    # when "gone" or "link"; "followed": where it leads now was walked in its place
 
 
 __all__ = ["IndexReport", "PrepareMany", "WalkOptions", "digest", "forget_root", "index_path", "root_moved"]
 
 
-def root_moved(root: Path) -> str:
+def root_moved(root: Path, follow_links: bool = False) -> str:
     """Whether a remembered root (stored as its real path) still leads to itself: "" if so, "gone"
-    (renamed or deleted), or "link" (it, or a folder above it, was swapped for a symbolic link that
-    leads elsewhere)."""
+    (renamed or deleted), or, when it (or a folder above it) was swapped for a symbolic link that
+    leads elsewhere, "followed" with `follow_links` and "link" without. A refresh walks a root
+    whose answer is "" or "followed", and drops the others."""
     try:
         if not root.exists():  # ENOENT, ENOTDIR, ELOOP
             return "gone"
-        return "" if os.path.realpath(root) == str(root) else "link"
+        if os.path.realpath(root) == str(root):
+            return ""
+        return "followed" if follow_links else "link"
     except OSError:  # cannot be checked now (permissions, I/O): walked as before, which keeps what it cannot read
         return ""
 
@@ -173,12 +177,11 @@ def index_path(
     (a sharded index's own folder); `walk` what the walk skips and follows (ingest.walk). Files
     under a folder that cannot be read are kept as they are, like files that cannot be read.
     `remembered`: `root` is a root the index remembers, refreshed (not one the user named): checked
-    right before it is walked, and when it is gone or now a link that is not to be followed
-    (`root_moved`), nothing is walked and the report says so (`moved`; the caller forgets it)."""
-    if remembered:
-        moved = root_moved(Path(root))
-        if moved == "gone" or (moved and not walk.follow_links):
-            return IndexReport(moved=moved)
+    right before it is walked (`root_moved`); the report says how it moved (`moved`; the caller
+    forgets the old name), and nothing is walked when it is gone or a link not to be followed."""
+    moved = root_moved(Path(root), walk.follow_links) if remembered else ""
+    if moved in ("gone", "link"):
+        return IndexReport(moved=moved)
     started = time.perf_counter()
     root = root.expanduser().resolve()
     root_key = path_key(root)
@@ -186,7 +189,7 @@ def index_path(
         raise IndexFolderError(f"cannot index {printable(str(root))}: its name is not valid UTF-8")
     if not root.exists():
         raise IndexFolderError(f"no such file or folder: {printable(root_key)}")
-    report = IndexReport()
+    report = IndexReport(moved=moved)
     unreadable: list[str] = []  # folders whose known files are kept
 
     def skipped(path: Path, reason: str) -> None:
