@@ -144,6 +144,28 @@ def _inside(path: str, folders: Sequence[str]) -> bool:
     return any(path == folder or path.startswith(folder.rstrip("/") + "/") for folder in folders)
 
 
+def _innermost(target: str, roots: Sequence[str]) -> str | None:
+    """The innermost of `roots` that `target` lies in, or None."""
+    return max((r for r in roots if _inside(target, [r])), key=len, default=None)
+
+
+def _flags_at(target: str, roots: Sequence[str], options: WalkOptions) -> tuple[bool, bool]:
+    """(hidden, no_ignore) for what lies at `target`: the choices of the innermost root it lies in
+    (the walked root `roots[0]`'s own, and outside every root, where --follow-links took the walk)."""
+    inner = _innermost(target, roots)
+    return (options.hidden, options.no_ignore) if inner in (None, roots[0]) else options.flags_of(inner)
+
+
+def _left_out(parts: Sequence[str], hidden: bool, no_ignore: bool, to_dir: bool) -> str | None:
+    """Why a link to the path `parts` below a root is skipped by that root's choices (a hidden part,
+    an ignored folder on the way), or None."""
+    if not hidden and any(part.startswith(".") for part in parts):
+        return LINK_HIDDEN
+    if not no_ignore and any(part in IGNORED_FOLDERS for part in parts[: -1 if not to_dir else None]):
+        return LINK_IGNORED_FOLDER
+    return None
+
+
 def link_problem(path: Path, options: WalkOptions) -> str | None:
     """Why `path` may not be read now (it or a folder above it became a link out of
     `options.roots` after the walk, a link to a likely secret, or a link into a root's hidden files
@@ -158,14 +180,10 @@ def link_problem(path: Path, options: WalkOptions) -> str | None:
         return _unresolved(exc)
     if os.path.basename(target) != path.name and is_secret(os.path.basename(target)):
         return LINK_SECRET
-    inner = max((r for r in roots if _inside(target, [r])), key=len, default=None)
+    inner = _innermost(target, roots)
     if target != os.path.abspath(path) and inner is not None and target != inner:  # now a link into a root:
-        hidden, no_ignore = (options.hidden, options.no_ignore) if inner == roots[0] else options.flags_of(inner)
         parts = Path(target).relative_to(inner).parts  # judged by that root's choices, as the walk judges links
-        if not hidden and any(part.startswith(".") for part in parts):
-            return LINK_HIDDEN
-        if not no_ignore and any(part in IGNORED_FOLDERS for part in parts[:-1]):
-            return LINK_IGNORED_FOLDER
+        return _left_out(parts, *_flags_at(target, roots, options), to_dir=False)
     return None
 
 
@@ -213,16 +231,10 @@ def discover(
             folder_lines[folder] = found
         return folder_lines[folder]
 
-    def flags_for(target: str) -> tuple[bool, bool]:
-        """(hidden, no_ignore) for what lies at `target`: the choices of the innermost root it lies
-        in (the walked root's own outside every root, where --follow-links took the walk)."""
-        inner = max((r for r in roots if _inside(target, [r])), key=len, default=None)
-        return (options.hidden, options.no_ignore) if inner in (None, roots[0]) else options.flags_of(inner)
-
     def target_problem(target: str, to_dir: bool) -> str | None:
         """Why a link's target inside the roots is skipped: what the walk would say of the target
         itself, from the innermost root it lies in (its name alone when it lies in none)."""
-        inner = max((r for r in roots if _inside(target, [r])), key=len, default=None)
+        inner = _innermost(target, roots)
         if target == inner:  # a file named as a root itself: read whatever its name
             return None
         if is_secret(os.path.basename(target)) and not to_dir:
@@ -231,11 +243,9 @@ def discover(
             return None
         top = Path(inner)
         parts = Path(target).relative_to(top).parts
-        hidden, no_ignore = flags_for(target)
-        if not hidden and any(part.startswith(".") for part in parts):
-            return LINK_HIDDEN
-        if not no_ignore and any(part in IGNORED_FOLDERS for part in parts[: -1 if not to_dir else None]):
-            return LINK_IGNORED_FOLDER
+        hidden, no_ignore = _flags_at(target, roots, options)
+        if (left_out := _left_out(parts, hidden, no_ignore, to_dir)) is not None:
+            return left_out
         # the rules given for the walked root (remembered excludes) apply to every root alike
         found = IgnoreRules([(top if base == root else base, set_) for base, set_ in base_rules.sets])
         found = found.with_file(top, list(ALWAYS_IGNORED))
@@ -311,7 +321,7 @@ def discover(
                 if real and real in above:
                     on_skip(path, LINK_LOOP)
                     continue
-                yield from walk(path, folder_rules, (*above, real), flags_for(real) if link else flags)
+                yield from walk(path, folder_rules, (*above, real), _flags_at(real, roots, options) if link else flags)
             elif include and not included(path.relative_to(root).as_posix(), include):
                 continue
             elif is_file:
