@@ -31,13 +31,22 @@ def read_ignore_file(index: WritableIndex) -> list[str]:
         raise IndexFolderError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+def _check_patterns(option: str, patterns: Sequence[str]) -> None:
+    """Refuse a pattern that is not valid, before anything is written."""
+    for pattern in patterns:
+        problem = pattern_error(pattern) if is_utf8(pattern) else "not valid UTF-8"
+        if problem:
+            raise IndexFolderError(f"{option} {_short(pattern)!r} is not a valid pattern ({problem})")
+
+
 def persist_excludes(index: WritableIndex, exclude: Sequence[str]) -> None:
     """Append new exclude patterns to the index's ignore file (atomically); a pattern that is
     not valid is refused before anything is written."""
-    for pattern in exclude:
-        problem = pattern_error(pattern) if is_utf8(pattern) else "not valid UTF-8"
-        if problem:
-            raise IndexFolderError(f"--exclude {_short(pattern)!r} is not a valid pattern ({problem})")
+    _check_patterns("--exclude", exclude)
+    _append_excludes(index, exclude)
+
+
+def _append_excludes(index: WritableIndex, exclude: Sequence[str]) -> None:
     lines = read_ignore_file(index)
     new = [p for p in exclude if p not in lines]
     if new:
@@ -61,10 +70,11 @@ def _write_ignore_file(index: WritableIndex, lines: Sequence[str]) -> None:
 
 def remember_includes(index: WritableIndex, include: Sequence[str]) -> list[str]:
     """The index's remembered --include patterns plus new ones (stored, after validation)."""
-    for pattern in include:
-        problem = pattern_error(pattern) if is_utf8(pattern) else "not valid UTF-8"
-        if problem:
-            raise IndexFolderError(f"--include {_short(pattern)!r} is not a valid pattern ({problem})")
+    _check_patterns("--include", include)
+    return _append_includes(index, include)
+
+
+def _append_includes(index: WritableIndex, include: Sequence[str]) -> list[str]:
     known = list(index.meta.include)
     new = [p for p in include if p not in known]
     if new:
@@ -150,13 +160,8 @@ def agreed_walk(remembered: Sequence[tuple[Sequence[str], Sequence[str]]]) -> tu
 def sync_patterns(index: WritableIndex, include: Sequence[str], exclude: Sequence[str]) -> None:
     """Store the --include/--exclude patterns another shard of the same index remembers and this one
     lacks (a run killed between shards), as they are: they were checked when first stored."""
-    includes, excludes = remembered_patterns(index)
-    if [p for p in exclude if p not in excludes]:
-        lines = read_ignore_file(index)
-        _write_ignore_file(index, [*lines, *(p for p in exclude if p not in lines)])
-    if [p for p in include if p not in includes]:
-        with index.transaction() as tx:
-            tx.meta["include"] = json.dumps([*includes, *(p for p in include if p not in includes)])
+    _append_excludes(index, exclude)
+    _append_includes(index, include)
 
 
 def merged_patterns(found: Sequence[tuple[Sequence[str], Sequence[str]]]) -> tuple[list[str], list[str]]:
